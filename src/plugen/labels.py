@@ -1,0 +1,196 @@
+"""Label schema: names and kinds of the labels, the statistics fitted on them, and validation.
+
+Three kinds of label, one column each in ``Y`` (NaN = missing):
+
+- ``"binary"``: 0/1 at fit time; requests may use values between or beyond (gradual intensity);
+- ``"categorical"``: integer class codes (a digit 0-9, an object class);
+- ``"continuous"``: any real value, in its own units (age, logP).
+
+The schema is plain data (JSON in checkpoints); the two plugins turn it into priors or contexts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Mapping
+
+import numpy as np
+
+from plugen.errors import InputError
+
+KINDS = ("binary", "categorical", "continuous")
+#: number of equiprobable quantiles kept to represent a continuous label's distribution
+QUANTILES = 32
+
+
+@dataclass
+class Label:
+    """One label and its statistics on the training set."""
+
+    name: str
+    kind: str
+    observed: int = 0
+    #: binary: P(y = 1); categorical: P(class) per class (Laplace-smoothed)
+    frequencies: list[float] = field(default_factory=list)
+    #: categorical: the integer codes, sorted
+    classes: list[int] = field(default_factory=list)
+    #: continuous: standardisation and distribution
+    mean: float = 0.0
+    std: float = 1.0
+    quantiles: list[float] = field(default_factory=list)
+
+    @property
+    def width(self) -> int:
+        """Coordinates this label takes: one per class for categorical, otherwise one."""
+        return len(self.classes) if self.kind == "categorical" else 1
+
+    def fit(self, column: np.ndarray) -> None:
+        values = column[~np.isnan(column)]
+        self.observed = int(values.size)
+        if self.observed == 0:
+            raise InputError(f"label {self.name!r} has no observed (non-NaN) value")
+        if self.kind == "binary":
+            bad = np.unique(values[(values != 0) & (values != 1)])
+            if bad.size:
+                raise InputError(
+                    f"label {self.name!r} is binary but has values other than 0/1: {_few(bad)}"
+                )
+            self.frequencies = [float((values.sum() + 1) / (values.size + 2))]
+        elif self.kind == "categorical":
+            bad = np.unique(values[values != np.round(values)])
+            if bad.size:
+                raise InputError(
+                    f"label {self.name!r} is categorical (integer codes) but has values {_few(bad)}"
+                )
+            classes, counts = np.unique(values.astype(np.int64), return_counts=True)
+            if classes.size < 2:
+                raise InputError(f"categorical label {self.name!r} has a single class {classes}")
+            self.classes = classes.tolist()
+            self.frequencies = ((counts + 1) / (counts.sum() + classes.size)).tolist()
+        else:
+            std = float(values.std())
+            if not std > 0:
+                raise InputError(f"continuous label {self.name!r} is constant ({values[0]})")
+            self.mean, self.std = float(values.mean()), std
+            levels = (np.arange(QUANTILES) + 0.5) / QUANTILES
+            self.quantiles = np.quantile(values, levels).tolist()
+
+    def class_index(self, codes: np.ndarray) -> np.ndarray:
+        """Position of each (non-NaN) categorical code among ``classes``; unknown codes raise."""
+        known = np.asarray(self.classes)
+        index = np.searchsorted(known, codes)
+        index = np.clip(index, 0, known.size - 1)
+        unknown = known[index] != codes
+        if unknown.any():
+            raise InputError(
+                f"unknown class {_few(np.unique(codes[unknown]))} for label {self.name!r}; "
+                f"known classes: {self.classes}"
+            )
+        return index
+
+
+class LabelSchema:
+    """The ordered labels of a plugin: ``LabelSchema({"smile": "binary", "age": "continuous"})``."""
+
+    def __init__(self, labels: Mapping[str, str] | list[Label]):
+        if isinstance(labels, Mapping):
+            if not labels:
+                raise InputError("labels must name at least one label, e.g. {'smile': 'binary'}")
+            items = []
+            for name, kind in labels.items():
+                if not isinstance(name, str) or not name:
+                    raise InputError(f"label names must be non-empty strings, got {name!r}")
+                if kind not in KINDS:
+                    raise InputError(f"label {name!r} has unknown kind {kind!r}; use one of {KINDS}")
+                items.append(Label(name, kind))
+            labels = items
+        self.labels: list[Label] = list(labels)
+        self.names = [label.name for label in self.labels]
+        self.index = {name: i for i, name in enumerate(self.names)}
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    @property
+    def width(self) -> int:
+        return sum(label.width for label in self.labels)
+
+    @property
+    def kinds(self) -> dict[str, str]:
+        return {label.name: label.kind for label in self.labels}
+
+    def fit(self, Y: np.ndarray) -> "LabelSchema":
+        self.check(Y, fitting=True)
+        for i, label in enumerate(self.labels):
+            label.fit(Y[:, i])
+        return self
+
+    def check(self, Y: np.ndarray, fitting: bool = False) -> None:
+        """Validate a label matrix already shaped (n, K); NaN means missing."""
+        if Y.ndim != 2 or Y.shape[1] != len(self):
+            raise InputError(
+                f"labels must have shape (n, {len(self)}) for {self.names}, got {Y.shape}"
+            )
+        if np.isinf(Y).any():
+            row, col = np.argwhere(np.isinf(Y))[0]
+            raise InputError(f"label {self.names[col]!r} is infinite in row {row}")
+        if fitting:
+            return
+        for i, label in enumerate(self.labels):
+            column = Y[:, i]
+            present = column[~np.isnan(column)]
+            if label.kind == "categorical":
+                label.class_index(present)
+            elif label.kind == "binary" and ((present != 0) & (present != 1)).any():
+                raise InputError(f"label {label.name!r} is binary: observed values must be 0 or 1")
+
+    def requests(self, values: Mapping[str, Any], n: int) -> dict[int, np.ndarray]:
+        """Turn ``{"smile": 1, "age": [30, 60]}`` into ``{label index: (n,) values}``, validated."""
+        if not isinstance(values, Mapping):
+            raise InputError(f"label requests must be a dict name -> value, got {type(values).__name__}")
+        out: dict[int, np.ndarray] = {}
+        for name, value in values.items():
+            if name not in self.index:
+                raise InputError(f"unknown label {name!r}; this plugin knows {self.names}")
+            label = self.labels[self.index[name]]
+            try:
+                array = np.asarray(value, dtype=np.float64).reshape(-1)
+            except (TypeError, ValueError):
+                raise InputError(f"value for label {name!r} must be numeric, got {value!r}") from None
+            if array.size == 1:
+                array = np.full(n, array[0])
+            if array.size != n:
+                raise InputError(f"label {name!r}: got {array.size} values for {n} rows")
+            if not np.isfinite(array).all():
+                raise InputError(f"label {name!r}: requested values must be finite")
+            if label.kind == "categorical":
+                label.class_index(array)
+            out[self.index[name]] = array
+        return out
+
+    def draw(self, n: int, requests: dict[int, np.ndarray], rng: np.random.Generator) -> np.ndarray:
+        """Label values (n, K): requested ones as given, the others drawn independently from their
+        training distribution (the factorised prior of PluGeN eq. 1)."""
+        Y = np.empty((n, len(self)))
+        for i, label in enumerate(self.labels):
+            if i in requests:
+                Y[:, i] = requests[i]
+            elif label.kind == "binary":
+                Y[:, i] = rng.random(n) < label.frequencies[0]
+            elif label.kind == "categorical":
+                Y[:, i] = rng.choice(label.classes, size=n, p=np.asarray(label.frequencies))
+            else:
+                Y[:, i] = np.interp(rng.random(n) * QUANTILES - 0.5, np.arange(QUANTILES), label.quantiles)
+        return Y
+
+    def to_list(self) -> list[dict]:
+        return [asdict(label) for label in self.labels]
+
+    @classmethod
+    def from_list(cls, items: list[dict]) -> "LabelSchema":
+        return cls([Label(**item) for item in items])
+
+
+def _few(values: np.ndarray, k: int = 5) -> str:
+    shown = ", ".join(f"{v:g}" for v in values[:k])
+    return shown + (", ..." if values.size > k else "")

@@ -1,0 +1,342 @@
+"""What the two plugins share: hyperparameters, input checking, fitting, array conversion, I/O.
+
+The estimators follow scikit-learn's conventions: ``__init__`` only stores keyword arguments,
+``fit`` returns ``self``, and fitted state ends in ``_``. Numpy in gives numpy out; a torch tensor
+in gives a tensor out on the same device.
+"""
+
+from __future__ import annotations
+
+import inspect
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from plugen.errors import InputError, NotFittedError
+from plugen.flows import Chain, Standardize, build_flow
+from plugen.labels import LabelSchema
+from plugen.training import resolve_device, train
+
+DTYPES = {"float32": torch.float32, "float64": torch.float64}
+
+
+class Plugin:
+    """Base class of :class:`~plugen.PluGeN` and :class:`~plugen.FPN`."""
+
+    #: default flow of the estimator
+    default_flow = "nice"
+
+    # ------------------------------------------------------------------ parameters
+    @classmethod
+    def _param_names(cls) -> list[str]:
+        sig = inspect.signature(cls.__init__)
+        return [p for p in sig.parameters if p != "self"]
+
+    def get_params(self) -> dict[str, Any]:
+        """Hyperparameters as given to ``__init__`` (JSON-friendly)."""
+        return {name: getattr(self, name) for name in self._param_names()}
+
+    def __repr__(self) -> str:
+        defaults = inspect.signature(type(self).__init__).parameters
+        shown = [f"{k}={v!r}" for k, v in self.get_params().items() if k == "labels" or v != defaults[k].default]
+        return f"{type(self).__name__}({', '.join(shown)})"
+
+    # ------------------------------------------------------------------ fitting
+    def fit(self, Z, Y) -> "Plugin":
+        """Fit the flow on latents ``Z`` (n, N) and labels ``Y`` (n, K) in the order of ``labels``.
+
+        NaN in ``Y`` marks a missing label; binary labels are 0/1, categorical ones integer codes.
+        Returns ``self``.
+        """
+        schema = LabelSchema(self.labels)
+        Z_np = _latents_array(Z)
+        Y_np = _labels_array(Y, schema, Z_np.shape[0])
+        schema.fit(Y_np)
+        self._check_sizes(Z_np.shape[1], schema)
+        self.device_ = resolve_device(self.device)
+        dtype = self._dtype()
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self.seed)
+            module = self._build(Z_np.shape[1], schema, _moments(Z_np)).to(self.device_, dtype)
+        Zt = torch.as_tensor(Z_np, dtype=dtype)
+        Tt = torch.as_tensor(self._encode(schema, Y_np), dtype=dtype)
+        self.schema_, self.latent_dim_, self.module_ = schema, Z_np.shape[1], module
+        self.history_ = train(
+            module,
+            self._nll,
+            Zt,
+            Tt,
+            batch_size=self.batch_size,
+            lr=self.lr,
+            max_epochs=self.max_epochs,
+            patience=self.patience,
+            val_fraction=self.val_fraction,
+            weight_decay=self.weight_decay,
+            grad_clip=self.grad_clip,
+            augment=self._augment,
+            seed=self.seed,
+            progress=self.progress,
+        )
+        module.eval()
+        return self
+
+    def _dtype(self) -> torch.dtype:
+        if self.dtype not in DTYPES:
+            raise InputError(f"dtype must be one of {sorted(DTYPES)}, got {self.dtype!r}")
+        return DTYPES[self.dtype]
+
+    def _check_sizes(self, latent_dim: int, schema: LabelSchema) -> None:
+        if latent_dim < 2:
+            raise InputError(f"latents must have at least 2 dimensions, got {latent_dim}")
+
+    def _make_flow(self, latent_dim: int, context: int, moments) -> Chain:
+        options = dict(transforms=self.transforms, hidden_features=self.hidden_features, depth=self.depth)
+        flow = build_flow(self.flow, latent_dim, context, **options)
+        return Chain([Standardize(*moments), flow])
+
+    # hooks for subclasses ---------------------------------------------------
+    def _build(self, latent_dim: int, schema: LabelSchema, moments) -> nn.Module:
+        raise NotImplementedError
+
+    def _encode(self, schema: LabelSchema, Y: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def _nll(self, z: Tensor, t: Tensor) -> Tensor:
+        raise NotImplementedError
+
+    _augment = None
+
+    # ------------------------------------------------------------------ public helpers
+    def log_prob(self, Z, Y):
+        """``log p(z | y)`` per row (n,), in the units of the latents; NaN labels marginalised."""
+        z, restore = self._input(Z)
+        Y_np = _labels_array(Y, self.schema_, z.shape[0])
+        self.schema_.check(Y_np)
+        t = torch.as_tensor(self._encode(self.schema_, Y_np), dtype=z.dtype, device=z.device)
+        with torch.inference_mode():
+            return restore(-self._nll(z, t))
+
+    @property
+    def label_names(self) -> list[str]:
+        self._check_fitted()
+        return list(self.schema_.names)
+
+    def save(self, path: str | Path) -> Path:
+        """Write a checkpoint directory (safetensors weights + JSON metadata), atomically."""
+        from plugen.checkpoint import save_plugin
+
+        self._check_fitted()
+        return save_plugin(self, Path(path))
+
+    @classmethod
+    def load(cls, path: str | Path, device: str = "cpu", backbone: str | None = None, latent_dim: int | None = None):
+        """Load a checkpoint written by :meth:`save`; refuses a mismatched or corrupted one.
+
+        ``backbone`` / ``latent_dim``: when given, the checkpoint must have been fitted on them.
+        """
+        from plugen.checkpoint import load_plugin
+
+        return load_plugin(Path(path), expected=cls, device=device, backbone=backbone, latent_dim=latent_dim)
+
+    # ------------------------------------------------------------------ the v1 interface
+    def edit(self, Z, changes: Mapping[str, Any], **kwargs):
+        """Latents with the labels in ``changes`` set and everything else kept.
+
+        ``changes`` maps label names to a value or to one value per row: binary 0/1 (values
+        between or beyond give a gradual intensity), a class code, or a continuous value in the
+        label's own units. ``edit(Z, {})`` returns ``Z`` up to float rounding.
+        """
+        z, restore = self._input(Z)
+        requests = self.schema_.requests(changes, z.shape[0])
+        with torch.inference_mode():
+            return restore(self._edit(z, requests, **kwargs))
+
+    def traverse(self, Z, label: str, values, **kwargs):
+        """Gradual edit of one label: ``(n, len(values), N)`` latents, one per requested value."""
+        z, restore = self._input(Z)
+        values = np.asarray(values, dtype=np.float64).reshape(-1)
+        n, m = z.shape[0], values.size
+        requests = self.schema_.requests({label: np.tile(values, n)}, n * m)
+        kwargs = self._repeat_edit_kwargs(z, m, **kwargs)
+        with torch.inference_mode():
+            out = self._edit(z.repeat_interleave(m, dim=0), requests, **kwargs)
+        return restore(out.reshape(n, m, -1))
+
+    def sample(self, n: int, conditions: Mapping[str, Any] | None = None, temperature: float = 1.0,
+               seed: int | None = None, return_tensor: bool = False):
+        """``n`` new latents with the requested label values; labels not named are drawn from
+        their training distribution. ``temperature`` scales the free (style) noise."""
+        self._check_fitted()
+        if not isinstance(n, (int, np.integer)) or n < 1:
+            raise InputError(f"n must be a positive integer, got {n!r}")
+        if not (np.isfinite(temperature) and temperature >= 0):
+            raise InputError(f"temperature must be a finite number >= 0, got {temperature!r}")
+        rng = np.random.default_rng(seed)
+        requests = self.schema_.requests(conditions or {}, int(n))
+        Y = self.schema_.draw(int(n), requests, rng)
+        noise = torch.as_tensor(rng.standard_normal((int(n), self.latent_dim_)), dtype=self._module_dtype(), device=self.device_)
+        with torch.inference_mode():
+            z = self._sample(Y, noise, float(temperature))
+        return z.clone() if return_tensor else z.cpu().numpy()
+
+    def predict(self, Z):
+        """Labels of the latents (n, K): 0/1 for binary, class codes, values in label units."""
+        z, restore = self._input(Z)
+        with torch.inference_mode():
+            return restore(self._decide(self._posteriors(z)))
+
+    def _decide(self, posteriors: list[Tensor]) -> Tensor:
+        """Point predictions (n, K) from per-label posteriors (see :meth:`_posteriors`)."""
+        columns = []
+        for label, post in zip(self.schema_.labels, posteriors):
+            if label.kind == "binary":
+                columns.append((post > 0.5).to(post.dtype))
+            elif label.kind == "categorical":
+                classes = torch.as_tensor(label.classes, dtype=post.dtype, device=post.device)
+                columns.append(classes[post.argmax(dim=1)])
+            else:
+                columns.append(post)
+        return torch.stack(columns, dim=1)
+
+    def predict_proba(self, Z, label: str | None = None):
+        """Probabilities of the binary labels (n, K_binary), P(y = 1) in the order of ``labels``.
+
+        With ``label=``: that label's probabilities alone, (n,) for a binary label and
+        (n, classes) for a categorical one (classes in the order of ``schema_.labels[i].classes``).
+        """
+        z, restore = self._input(Z)
+        if label is not None and label not in self.schema_.index:
+            raise InputError(f"unknown label {label!r}; this plugin knows {self.schema_.names}")
+        with torch.inference_mode():
+            posteriors = self._posteriors(z)
+        if label is not None:
+            kind = self.schema_.labels[self.schema_.index[label]].kind
+            if kind == "continuous":
+                raise InputError(f"label {label!r} is continuous: it has no probabilities; use predict")
+            return restore(posteriors[self.schema_.index[label]])
+        binary = [p for lab, p in zip(self.schema_.labels, posteriors) if lab.kind == "binary"]
+        return restore(torch.stack(binary, dim=1) if binary else z.new_zeros(z.shape[0], 0))
+
+    # hooks for subclasses ---------------------------------------------------
+    def _edit(self, z: Tensor, requests: dict[int, np.ndarray], **kwargs) -> Tensor:
+        raise NotImplementedError
+
+    def _repeat_edit_kwargs(self, z: Tensor, m: int, **kwargs) -> dict:
+        return kwargs
+
+    def _sample(self, Y: np.ndarray, noise: Tensor, temperature: float) -> Tensor:
+        raise NotImplementedError
+
+    def _posteriors(self, z: Tensor) -> list[Tensor]:
+        """Per label: P(y=1) (n,) for binary, P(class) (n, M) for categorical, the value (n,) for
+        continuous (label units)."""
+        raise NotImplementedError
+
+    def _module_dtype(self) -> torch.dtype:
+        return self.module_.flow.flows[0].mean.dtype
+
+    def _tensor(self, array: np.ndarray) -> Tensor:
+        return torch.as_tensor(array, dtype=self._module_dtype(), device=self.device_)
+
+    # ------------------------------------------------------------------ conversion
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "module_"):
+            raise NotFittedError(f"this {type(self).__name__} is not fitted yet: call fit(Z, Y) or load(path)")
+
+    def _input(self, Z, name: str = "Z"):
+        """Latents -> tensor on the plugin's device; returns it and a function that converts a
+        result back to the caller's type (numpy of the input's dtype, or a tensor on its device)."""
+        self._check_fitted()
+        dtype = self._module_dtype()
+        if isinstance(Z, Tensor):
+            single = Z.ndim == 1
+            z = Z.reshape(1, -1) if single else Z
+            _check_latents(z, self.latent_dim_, self.backbone, name, is_tensor=True)
+            device, out_dtype = Z.device, Z.dtype if Z.is_floating_point() else dtype
+
+            def restore(x: Tensor):
+                x = x.detach().to(device=device, dtype=out_dtype)
+                return x[0] if single and x.shape[0] == 1 and x.ndim > 1 else x
+
+            return z.to(self.device_, dtype), restore
+        array = _latents_array(Z, name)
+        single = np.ndim(Z) == 1
+        out_dtype = array.dtype if array.dtype in (np.float32, np.float64) else np.float32
+        _check_latents(array, self.latent_dim_, self.backbone, name, is_tensor=False)
+
+        def restore_np(x: Tensor):
+            x = x.detach().cpu().numpy().astype(out_dtype, copy=False)
+            return x[0] if single and x.shape[0] == 1 and x.ndim > 1 else x
+
+        return torch.as_tensor(array, dtype=dtype, device=self.device_), restore_np
+
+
+def _moments(Z: np.ndarray):
+    mean = torch.as_tensor(Z.mean(axis=0), dtype=torch.float64)
+    std = torch.as_tensor(Z.std(axis=0), dtype=torch.float64)
+    return mean, torch.where(std > 1e-8, std, torch.ones_like(std))
+
+
+def _latents_array(Z, name: str = "Z") -> np.ndarray:
+    if isinstance(Z, Tensor):
+        Z = Z.detach().cpu().numpy()
+    try:
+        array = np.asarray(Z)
+    except Exception as exc:  # ragged lists and the like
+        raise InputError(f"{name} must be a numeric array of shape (n, latent_dim): {exc}") from None
+    if array.dtype == object or not np.issubdtype(array.dtype, np.number) or np.issubdtype(array.dtype, np.complexfloating):
+        raise InputError(f"{name} must be a real numeric array, got dtype {array.dtype}")
+    if array.ndim == 1:
+        array = array.reshape(1, -1)
+    if array.ndim != 2:
+        raise InputError(f"{name} must have shape (n, latent_dim), got {array.shape}")
+    if array.shape[0] == 0:
+        raise InputError(f"{name} is empty (0 rows)")
+    if not np.isfinite(array).all():
+        row = int(np.argwhere(~np.isfinite(array))[0][0])
+        kind = "NaN" if np.isnan(array).any() else "Inf"
+        raise InputError(f"{name} contains {kind} (first in row {row}); latents must be finite")
+    return array
+
+
+def _check_latents(z, latent_dim: int, backbone: str | None, name: str, is_tensor: bool) -> None:
+    if z.ndim != 2:
+        raise InputError(f"{name} must have shape (n, {latent_dim}), got {tuple(z.shape)}")
+    if z.shape[1] != latent_dim:
+        source = f" of backbone {backbone!r}" if backbone else ""
+        raise InputError(
+            f"latent size mismatch: this plugin was fitted on {latent_dim}-dim latents{source}, "
+            f"but {name} has {z.shape[1]} columns (were these latents made by another model?)"
+        )
+    if is_tensor:
+        if z.dtype.is_complex or z.dtype == torch.bool:
+            raise InputError(f"{name} must be a real tensor, got {z.dtype}")
+        if not torch.isfinite(z).all():
+            row = int(torch.nonzero(~torch.isfinite(z))[0, 0])
+            raise InputError(f"{name} contains NaN or Inf (first in row {row}); latents must be finite")
+
+
+def _labels_array(Y, schema: LabelSchema, n: int) -> np.ndarray:
+    """Labels as a float (n, K) array in the schema's order. Accepts arrays, tensors, a dict of
+    columns, or a pandas DataFrame with the label names as columns."""
+    if isinstance(Y, Tensor):
+        Y = Y.detach().cpu().numpy()
+    if isinstance(Y, Mapping) or hasattr(Y, "columns"):
+        missing = [name for name in schema.names if name not in Y]
+        if missing:
+            raise InputError(f"labels {missing} are missing from the given label columns")
+        Y = np.column_stack([np.asarray(Y[name], dtype=np.float64).reshape(-1) for name in schema.names])
+    try:
+        array = np.asarray(Y, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise InputError("labels must be numeric (NaN for missing); encode text classes as integer codes") from None
+    if array.ndim == 1 and len(schema) == 1:
+        array = array.reshape(-1, 1)
+    if array.ndim != 2 or array.shape[1] != len(schema):
+        raise InputError(f"labels must have shape (n, {len(schema)}) for {schema.names}, got {array.shape}")
+    if array.shape[0] != n:
+        raise InputError(f"latents have {n} rows but labels have {array.shape[0]}")
+    return array
