@@ -1,0 +1,167 @@
+"""Checkpoints: a directory with ``weights.safetensors`` and ``plugin.json``.
+
+The JSON records what the plugin was fitted on (latent size, label names, kinds and statistics,
+backbone name), its hyperparameters and flow, the library and torch versions, the training
+summary, and the SHA-256 of the weights. Saving writes a temporary sibling directory and renames
+it into place, so a crash never leaves a half-written checkpoint and never destroys the old one.
+Loading refuses a corrupted, foreign or mismatched checkpoint with a message that says which.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import math
+import os
+import shutil
+import tempfile
+import uuid
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from plugen.errors import CheckpointError
+from plugen.labels import LabelSchema
+
+FORMAT = "plugen-checkpoint"
+FORMAT_VERSION = 1
+META = "plugin.json"
+WEIGHTS = "weights.safetensors"
+
+
+def save_plugin(plugin, path: Path) -> Path:
+    """Write ``plugin`` to the directory ``path`` atomically; returns the path."""
+    from plugen import __version__
+
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise CheckpointError(f"cannot save to {path}: it is a file (a checkpoint is a directory)")
+    if path.is_dir() and any(path.iterdir()) and not (path / META).is_file():
+        raise CheckpointError(f"refusing to overwrite {path}: it is a non-empty directory that is not a plugen checkpoint")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
+    try:
+        state = {k: v.detach().cpu().contiguous() for k, v in plugin.module_.state_dict().items()}
+        save_file(state, str(tmp / WEIGHTS))
+        meta = {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "estimator": type(plugin).__name__,
+            "plugen_version": __version__,
+            "torch_version": torch.__version__,
+            "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            "latent_dim": plugin.latent_dim_,
+            "backbone": plugin.backbone,
+            "labels": plugin.schema_.to_list(),
+            "params": plugin.get_params(),
+            "training": plugin.history_,
+            "weights_sha256": _sha256(tmp / WEIGHTS),
+        }
+        (tmp / META).write_text(json.dumps(_json_safe(meta), indent=2, allow_nan=False) + "\n")
+        for name in (WEIGHTS, META):
+            with open(tmp / name, "rb") as f:
+                os.fsync(f.fileno())
+        if path.exists():
+            old = path.parent / f".{path.name}.old-{uuid.uuid4().hex[:8]}"
+            os.rename(path, old)
+            os.rename(tmp, path)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.rename(tmp, path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return path
+
+
+def read_metadata(path: Path) -> dict:
+    """The checkpoint's ``plugin.json``, validated as a plugen checkpoint."""
+    path = Path(path)
+    if not path.exists():
+        raise CheckpointError(f"no checkpoint at {path}")
+    if not path.is_dir():
+        raise CheckpointError(f"{path} is a file; a plugen checkpoint is a directory written by save()")
+    if not (path / META).is_file():
+        raise CheckpointError(f"{path} is not a plugen checkpoint: {META} is missing")
+    try:
+        meta = json.loads((path / META).read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise CheckpointError(f"corrupted checkpoint {path}: {META} is not valid JSON ({exc})") from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise CheckpointError(f"{path} is not a plugen checkpoint ({META} has no format {FORMAT!r})")
+    if meta.get("format_version", 0) > FORMAT_VERSION:
+        raise CheckpointError(
+            f"{path} was written by a newer plugen (checkpoint format {meta['format_version']}); upgrade plugen"
+        )
+    missing = [k for k in ("estimator", "latent_dim", "labels", "params", "weights_sha256") if k not in meta]
+    if missing:
+        raise CheckpointError(f"corrupted checkpoint {path}: {META} lacks {missing}")
+    return meta
+
+
+def load_plugin(path: Path, expected=None, device: str = "cpu", backbone: str | None = None,
+                latent_dim: int | None = None):
+    """Rebuild a plugin from ``path``. ``expected``: the estimator class the caller wants."""
+    from plugen.plugins import FPN, PluGeN
+    from plugen.training import resolve_device
+
+    path = Path(path)
+    meta = read_metadata(path)
+    classes = {"PluGeN": PluGeN, "FPN": FPN}
+    name = meta["estimator"]
+    if name not in classes:
+        raise CheckpointError(f"{path} holds an unknown estimator {name!r}")
+    cls = classes[name]
+    if expected is not None and expected in classes.values() and cls is not expected:
+        raise CheckpointError(f"{path} holds a {name} plugin; load it with {name}.load() or plugen.load()")
+    if backbone is not None and meta.get("backbone") != backbone:
+        raise CheckpointError(
+            f"{path} was fitted on latents of backbone {meta.get('backbone')!r}, not {backbone!r}"
+        )
+    if latent_dim is not None and meta["latent_dim"] != latent_dim:
+        raise CheckpointError(f"{path} was fitted on {meta['latent_dim']}-dim latents, not {latent_dim}-dim")
+    weights = path / WEIGHTS
+    if not weights.is_file():
+        raise CheckpointError(f"corrupted checkpoint {path}: {WEIGHTS} is missing")
+    if _sha256(weights) != meta["weights_sha256"]:
+        raise CheckpointError(f"corrupted checkpoint {path}: {WEIGHTS} does not match its recorded checksum")
+    try:
+        state = load_file(str(weights))
+    except Exception as exc:  # safetensors raises its own error types
+        raise CheckpointError(f"corrupted checkpoint {path}: cannot read {WEIGHTS} ({exc})") from None
+
+    params = dict(meta["params"], device=device)
+    try:
+        plugin = cls(**params)
+        plugin.schema_ = LabelSchema.from_list(meta["labels"])
+        plugin.latent_dim_ = int(meta["latent_dim"])
+        plugin.device_ = resolve_device(device)
+        N = plugin.latent_dim_
+        module = plugin._build(N, plugin.schema_, (torch.zeros(N, dtype=torch.float64), torch.ones(N, dtype=torch.float64)))
+        module.load_state_dict(state, strict=True)
+    except (TypeError, KeyError, ValueError, RuntimeError) as exc:
+        raise CheckpointError(f"checkpoint {path} does not match its own description in {META}: {exc}") from None
+    plugin.module_ = module.to(plugin.device_, plugin._dtype()).eval()
+    plugin.history_ = meta.get("training", {})
+    return plugin
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _json_safe(value):
+    """Replace NaN/Inf by None so the JSON is standard."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    return value

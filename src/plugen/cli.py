@@ -1,0 +1,241 @@
+"""The ``plugen`` command: fit, edit, sample, predict and inspect plugins from files."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from plugen.errors import PlugenError
+
+EXAMPLES = """\
+examples:
+  plugen fit --latents z.npy --labels y.csv -o smile.plugin
+  plugen fit --latents z.npy --labels y.csv --label smile:binary --label age:continuous \\
+             --method fpn --flow maf -o fpn.plugin
+  plugen edit smile.plugin --latents z.npy --set smile=1 -o edited.npy
+  plugen sample smile.plugin -n 16 --set smile=1 --set age=60 --temperature 0.8 -o new.npy
+  plugen predict smile.plugin --latents z.npy -o labels.csv
+  plugen info smile.plugin
+"""
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not hasattr(args, "run"):
+        parser.print_help()
+        return 2
+    try:
+        return args.run(args) or 0
+    except PlugenError as exc:
+        print(f"plugen {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="plugen",
+        description="Make a frozen generative model conditional: fit a flow plugin on its latents "
+        "and labels, then edit, sample and predict attributes.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = parser.add_subparsers(dest="command", metavar="command")
+
+    fit = sub.add_parser("fit", help="fit a plugin on latents and labels", epilog=EXAMPLES,
+                         formatter_class=argparse.RawDescriptionHelpFormatter)
+    fit.add_argument("--latents", required=True, help="latents (.npy, .pt, .csv), shape (n, N)")
+    fit.add_argument("--labels", required=True, help="labels .csv with a header; empty or NaN = missing")
+    fit.add_argument("--label", action="append", default=[], metavar="NAME:KIND",
+                     help="a label column and its kind (binary, categorical, continuous); repeat. "
+                     "Default: every column, kind inferred from its values")
+    fit.add_argument("--method", choices=["plugen", "fpn"], default="plugen")
+    fit.add_argument("--flow", choices=["nice", "realnvp", "maf", "nsf"], help="default: nice (plugen), realnvp (fpn)")
+    fit.add_argument("--epochs", type=int, help="maximum epochs (early stopping usually ends sooner)")
+    fit.add_argument("--batch-size", type=int)
+    fit.add_argument("--lr", type=float)
+    fit.add_argument("--seed", type=int, default=0)
+    fit.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    fit.add_argument("--backbone", help="name of the model the latents come from (recorded, checked on load)")
+    fit.add_argument("--quiet", action="store_true", help="no progress bar")
+    fit.add_argument("-o", "--output", required=True, help="checkpoint directory to write")
+    fit.set_defaults(run=_fit)
+
+    edit = sub.add_parser("edit", help="set labels of existing latents")
+    _plugin_arg(edit)
+    edit.add_argument("--latents", required=True)
+    _set_arg(edit, required=True)
+    edit.add_argument("--y-source", help="FPN only: .csv of the source labels (default: its own classifier)")
+    edit.add_argument("-o", "--output", required=True, help=".npy or .csv")
+    edit.set_defaults(run=_edit)
+
+    sample = sub.add_parser("sample", help="generate latents with requested labels")
+    _plugin_arg(sample)
+    sample.add_argument("-n", type=int, required=True, help="number of latents")
+    _set_arg(sample, required=False)
+    sample.add_argument("--temperature", type=float, default=1.0)
+    sample.add_argument("--seed", type=int)
+    sample.add_argument("-o", "--output", required=True, help=".npy or .csv")
+    sample.set_defaults(run=_sample)
+
+    predict = sub.add_parser("predict", help="predict the labels of latents")
+    _plugin_arg(predict)
+    predict.add_argument("--latents", required=True)
+    predict.add_argument("--proba", action="store_true", help="write P(y=1) of the binary labels instead")
+    predict.add_argument("-o", "--output", required=True, help=".csv (with header) or .npy")
+    predict.set_defaults(run=_predict)
+
+    info = sub.add_parser("info", help="describe a saved plugin")
+    _plugin_arg(info)
+    info.add_argument("--json", action="store_true", help="print the full metadata as JSON")
+    info.set_defaults(run=_info)
+    return parser
+
+
+def _plugin_arg(p):
+    p.add_argument("plugin", help="checkpoint directory written by 'plugen fit'")
+    p.add_argument("--device", default="cpu")
+
+
+def _set_arg(p, required):
+    p.add_argument("--set", action="append", default=[], required=required, metavar="NAME=VALUE",
+                   help="label value to set, e.g. smile=1 or age=60; repeat for several")
+
+
+def _parse_sets(items: list[str]) -> dict[str, float]:
+    from plugen.errors import InputError
+
+    out = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise InputError(f"--set expects NAME=VALUE, got {item!r}")
+        try:
+            out[name.strip()] = float(value)
+        except ValueError:
+            raise InputError(f"--set {name}: value {value!r} is not a number") from None
+    return out
+
+
+def infer_kind(values: np.ndarray) -> str:
+    """binary if the observed values are 0/1, categorical if few distinct integers, else continuous."""
+    seen = values[~np.isnan(values)]
+    distinct = np.unique(seen)
+    if distinct.size <= 2 and np.isin(distinct, [0, 1]).all():
+        return "binary"
+    if np.all(distinct == np.round(distinct)) and distinct.size <= 20:
+        return "categorical"
+    return "continuous"
+
+
+def _fit(args) -> int:
+    from plugen import FPN, PluGeN
+    from plugen.errors import InputError
+    from plugen.io import read_labels, read_latents
+
+    Z = read_latents(args.latents)
+    header, Y = read_labels(args.labels)
+    if args.label:
+        labels = {}
+        for spec in args.label:
+            name, sep, kind = spec.partition(":")
+            if not sep:
+                raise InputError(f"--label expects NAME:KIND, got {spec!r}")
+            if name not in header:
+                raise InputError(f"label {name!r} is not a column of {args.labels} (columns: {header})")
+            labels[name] = kind
+    else:
+        labels = {name: infer_kind(Y[:, i]) for i, name in enumerate(header)}
+        print("labels (kinds inferred; override with --label NAME:KIND): "
+              + ", ".join(f"{k}:{v}" for k, v in labels.items()), file=sys.stderr)
+    Y = Y[:, [header.index(name) for name in labels]]
+    cls = FPN if args.method == "fpn" else PluGeN
+    options = {"seed": args.seed, "device": args.device, "backbone": args.backbone, "progress": not args.quiet}
+    for key, value in (("flow", args.flow), ("max_epochs", args.epochs), ("batch_size", args.batch_size), ("lr", args.lr)):
+        if value is not None:
+            options[key] = value
+    model = cls(labels, **options).fit(Z, Y)
+    model.save(args.output)
+    h = model.history_
+    print(f"saved {cls.__name__} to {args.output}: {h['epochs']} epochs, {h['seconds']:.1f} s, "
+          f"{h['monitor']} NLL {h['best_nll']:.4f} per row ({h['stopped']})", file=sys.stderr)
+    return 0
+
+
+def _load(args):
+    import plugen
+
+    return plugen.load(args.plugin, device=args.device)
+
+
+def _edit(args) -> int:
+    from plugen.io import read_labels, read_latents, write_array
+
+    model = _load(args)
+    Z = read_latents(args.latents)
+    kwargs = {}
+    if args.y_source:
+        header, Ys = read_labels(args.y_source)
+        kwargs["y_source"] = dict(zip(header, Ys.T))
+    out = model.edit(Z, _parse_sets(args.set), **kwargs)
+    write_array(args.output, out)
+    print(f"wrote {out.shape[0]} edited latents to {args.output}", file=sys.stderr)
+    return 0
+
+
+def _sample(args) -> int:
+    from plugen.io import write_array
+
+    model = _load(args)
+    out = model.sample(args.n, _parse_sets(args.set), temperature=args.temperature, seed=args.seed)
+    write_array(args.output, out)
+    print(f"wrote {out.shape[0]} sampled latents to {args.output}", file=sys.stderr)
+    return 0
+
+
+def _predict(args) -> int:
+    from plugen.io import read_latents, write_array
+
+    model = _load(args)
+    Z = read_latents(args.latents)
+    if args.proba:
+        out = model.predict_proba(Z)
+        header = [lab.name for lab in model.schema_.labels if lab.kind == "binary"]
+    else:
+        out, header = model.predict(Z), model.label_names
+    write_array(args.output, out, header=header)
+    print(f"wrote predictions for {out.shape[0]} rows to {args.output}", file=sys.stderr)
+    return 0
+
+
+def _info(args) -> int:
+    from plugen.checkpoint import read_metadata
+
+    meta = read_metadata(Path(args.plugin))
+    if args.json:
+        print(json.dumps(meta, indent=2))
+        return 0
+    params, training = meta["params"], meta.get("training") or {}
+    print(f"{meta['estimator']} plugin, plugen {meta.get('plugen_version')} (torch {meta.get('torch_version')}), "
+          f"saved {meta.get('created')}")
+    print(f"latents: {meta['latent_dim']}-dim, backbone: {meta.get('backbone') or 'not recorded'}")
+    print(f"flow: {params.get('flow')}, {params.get('transforms')} transforms, "
+          f"{params.get('depth')} x {params.get('hidden_features')} hidden")
+    print("labels:")
+    for lab in meta["labels"]:
+        extra = {"binary": lambda: f"P(1) = {lab['frequencies'][0]:.3f}",
+                 "categorical": lambda: f"classes {lab['classes']}",
+                 "continuous": lambda: f"mean {lab['mean']:.4g}, sd {lab['std']:.4g}"}[lab["kind"]]()
+        print(f"  {lab['name']}: {lab['kind']} ({extra}; {lab['observed']} observed)")
+    if training:
+        print(f"training: {training.get('epochs')} epochs, {training.get('seconds', 0):.1f} s, "
+              f"best {training.get('monitor')} NLL {training.get('best_nll')} ({training.get('stopped')})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,137 @@
+"""Reading latents and labels from files, and writing results, for the CLI and for users.
+
+Latents: ``.npy``, ``.pt``/``.pth`` (a tensor, or a dict holding exactly one tensor) or ``.csv``
+(numbers, with or without a header row). Labels: a ``.csv`` with a header naming the labels;
+empty cells and ``NaN``/``NA`` mean missing. Results are written atomically to ``.npy`` or ``.csv``.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from plugen.errors import InputError
+
+MISSING = {"", "nan", "na", "n/a", "null", "none"}
+LATENT_SUFFIXES = (".npy", ".pt", ".pth", ".csv")
+
+
+def read_latents(path: str | Path) -> np.ndarray:
+    """Latents (n, N) from ``.npy``, ``.pt``/``.pth`` or ``.csv``."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"latents file not found: {path}")
+    suffix = path.suffix.lower()
+    if suffix == ".npy":
+        try:
+            array = np.load(path, allow_pickle=False)
+        except ValueError as exc:
+            raise InputError(f"cannot read {path} as a numeric .npy array ({exc})") from None
+    elif suffix in (".pt", ".pth"):
+        import torch
+
+        try:
+            obj = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as exc:
+            raise InputError(f"cannot read {path} as a torch tensor file ({exc})") from None
+        if isinstance(obj, dict):
+            tensors = [v for v in obj.values() if isinstance(v, torch.Tensor)]
+            if len(tensors) != 1:
+                raise InputError(f"{path} holds a dict; it must hold exactly one tensor, found {len(tensors)}")
+            obj = tensors[0]
+        if not isinstance(obj, torch.Tensor):
+            raise InputError(f"{path} does not hold a tensor (found {type(obj).__name__})")
+        array = obj.detach().cpu().numpy()
+    elif suffix == ".csv":
+        header, rows = _read_csv(path)
+        array = _parse_numbers(rows, path, allow_missing=False)
+    else:
+        raise InputError(f"unsupported latents file {path.name}; use one of {LATENT_SUFFIXES}")
+    if array.ndim != 2:
+        raise InputError(f"latents in {path} must be a 2-D array (n, latent_dim), got shape {array.shape}")
+    return array
+
+
+def read_labels(path: str | Path) -> tuple[list[str], np.ndarray]:
+    """Header names and values (n, K) of a labels CSV; missing cells become NaN."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"labels file not found: {path}")
+    header, rows = _read_csv(path)
+    if header is None:
+        raise InputError(f"{path} needs a header row naming the label columns")
+    return header, _parse_numbers(rows, path, allow_missing=True, width=len(header))
+
+
+def write_array(path: str | Path, array: np.ndarray, header: list[str] | None = None) -> Path:
+    """Write ``array`` to ``.npy`` or ``.csv`` (with ``header`` if given), atomically."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in (".npy", ".csv"):
+        raise InputError(f"unsupported output file {path.name}; use .npy or .csv")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            if suffix == ".npy":
+                np.save(f, array)
+            else:
+                array = array.reshape(array.shape[0], -1)
+                text = "" if header is None else ",".join(header) + "\n"
+                text += "\n".join(",".join(_fmt(v) for v in row) for row in array)
+                f.write((text + "\n").encode())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def _fmt(v) -> str:
+    v = float(v)
+    if np.isnan(v):
+        return ""
+    return f"{int(v)}" if v.is_integer() and abs(v) < 2**53 else repr(v)
+
+
+def _read_csv(path: Path) -> tuple[list[str] | None, list[list[str]]]:
+    with open(path, newline="") as f:
+        rows = [row for row in csv.reader(f) if row]
+    if not rows:
+        raise InputError(f"{path} is empty")
+    first = rows[0]
+    if all(_is_number(c) for c in first):
+        return None, rows
+    return [c.strip() for c in first], rows[1:]
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+        return True
+    except ValueError:
+        return text.strip().lower() in MISSING - {""}
+
+
+def _parse_numbers(rows, path: Path, allow_missing: bool, width: int | None = None) -> np.ndarray:
+    width = width or len(rows[0])
+    out = np.empty((len(rows), width))
+    for i, row in enumerate(rows):
+        if len(row) != width:
+            raise InputError(f"{path}: row {i + 1} has {len(row)} values, expected {width}")
+        for j, cell in enumerate(row):
+            cell = cell.strip()
+            if cell.lower() in MISSING:
+                if not allow_missing:
+                    raise InputError(f"{path}: missing value in row {i + 1}, column {j + 1}")
+                out[i, j] = np.nan
+                continue
+            try:
+                out[i, j] = float(cell)
+            except ValueError:
+                raise InputError(f"{path}: row {i + 1}, column {j + 1} is not a number: {cell!r}") from None
+    return out
