@@ -66,7 +66,7 @@ class _TwoComponent(nn.Module):
             sigmas = torch.stack([sigma * torch.sqrt(2 * (1 - p)), sigma * torch.sqrt(2 * p)])
         else:
             sigmas = torch.full((2, p.numel()), float(sigma), dtype=torch.float64)
-        self.register_buffer("sigma", sigmas.float())
+        self.register_buffer("sigma", sigmas)
 
     def _component_log_probs(self, x: Tensor) -> tuple[Tensor, Tensor]:
         return normal_log_prob(x, -1.0, self.sigma[0]), normal_log_prob(x, 1.0, self.sigma[1])
@@ -79,7 +79,7 @@ class BinaryPrior(_TwoComponent):
         super().__init__()
         p = torch.tensor(frequencies, dtype=torch.float64)
         self.register_buffer("coords", torch.tensor(coords, dtype=torch.long))
-        self.register_buffer("log_prior", torch.stack([torch.log1p(-p), torch.log(p)]).float())
+        self.register_buffer("log_prior", torch.stack([torch.log1p(-p), torch.log(p)]))
         self._set(p, sigma, balanced)
 
     def log_prob(self, c: Tensor, t: Tensor) -> Tensor:
@@ -102,7 +102,7 @@ class CategoricalPrior(_TwoComponent):
         super().__init__()
         p = torch.tensor(frequencies, dtype=torch.float64)
         self.start, self.width = start, p.numel()
-        self.register_buffer("log_prior", torch.log(p).float())
+        self.register_buffer("log_prior", torch.log(p))
         self._set(p, sigma, balanced)
 
     def _class_scores(self, x: Tensor) -> Tensor:
@@ -129,7 +129,7 @@ class ContinuousPrior(nn.Module):
     def __init__(self, coords: list[int], quantiles: Tensor, sigma: float):
         super().__init__()
         self.register_buffer("coords", torch.tensor(coords, dtype=torch.long))
-        self.register_buffer("quantiles", quantiles.float())  # (labels, G), standardised
+        self.register_buffer("quantiles", quantiles.double())  # (labels, G), standardised
         self.sigma = float(sigma)
 
     def log_prob(self, c: Tensor, t: Tensor) -> Tensor:
@@ -160,7 +160,7 @@ class PluGeNPrior(nn.Module):
         self.binary = BinaryPrior([b[0] for b in binary], [b[1] for b in binary], sigma, balanced) if binary else None
         self.continuous = None
         if continuous:
-            q = torch.tensor([[(v - lab.mean) / lab.std for v in lab.quantiles] for _, lab in continuous])
+            q = torch.tensor([[(v - lab.mean) / lab.std for v in lab.quantiles] for _, lab in continuous], dtype=torch.float64)
             self.continuous = ContinuousPrior([c[0] for c in continuous], q, continuous_sigma)
         self.categorical = nn.ModuleList(
             CategoricalPrior(s.start, lab.frequencies, sigma, balanced)

@@ -57,7 +57,9 @@ def train(
 ) -> dict:
     """Minimise ``nll(z, t).mean()`` over rows of ``Z`` (latents) and ``T`` (encoded labels).
 
-    ``augment(t, generator)`` may perturb a batch's labels (FPN's label dropout). Returns a
+    ``augment(t, generator)`` may perturb a batch's labels (FPN's label dropout);
+    ``on_epoch(epoch, stats)`` is called after every epoch and stops training by returning True.
+    Returns a
     summary: epochs and steps run, best held-out NLL per row and per dimension, why it stopped,
     the wall time, and per-epoch history. ``module`` ends with its best (held-out) weights.
     """
@@ -123,8 +125,9 @@ def train(
         if steps >= warmup_steps:
             plateau.step(score)
         bar.set_postfix(train=f"{train_nll:.3f}", val=f"{score:.3f}" if n_val else "-", best=best_epoch)
-        if on_epoch is not None:
-            on_epoch(epoch, {"train_nll": train_nll, "val_nll": score})
+        if on_epoch is not None and on_epoch(epoch, {"train_nll": train_nll, "val_nll": score}):
+            stopped = "callback"
+            break
         if stale >= patience:
             stopped = "early_stopping"
             break

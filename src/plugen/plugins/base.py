@@ -45,10 +45,12 @@ class Plugin:
         return f"{type(self).__name__}({', '.join(shown)})"
 
     # ------------------------------------------------------------------ fitting
-    def fit(self, Z, Y) -> "Plugin":
+    def fit(self, Z, Y, on_epoch=None) -> "Plugin":
         """Fit the flow on latents ``Z`` (n, N) and labels ``Y`` (n, K) in the order of ``labels``.
 
         NaN in ``Y`` marks a missing label; binary labels are 0/1, categorical ones integer codes.
+        ``on_epoch(epoch, stats)``, if given, runs after each epoch (the plugin is usable inside
+        it) and stops training by returning True. The training summary is kept in ``history_``.
         Returns ``self``.
         """
         schema = LabelSchema(self.labels)
@@ -79,6 +81,7 @@ class Plugin:
             augment=self._augment,
             seed=self.seed,
             progress=self.progress,
+            on_epoch=on_epoch,
         )
         module.eval()
         return self
@@ -160,8 +163,8 @@ class Plugin:
         values = np.asarray(values, dtype=np.float64).reshape(-1)
         n, m = z.shape[0], values.size
         requests = self.schema_.requests({label: np.tile(values, n)}, n * m)
-        kwargs = self._repeat_edit_kwargs(z, m, **kwargs)
         with torch.inference_mode():
+            kwargs = self._repeat_edit_kwargs(z, m, **kwargs)
             out = self._edit(z.repeat_interleave(m, dim=0), requests, **kwargs)
         return restore(out.reshape(n, m, -1))
 

@@ -1,0 +1,60 @@
+"""Shared fixtures: one synthetic entangled data set, independent probes, fitted plugins.
+
+Fitting is the slow part of the suite, so each plugin is fitted once per session and reused by
+every test that only reads it.
+"""
+
+import numpy as np
+import pytest
+import torch
+
+from plugen import FPN, PluGeN
+from plugen.data import entangled
+from plugen.evaluation import train_probes
+
+torch.set_num_threads(2)
+
+#: fast but real training settings for the suite
+FAST = dict(max_epochs=60, patience=8, progress=False, device="cpu")
+
+
+@pytest.fixture(scope="session")
+def data():
+    """Train / test splits of 16-dim latents with labels a, b (binary), size, shape."""
+    return entangled(n=5000, latent_dim=16, seed=3).split(0.8)
+
+
+@pytest.fixture(scope="session")
+def probes(data):
+    train, _ = data
+    return train_probes(train.Z, train.Y, train.labels)
+
+
+@pytest.fixture(scope="session")
+def fitted(data):
+    train, _ = data
+    return {
+        "plugen": PluGeN(train.labels, **FAST).fit(train.Z, train.Y),
+        "fpn": FPN(train.labels, **FAST).fit(train.Z, train.Y),
+    }
+
+
+@pytest.fixture(params=["plugen", "fpn"])
+def model(request, fitted):
+    return fitted[request.param]
+
+
+@pytest.fixture(scope="session")
+def small():
+    """A tiny data set for tests that fit their own plugin."""
+    d = entangled(n=600, latent_dim=8, seed=5)
+    return d.Z, d.Y, d.labels
+
+
+def quick(cls, labels, **kw):
+    return cls(labels, **{**FAST, "max_epochs": 3, **kw})
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(0)

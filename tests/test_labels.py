@@ -1,0 +1,85 @@
+import numpy as np
+import pytest
+
+from plugen.errors import InputError
+from plugen.labels import QUANTILES, LabelSchema
+
+NAN = np.nan
+
+
+def fitted():
+    Y = np.array([[0, 1.5, 3], [1, 2.5, 5], [1, NAN, 3], [NAN, 4.0, 7], [1, 6.0, 5]], dtype=float)
+    return LabelSchema({"smile": "binary", "age": "continuous", "digit": "categorical"}).fit(Y)
+
+
+def test_fit_statistics():
+    schema = fitted()
+    smile, age, digit = schema.labels
+    assert smile.observed == 4 and smile.frequencies == [pytest.approx((3 + 1) / (4 + 2))]
+    assert age.mean == pytest.approx(3.5) and age.std == pytest.approx(np.std([1.5, 2.5, 4.0, 6.0]))
+    assert len(age.quantiles) == QUANTILES and age.quantiles == sorted(age.quantiles)
+    assert digit.classes == [3, 5, 7]
+    assert digit.frequencies == pytest.approx([3 / 8, 3 / 8, 2 / 8])
+    assert [lab.width for lab in schema.labels] == [1, 1, 3] and schema.width == 5
+
+
+def test_round_trip_through_plain_data():
+    schema = fitted()
+    again = LabelSchema.from_list(schema.to_list())
+    assert again.to_list() == schema.to_list() and again.names == schema.names
+
+
+@pytest.mark.parametrize(
+    "labels, Y, message",
+    [
+        ({"smile": "binary"}, [[0.0], [0.5]], "binary but has values other than 0/1: 0.5"),
+        ({"digit": "categorical"}, [[1.0], [2.5]], "integer codes"),
+        ({"digit": "categorical"}, [[1.0], [1.0]], "single class"),
+        ({"age": "continuous"}, [[3.0], [3.0]], "constant"),
+        ({"age": "continuous"}, [[NAN], [NAN]], "no observed"),
+        ({"age": "continuous"}, [[1.0], [np.inf]], "infinite in row 1"),
+        ({"a": "binary", "b": "binary"}, [[1.0], [0.0]], r"shape \(n, 2\)"),
+    ],
+)
+def test_bad_labels_are_named(labels, Y, message):
+    with pytest.raises(InputError, match=message):
+        LabelSchema(labels).fit(np.asarray(Y))
+
+
+def test_bad_schema_definitions():
+    with pytest.raises(InputError, match="unknown kind 'ordinal'"):
+        LabelSchema({"x": "ordinal"})
+    with pytest.raises(InputError, match="at least one label"):
+        LabelSchema({})
+
+
+def test_requests_are_validated_and_broadcast():
+    schema = fitted()
+    req = schema.requests({"smile": 1, "digit": [3, 5, 7]}, 3)
+    assert set(req) == {0, 2}
+    assert req[0].tolist() == [1, 1, 1] and req[2].tolist() == [3, 5, 7]
+    with pytest.raises(InputError, match="unknown label 'smiling'.*'smile'"):
+        schema.requests({"smiling": 1}, 3)
+    with pytest.raises(InputError, match="unknown class 4 for label 'digit'"):
+        schema.requests({"digit": 4}, 3)
+    with pytest.raises(InputError, match="got 2 values for 3 rows"):
+        schema.requests({"age": [1, 2]}, 3)
+    with pytest.raises(InputError, match="finite"):
+        schema.requests({"age": np.nan}, 3)
+    with pytest.raises(InputError, match="numeric"):
+        schema.requests({"age": "old"}, 3)
+
+
+def test_draw_follows_training_distribution():
+    schema = fitted()
+    Y = schema.draw(20000, schema.requests({"age": 40}, 20000), np.random.default_rng(0))
+    assert np.all(Y[:, 1] == 40)
+    assert Y[:, 0].mean() == pytest.approx(schema.labels[0].frequencies[0], abs=0.02)
+    counts = [np.mean(Y[:, 2] == c) for c in (3, 5, 7)]
+    assert counts == pytest.approx(schema.labels[2].frequencies, abs=0.02)
+
+
+def test_check_rejects_unknown_class_after_fit():
+    schema = fitted()
+    with pytest.raises(InputError, match="unknown class 9"):
+        schema.check(np.array([[1.0, 2.0, 9.0]]))

@@ -1,0 +1,201 @@
+"""Both estimators through the v1 interface, judged by independent probes on held-out latents."""
+
+import numpy as np
+import pytest
+import torch
+
+from plugen import FPN, InputError, NotFittedError, PluGeN
+from plugen.evaluation import edit_report
+
+from conftest import FAST, quick
+
+
+def test_edits_succeed_and_preserve_other_labels(model, data, probes):
+    _, test = data
+    report = edit_report(model, test.Z[:400], probes)
+    assert report["mean_success"] >= 0.9, report["edits"]
+    assert report["mean_preserved"] >= 0.9, report["edits"]
+    assert min(row["success"] for row in report["edits"]) >= 0.8, report["edits"]
+    (size,) = report["continuous"]
+    assert size["correlation"] >= 0.9 and size["mae_sd"] < 0.5
+
+
+def test_round_trip_without_changes_returns_the_latents(model, data):
+    _, test = data
+    Z = test.Z[:500]
+    assert np.abs(model.edit(Z, {}) - Z).max() <= 1e-5 * max(1.0, np.abs(Z).max())
+
+
+def test_generation_hits_requested_values_including_rare_combinations(model, probes, data):
+    train, _ = data
+    a, b = train.Y[:, 0], train.Y[:, 1]
+    assert np.mean((a == 1) & (b == 0)) < 0.1  # the combination is rare in training
+    for request in ({"a": 1, "b": 0}, {"a": 0, "b": 1, "shape": 2}):
+        Z = model.sample(300, request, seed=1)
+        for name, value in request.items():
+            assert np.mean(probes[name](Z) == value) >= 0.9, (request, name)
+
+
+def test_continuous_generation_follows_the_request(model, probes):
+    lo, hi = model.sample(300, {"size": 8.0}, seed=2), model.sample(300, {"size": 12.0}, seed=2)
+    assert probes["size"](lo).mean() == pytest.approx(8.0, abs=0.6)
+    assert probes["size"](hi).mean() == pytest.approx(12.0, abs=0.6)
+
+
+def test_unrequested_labels_follow_their_training_distribution(model, probes, data):
+    train, _ = data
+    Z = model.sample(2000, {"shape": 1}, seed=3)
+    assert probes["a"](Z).mean() == pytest.approx(train.Y[:, 0].mean(), abs=0.08)
+
+
+def test_predict_recovers_labels(model, data):
+    _, test = data
+    P = model.predict(test.Z)
+    assert P.shape == test.Y.shape
+    for k in (0, 1, 3):
+        assert np.mean(P[:, k] == test.Y[:, k]) >= 0.95
+    assert np.corrcoef(P[:, 2], test.Y[:, 2])[0, 1] >= 0.95
+
+
+def test_predict_proba_shapes_and_meaning(model, data):
+    _, test = data
+    proba = model.predict_proba(test.Z[:200])
+    assert proba.shape == (200, 2) and ((proba >= 0) & (proba <= 1)).all()
+    assert np.mean((proba[:, 0] > 0.5) == test.Y[:200, 0]) >= 0.95
+    classes = model.predict_proba(test.Z[:200], label="shape")
+    assert classes.shape == (200, 3) and np.allclose(classes.sum(axis=1), 1, atol=1e-5)
+    with pytest.raises(InputError, match="continuous"):
+        model.predict_proba(test.Z[:2], label="size")
+
+
+def test_traverse_moves_gradually(model, data, probes):
+    _, test = data
+    path = model.traverse(test.Z[:100], "size", [8.0, 10.0, 12.0])
+    assert path.shape == (100, 3, 16)
+    measured = [probes["size"](path[:, j]).mean() for j in range(3)]
+    assert measured[0] < measured[1] < measured[2]
+    intensity = model.traverse(test.Z[:100], "a", [0.0, 0.5, 1.0])
+    p = [model.predict_proba(intensity[:, j])[:, 0].mean() for j in range(3)]
+    assert p[0] < p[1] < p[2]
+
+
+def test_arrays_come_back_as_they_went_in(model, data):
+    _, test = data
+    z32 = test.Z[:4]
+    assert model.edit(z32, {"a": 1}).dtype == np.float32
+    assert model.edit(z32.astype(np.float64), {"a": 1}).dtype == np.float64
+    single = model.edit(z32[0], {"a": 1})
+    assert single.shape == (16,)
+    t = torch.as_tensor(z32, dtype=torch.float64)
+    out = model.edit(t, {"a": 1})
+    assert isinstance(out, torch.Tensor) and out.dtype == torch.float64 and out.shape == (4, 16)
+    assert isinstance(model.predict(t), torch.Tensor)
+    assert isinstance(model.sample(3, {"a": 1}, return_tensor=True), torch.Tensor)
+    assert model.sample(3, seed=7).shape == (3, 16)
+    assert np.array_equal(model.sample(5, seed=7), model.sample(5, seed=7))
+
+
+def test_per_row_requests(model, data, probes):
+    _, test = data
+    Z = test.Z[:200]
+    wanted = np.arange(200) % 3
+    assert np.mean(probes["shape"](model.edit(Z, {"shape": wanted})) == wanted) >= 0.9
+
+
+@pytest.mark.parametrize("cls", [PluGeN, FPN])
+def test_missing_labels_still_train_a_working_plugin(cls, data, probes, rng):
+    train, test = data
+    Y = train.Y.copy()
+    Y[rng.random(Y.shape) < 0.4] = np.nan  # 40% of every label missing
+    model = cls(train.labels, **FAST).fit(train.Z, Y)
+    report = edit_report(model, test.Z[:300], probes)
+    assert report["mean_success"] >= 0.9 and report["mean_preserved"] >= 0.9, report["edits"]
+
+
+def test_fpn_uses_given_source_labels(fitted, data, probes):
+    _, test = data
+    fpn = fitted["fpn"]
+    Z, Y = test.Z[:300], test.Y[:300]
+    given = fpn.edit(Z, {"a": 1}, y_source=Y)
+    assert np.mean(probes["a"](given) == 1) >= 0.9
+    assert np.mean(probes["shape"](given) == probes["shape"](Z)) >= 0.9
+    # without y_source the plugin's own classifier supplies the source labels
+    assert np.allclose(fpn.edit(Z, {"a": 1}), fpn.edit(Z, {"a": 1}, y_source=fpn.predict(Z)), atol=1e-6)
+
+
+def test_float64_plugin_inverts_exactly(small):
+    Z, Y, labels = small
+    model = quick(PluGeN, labels, dtype="float64").fit(Z, Y)
+    assert np.abs(model.edit(Z.astype(np.float64), {}) - Z).max() < 1e-10
+
+
+def test_same_seed_same_model(small):
+    Z, Y, labels = small
+    a = quick(FPN, labels, seed=4).fit(Z, Y).sample(5, seed=0)
+    b = quick(FPN, labels, seed=4).fit(Z, Y).sample(5, seed=0)
+    assert np.array_equal(a, b)
+
+
+def test_labels_as_dict_or_dataframe_columns(small):
+    Z, Y, labels = small
+    columns = {name: Y[:, k] for k, name in enumerate(labels)}
+    a = quick(PluGeN, labels).fit(Z, columns).predict(Z[:20])
+    b = quick(PluGeN, labels).fit(Z, Y).predict(Z[:20])
+    assert np.array_equal(a, b)
+
+
+class TestBadInput:
+    def test_wrong_latent_size_is_named(self, fitted):
+        with pytest.raises(InputError, match="fitted on 16-dim latents.*has 12 columns"):
+            fitted["plugen"].edit(np.zeros((3, 12)), {"a": 1})
+
+    def test_nan_latents(self, fitted, small):
+        Z, Y, labels = small
+        bad = np.zeros((3, 16))
+        bad[1, 4] = np.nan
+        with pytest.raises(InputError, match="NaN.*row 1"):
+            fitted["fpn"].predict(bad)
+        Zbad = Z.copy()
+        Zbad[7, 0] = np.inf
+        with pytest.raises(InputError, match="Inf.*row 7"):
+            quick(PluGeN, labels).fit(Zbad, Y)
+
+    def test_label_shape_and_rows(self, small):
+        Z, Y, labels = small
+        with pytest.raises(InputError, match=r"shape \(n, 4\)"):
+            quick(PluGeN, labels).fit(Z, Y[:, :3])
+        with pytest.raises(InputError, match="600 rows but labels have 599"):
+            quick(PluGeN, labels).fit(Z, Y[:-1])
+        with pytest.raises(InputError, match="missing from the given label columns"):
+            quick(PluGeN, labels).fit(Z, {"a": Y[:, 0]})
+        with pytest.raises(InputError, match="numeric"):
+            quick(PluGeN, {"a": "binary"}).fit(Z[:2], np.array(["yes", "no"]))
+
+    def test_unknown_label_and_class(self, model):
+        with pytest.raises(InputError, match="unknown label 'smile'"):
+            model.edit(np.zeros((1, 16)), {"smile": 1})
+        with pytest.raises(InputError, match="unknown class 5 for label 'shape'"):
+            model.sample(2, {"shape": 5})
+
+    def test_sampling_arguments(self, model):
+        with pytest.raises(InputError, match="positive integer"):
+            model.sample(0)
+        with pytest.raises(InputError, match="temperature"):
+            model.sample(2, temperature=-1)
+
+    def test_not_fitted(self):
+        with pytest.raises(NotFittedError, match="not fitted"):
+            PluGeN({"a": "binary"}).edit(np.zeros((1, 4)), {"a": 1})
+
+    def test_too_many_label_coordinates(self):
+        Z = np.random.default_rng(0).standard_normal((100, 3))
+        Y = np.tile(np.arange(4), 25).reshape(-1, 1)
+        with pytest.raises(InputError, match="need 4 base coordinates.*only 3"):
+            quick(PluGeN, {"digit": "categorical"}).fit(Z, Y)
+
+    def test_bad_settings(self, small):
+        Z, Y, labels = small
+        with pytest.raises(InputError, match="dtype"):
+            quick(PluGeN, labels, dtype="float16").fit(Z, Y)
+        with pytest.raises(ValueError, match="unknown flow"):
+            quick(FPN, labels, flow="glow").fit(Z, Y)
