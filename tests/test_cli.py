@@ -1,0 +1,82 @@
+import numpy as np
+import pytest
+
+from plugen.cli import infer_kind, main
+from plugen.io import write_array
+
+
+@pytest.fixture
+def files(tmp_path, small):
+    Z, Y, labels = small
+    np.save(tmp_path / "z.npy", Z)
+    Y = Y.copy()
+    Y[::5, 0] = np.nan
+    write_array(tmp_path / "y.csv", Y, header=list(labels))
+    return tmp_path
+
+
+def run(capsys, *argv):
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_fit_edit_sample_predict_info(files, capsys):
+    d = files
+    code, _, err = run(capsys, "fit", "--latents", d / "z.npy", "--labels", d / "y.csv", "--epochs", 3,
+                       "--quiet", "--backbone", "toy", "-o", d / "plugin")
+    assert code == 0 and "a:binary, b:binary, size:continuous, shape:categorical" in err
+    assert "saved PluGeN" in err
+    code, _, _ = run(capsys, "edit", d / "plugin", "--latents", d / "z.npy", "--set", "a=1", "--set", "size=11", "-o", d / "e.npy")
+    assert code == 0 and np.load(d / "e.npy").shape == (600, 8)
+    code, _, _ = run(capsys, "sample", d / "plugin", "-n", 7, "--set", "shape=2", "--seed", 1, "-o", d / "s.csv")
+    assert code == 0 and np.loadtxt(d / "s.csv", delimiter=",").shape == (7, 8)
+    code, _, _ = run(capsys, "predict", d / "plugin", "--latents", d / "e.npy", "-o", d / "p.csv")
+    lines = (d / "p.csv").read_text().splitlines()
+    assert code == 0 and lines[0] == "a,b,size,shape" and len(lines) == 601
+    code, _, _ = run(capsys, "predict", d / "plugin", "--latents", d / "e.npy", "--proba", "-o", d / "pp.csv")
+    assert (d / "pp.csv").read_text().splitlines()[0] == "a,b"
+    code, out, _ = run(capsys, "info", d / "plugin")
+    assert code == 0 and "PluGeN plugin" in out and "backbone: toy" in out and "shape: categorical" in out
+
+
+def test_fpn_with_chosen_labels_and_source_labels(files, capsys):
+    d = files
+    code, _, _ = run(capsys, "fit", "--latents", d / "z.npy", "--labels", d / "y.csv", "--label", "a:binary",
+                     "--label", "shape:categorical", "--method", "fpn", "--flow", "maf", "--epochs", 2, "--quiet", "-o", d / "f")
+    assert code == 0
+    write_array(d / "src.csv", np.array([[1, 0]] * 600), header=["a", "shape"])
+    code, _, err = run(capsys, "edit", d / "f", "--latents", d / "z.npy", "--set", "shape=1", "--y-source", d / "src.csv", "-o", d / "e.npy")
+    assert code == 0, err
+    code, out, _ = run(capsys, "info", d / "f", "--json")
+    assert '"estimator": "FPN"' in out
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["edit", "{d}/plugin", "--latents", "{d}/z.npy", "--set", "smile=1", "-o", "{d}/e.npy"], "unknown label 'smile'"),
+        (["edit", "{d}/plugin", "--latents", "{d}/z.npy", "--set", "a", "-o", "{d}/e.npy"], "NAME=VALUE"),
+        (["sample", "{d}/plugin", "-n", "3", "--set", "shape=9", "-o", "{d}/s.npy"], "unknown class 9"),
+        (["predict", "{d}/nothing", "--latents", "{d}/z.npy", "-o", "{d}/p.csv"], "no checkpoint at"),
+        (["fit", "--latents", "{d}/z.npy", "--labels", "{d}/y.csv", "--label", "age:continuous", "-o", "{d}/x"], "not a column"),
+    ],
+)
+def test_errors_exit_2_with_a_message(files, capsys, argv, message):
+    d = files
+    assert run(capsys, "fit", "--latents", d / "z.npy", "--labels", d / "y.csv", "--epochs", 1, "--quiet", "-o", d / "plugin")[0] == 0
+    code, _, err = run(capsys, *[a.format(d=d) for a in argv])
+    assert code == 2 and message in err
+    assert not (d / "e.npy").exists() and not (d / "s.npy").exists()
+
+
+def test_help_has_examples(capsys):
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    assert "examples:" in capsys.readouterr().out
+
+
+def test_kind_inference():
+    assert infer_kind(np.array([0, 1, np.nan, 1])) == "binary"
+    assert infer_kind(np.array([0, 3, 7, 2])) == "categorical"
+    assert infer_kind(np.array([0.5, 1.25, 3.0])) == "continuous"

@@ -1,0 +1,62 @@
+import numpy as np
+import pytest
+import torch
+
+from plugen import InputError
+from plugen.io import read_labels, read_latents, write_array
+
+
+def test_latents_from_every_format(tmp_path):
+    Z = np.arange(12, dtype=np.float32).reshape(4, 3)
+    np.save(tmp_path / "z.npy", Z)
+    torch.save(torch.as_tensor(Z), tmp_path / "z.pt")
+    torch.save({"latents": torch.as_tensor(Z)}, tmp_path / "d.pt")
+    write_array(tmp_path / "z.csv", Z)
+    write_array(tmp_path / "h.csv", Z, header=["x", "y", "z"])
+    for name in ("z.npy", "z.pt", "d.pt", "z.csv", "h.csv"):
+        assert np.array_equal(read_latents(tmp_path / name), Z), name
+
+
+def test_labels_csv_with_missing_cells(tmp_path):
+    (tmp_path / "y.csv").write_text("smile,age\n1,30\n,NaN\n0,NA\n")
+    header, Y = read_labels(tmp_path / "y.csv")
+    assert header == ["smile", "age"]
+    assert Y[0].tolist() == [1, 30] and np.isnan(Y[1]).all() and Y[2, 0] == 0 and np.isnan(Y[2, 1])
+
+
+def test_round_trip_of_predictions_with_missing(tmp_path):
+    Y = np.array([[1.0, np.nan], [0.0, 2.5]])
+    write_array(tmp_path / "p.csv", Y, header=["a", "b"])
+    assert (tmp_path / "p.csv").read_text() == "a,b\n1,\n0,2.5\n"
+    header, back = read_labels(tmp_path / "p.csv")
+    assert np.array_equal(back, Y, equal_nan=True)
+
+
+@pytest.mark.parametrize(
+    "name, content, message",
+    [
+        ("z.txt", "1,2", "unsupported latents file"),
+        ("z.csv", "1,2\n3\n", "row 2 has 1 values, expected 2"),
+        ("z.csv", "1,2\n3,x\n", "not a number: 'x'"),
+        ("z.csv", "1,2\n3,\n", "missing value in row 2"),
+        ("z.npy", "not numpy", "cannot read"),
+        ("z.pt", "not torch", "cannot read"),
+    ],
+)
+def test_bad_latent_files_are_named(tmp_path, name, content, message):
+    (tmp_path / name).write_text(content)
+    with pytest.raises(InputError, match=message):
+        read_latents(tmp_path / name)
+
+
+def test_missing_files_and_shapes(tmp_path):
+    with pytest.raises(InputError, match="not found"):
+        read_latents(tmp_path / "nope.npy")
+    np.save(tmp_path / "v.npy", np.zeros(3))
+    with pytest.raises(InputError, match="2-D"):
+        read_latents(tmp_path / "v.npy")
+    (tmp_path / "y.csv").write_text("1,0\n0,1\n")
+    with pytest.raises(InputError, match="header"):
+        read_labels(tmp_path / "y.csv")
+    with pytest.raises(InputError, match="use .npy or .csv"):
+        write_array(tmp_path / "out.json", np.zeros((1, 1)))
