@@ -66,6 +66,7 @@ class Plugin:
         Zt = torch.as_tensor(Z_np, dtype=dtype)
         Tt = torch.as_tensor(self._encode(schema, Y_np), dtype=dtype)
         self.schema_, self.latent_dim_, self.module_ = schema, Z_np.shape[1], module
+        self._initialize(Zt.to(self.device_), Tt.to(self.device_))
         self.history_ = train(
             module,
             self._nll,
@@ -111,6 +112,9 @@ class Plugin:
         raise NotImplementedError
 
     _augment = None
+
+    def _initialize(self, Z: Tensor, T: Tensor) -> None:
+        """Data-dependent initialisation before training (none by default)."""
 
     # ------------------------------------------------------------------ public helpers
     def log_prob(self, Z, Y):

@@ -25,6 +25,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from plugen.flows.base import ContextAffine
 from plugen.labels import LabelSchema
 from plugen.plugins.base import Plugin, _labels_array
 from plugen.priors import LOG_SQRT_2PI, encode_targets, label_slices
@@ -78,9 +79,9 @@ class FPN(Plugin):
         batch_size: int = 256,
         lr: float = 1e-3,
         max_epochs: int = 500,
-        patience: int = 20,
+        patience: int = 10,
         val_fraction: float = 0.1,
-        weight_decay: float = 0.0,
+        weight_decay: float = 1e-3,
         grad_clip: float = 1.0,
         seed: int = 0,
         device: str = "auto",
@@ -110,9 +111,24 @@ class FPN(Plugin):
     # ---------------------------------------------------------------- training
     def _build(self, latent_dim, schema, moments):
         module = nn.Module()
-        module.flow = self._make_flow(latent_dim, schema.width + len(schema), moments)
+        context = schema.width + len(schema)
+        module.flow = self._make_flow(latent_dim, context, moments)
+        module.flow.flows.insert(1, ContextAffine(latent_dim, context))
         module.register_buffer("label_columns", torch.as_tensor(label_columns(schema), dtype=torch.float64))
         return module
+
+    @torch.no_grad()
+    def _initialize(self, Z, T):
+        """Start the context layer at the least-squares fit of the standardised latents on the
+        context (the class-conditional means of linear discriminant analysis)."""
+        standardize, affine = self.module_.flow.flows[0], self.module_.flow.flows[1]
+        X = torch.cat([T, torch.ones(T.shape[0], 1, dtype=T.dtype, device=T.device)], dim=1).double()
+        target = standardize(Z)[0].double()
+        ridge = 1e-3 * Z.shape[0] * torch.eye(X.shape[1], dtype=X.dtype, device=X.device)
+        coef = torch.linalg.solve(X.T @ X + ridge, X.T @ target)  # (context + 1, N)
+        N = self.latent_dim_
+        affine.net.weight[:N] = coef[:-1].T.to(affine.net.weight.dtype)
+        affine.net.bias[:N] = coef[-1].to(affine.net.bias.dtype)
 
     def _encode(self, schema, Y):
         return encode_context(schema, Y)

@@ -1,0 +1,224 @@
+"""Core benchmark (issue: core library): default fit vs the PluGeN paper's recipe, edit latency,
+and the exactness of a no-op edit.
+
+    python benchmarks/core.py                      # full run (~15 min on 2 CPU cores)
+    python benchmarks/core.py --quick              # a smoke run of every part (~1 min)
+
+Writes ``benchmarks/results/core.json`` and ``core.md``.
+
+Time to quality. Both fits run on the same synthetic entangled latents (``plugen.data.entangled``)
+and are judged by the same independent probes (MLPs trained on the latents and labels): after every
+epoch the mean edit success on held-out rows is measured (evaluation time is excluded from the
+clock). The paper recipe is PluGeN's StyleGAN setting: NICE, 4 couplings of 3 hidden layers of
+512, Adam lr 1e-4, batch 32, run for a fixed time budget. The quality target is the best edit
+success the recipe reached within its budget; the figure is the ratio of the wall times at which
+each fit first reached it.
+
+Edit latency. Median wall time of ``model.edit(z, {...})`` on one row (after warm-up), and of the
+flow part alone (``F^-1`` then ``F`` under ``torch.inference_mode``); the difference is the
+Python overhead of validation and conversion.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+import plugen
+from plugen import FPN, PluGeN
+from plugen.data import entangled
+from plugen.evaluation import edit_report, train_probes
+
+RESULTS = Path(__file__).parent / "results"
+PAPER_RECIPE = dict(flow="nice", transforms=4, hidden_features=512, depth=3, lr=1e-4, batch_size=32)
+
+
+def machine() -> dict:
+    cpu = platform.processor()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {"cpu": cpu, "torch_threads": torch.get_num_threads(), "torch": torch.__version__,
+            "plugen": plugen.__version__, "python": platform.python_version(), "numpy": np.__version__}
+
+
+def quality_curve(model, train, test_Z, probes, budget_s: float) -> list[dict]:
+    """Fit ``model`` and record edit success after every epoch, against training wall time."""
+    curve: list[dict] = []
+    excluded = 0.0
+    start = time.perf_counter()
+
+    def on_epoch(epoch, stats):
+        nonlocal excluded
+        t_eval = time.perf_counter()
+        report = edit_report(model, test_Z, probes)
+        excluded += time.perf_counter() - t_eval
+        elapsed = time.perf_counter() - start - excluded
+        curve.append({"epoch": epoch, "seconds": round(elapsed, 3), "success": round(report["mean_success"], 4),
+                      "preserved": round(report["mean_preserved"], 4), "val_nll": round(stats["val_nll"], 4)})
+        print(f"    epoch {epoch:4d}  {elapsed:7.1f}s  success {report['mean_success']:.3f}  "
+              f"preserved {report['mean_preserved']:.3f}", file=sys.stderr, flush=True)
+        return elapsed > budget_s
+
+    model.fit(train.Z, train.Y, on_epoch=on_epoch)
+    return curve
+
+
+def first_time(curve: list[dict], target: float) -> float | None:
+    for point in curve:
+        if point["success"] >= target:
+            return point["seconds"]
+    return None
+
+
+def time_to_quality(latent_dim: int, n: int, budget_s: float) -> dict:
+    print(f"time to quality: {n} latents of size {latent_dim}", file=sys.stderr)
+    train, test = entangled(n=n, latent_dim=latent_dim, seed=11).split(0.85)
+    probes = train_probes(train.Z, train.Y, train.labels)
+    test_Z = test.Z[:300]
+    print("  paper recipe", PAPER_RECIPE, file=sys.stderr)
+    recipe = PluGeN(train.labels, **PAPER_RECIPE, max_epochs=1000, patience=10**6, progress=False, device="cpu")
+    recipe_curve = quality_curve(recipe, train, test_Z, probes, budget_s)
+    print("  default fit", file=sys.stderr)
+    default = PluGeN(train.labels, progress=False, device="cpu")
+    default_curve = quality_curve(default, train, test_Z, probes, budget_s)
+    target = max(p["success"] for p in recipe_curve)
+    t_recipe, t_default = first_time(recipe_curve, target), first_time(default_curve, target)
+    final = edit_report(default, test_Z, probes)
+    return {
+        "latent_dim": latent_dim, "n_train": len(train.Z), "recipe": PAPER_RECIPE, "budget_s": budget_s,
+        "target_success": target,
+        "recipe_seconds_to_target": t_recipe,
+        "default_seconds_to_target": t_default,
+        "speedup": (t_recipe / t_default) if t_default else None,
+        "default_fit_seconds": default.history_["seconds"],
+        "default_epochs": default.history_["epochs"],
+        "default_final_success": final["mean_success"],
+        "default_final_preserved": final["mean_preserved"],
+        "recipe_curve": recipe_curve,
+        "default_curve": default_curve,
+    }
+
+
+def median_ms(fn, repeats: int) -> float:
+    for _ in range(20):
+        fn()
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return 1000 * statistics.median(times)
+
+
+def edit_latency(repeats: int, max_epochs: int) -> list[dict]:
+    rows = []
+    for latent_dim in (64, 512):
+        data = entangled(n=3000, latent_dim=latent_dim, seed=5)
+        z = data.Z[:1]
+        zt = torch.as_tensor(z)
+        y = data.Y[:1]
+        settings = [("PluGeN", "nice", {}), ("PluGeN", "realnvp", {}), ("PluGeN", "nice", dict(transforms=4, hidden_features=512, depth=3)),
+                    ("FPN", "realnvp", {}), ("FPN", "maf", {})]
+        for name, flow, extra in settings:
+            cls = PluGeN if name == "PluGeN" else FPN
+            model = cls(data.labels, flow=flow, max_epochs=max_epochs, progress=False, device="cpu", **extra).fit(data.Z, data.Y)
+            kwargs = {"y_source": y} if name == "FPN" else {}
+            full = median_ms(lambda: model.edit(z, {"a": 1}, **kwargs), repeats)
+            chain = model.module_.flow
+            if name == "FPN":
+                ctx = model._context(y)
+
+                def flow_only():
+                    with torch.inference_mode():
+                        u, _ = chain(zt, ctx)
+                        chain.inverse(u, ctx)
+            else:
+                def flow_only():
+                    with torch.inference_mode():
+                        u, _ = chain(zt)
+                        chain.inverse(u)
+            part = median_ms(flow_only, repeats)
+            row = {"estimator": name, "flow": flow, "latent_dim": latent_dim, "architecture": {
+                "transforms": model.transforms, "hidden_features": model.hidden_features, "depth": model.depth},
+                "edit_ms": round(full, 4), "flow_ms": round(part, 4), "python_overhead_ms": round(full - part, 4)}
+            if name == "FPN":
+                row["edit_with_inferred_labels_ms"] = round(median_ms(lambda: model.edit(z, {"a": 1}), max(10, repeats // 10)), 4)
+            print(f"  {row}", file=sys.stderr)
+            rows.append(row)
+    return rows
+
+
+def round_trip(max_epochs: int) -> list[dict]:
+    rows = []
+    data = entangled(n=3000, latent_dim=64, seed=6)
+    for cls, flow in ((PluGeN, "nice"), (PluGeN, "realnvp"), (FPN, "realnvp"), (FPN, "maf")):
+        model = cls(data.labels, flow=flow, max_epochs=max_epochs, progress=False, device="cpu").fit(data.Z, data.Y)
+        err = np.abs(model.edit(data.Z, {}) - data.Z)
+        rows.append({"estimator": cls.__name__, "flow": flow, "dtype": "float32", "max_abs_error": float(err.max()),
+                     "max_abs_latent": float(np.abs(data.Z).max())})
+    return rows
+
+
+def markdown(result: dict) -> str:
+    m = result["machine"]
+    lines = [f"# Core benchmark", "", f"Machine: {m['cpu']}, {m['torch_threads']} torch threads; torch {m['torch']}, "
+             f"plugen {m['plugen']}, Python {m['python']}. Command: `{result['command']}`.", ""]
+    lines += ["## Time to the paper recipe's edit success", "",
+              "| latents | rows | recipe budget | target success | recipe time | default time | speed-up | default full fit | default final success / preserved |",
+              "|---|---|---|---|---|---|---|---|---|"]
+    for r in result["time_to_quality"]:
+        speed = f"{r['speedup']:.1f}x" if r["speedup"] else "not reached"
+        lines.append(f"| {r['latent_dim']} | {r['n_train']} | {r['budget_s']:.0f} s | {r['target_success']:.3f} | "
+                     f"{r['recipe_seconds_to_target']} s | {r['default_seconds_to_target']} s | {speed} | "
+                     f"{r['default_fit_seconds']:.1f} s ({r['default_epochs']} epochs) | "
+                     f"{r['default_final_success']:.3f} / {r['default_final_preserved']:.3f} |")
+    lines += ["", "## Edit latency, one row (median)", "",
+              "| estimator | flow | N | architecture | edit | flow part | Python overhead | FPN with inferred labels |",
+              "|---|---|---|---|---|---|---|---|"]
+    for r in result["edit_latency"]:
+        a = r["architecture"]
+        lines.append(f"| {r['estimator']} | {r['flow']} | {r['latent_dim']} | {a['transforms']} x {a['depth']} x {a['hidden_features']} | "
+                     f"{r['edit_ms']:.3f} ms | {r['flow_ms']:.3f} ms | {r['python_overhead_ms']:.3f} ms | "
+                     f"{r.get('edit_with_inferred_labels_ms', '-')} |")
+    lines += ["", "## Round trip `edit(Z, {})` (float32, 64-dim latents)", "", "| estimator | flow | max abs error | max abs latent |", "|---|---|---|---|"]
+    for r in result["round_trip"]:
+        lines.append(f"| {r['estimator']} | {r['flow']} | {r['max_abs_error']:.2e} | {r['max_abs_latent']:.2f} |")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="small sizes and budgets: checks that every part runs")
+    parser.add_argument("--budget", type=float, default=300.0, help="seconds of training for the paper recipe")
+    parser.add_argument("--output", default=str(RESULTS / "core"), help="output path without suffix")
+    args = parser.parse_args()
+    torch.manual_seed(0)
+    if args.quick:
+        settings, budget, repeats, epochs = [(16, 2000)], 5.0, 50, 3
+    else:
+        settings, budget, repeats, epochs = [(64, 12000), (512, 12000)], args.budget, 2000, 30
+    result = {"command": " ".join(["python", "benchmarks/core.py", *sys.argv[1:]]), "machine": machine(),
+              "time_to_quality": [time_to_quality(N, n, budget) for N, n in settings],
+              "edit_latency": edit_latency(repeats, epochs), "round_trip": round_trip(epochs)}
+    out = Path(args.output)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")
+    out.with_suffix(".md").write_text(markdown(result))
+    print(markdown(result))
+
+
+if __name__ == "__main__":
+    main()
