@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from plugen.labels import LabelSchema
+from plugen.labels import Label, LabelSchema
 
 LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
 
@@ -41,19 +41,32 @@ def label_slices(schema: LabelSchema) -> list[slice]:
     return slices
 
 
+def label_targets(label: Label, values: np.ndarray) -> np.ndarray:
+    """Targets (n, width) of one label's observed values: the value for binary, the standardised
+    value for continuous, one-hot for categorical."""
+    if label.kind == "binary":
+        return values.reshape(-1, 1)
+    if label.kind == "continuous":
+        return ((values - label.mean) / label.std).reshape(-1, 1)
+    onehot = np.zeros((values.size, label.width))
+    onehot[np.arange(values.size), label.class_index(values)] = 1.0
+    return onehot
+
+
+def label_means(label: Label, values: np.ndarray) -> np.ndarray:
+    """Centres (n, width) of the label coordinates for requested values (PluGeN eq. 2 with
+    m0 = -1, m1 = +1): ``2 v - 1`` for binary (gradual for 0 < v < 1), +-1 for one-hot
+    coordinates, the standardised value for continuous labels."""
+    t = label_targets(label, values)
+    return t if label.kind == "continuous" else 2 * t - 1
+
+
 def encode_targets(schema: LabelSchema, Y: np.ndarray) -> np.ndarray:
-    """Per-coordinate targets (n, C) for label values Y (n, K); NaN rows stay NaN."""
+    """Per-coordinate targets (n, C) for label values Y (n, K); missing labels stay NaN."""
     out = np.full((Y.shape[0], schema.width), np.nan)
     for label, cols, y in zip(schema.labels, label_slices(schema), Y.T):
         seen = ~np.isnan(y)
-        if label.kind == "binary":
-            out[seen, cols.start] = y[seen]
-        elif label.kind == "continuous":
-            out[seen, cols.start] = (y[seen] - label.mean) / label.std
-        else:
-            onehot = np.zeros((int(seen.sum()), label.width))
-            onehot[np.arange(onehot.shape[0]), label.class_index(y[seen])] = 1.0
-            out[seen, cols] = onehot
+        out[seen, cols] = label_targets(label, y[seen])
     return out
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import torch
 from torch import Tensor, nn
+from torch.nn import functional as F
 
 
 class Flow(nn.Module):
@@ -79,19 +80,28 @@ class Standardize(Flow):
         return u * self.std + self.mean
 
 
-def conditioner(in_features: int, out_features: int, hidden: int, depth: int) -> nn.Sequential:
-    """MLP with ``depth`` hidden layers of width ``hidden``; the last layer starts at zero so
-    every coupling starts as the identity (stable, fast start of training)."""
-    layers: list[nn.Module] = []
-    width = in_features
-    for _ in range(depth):
-        layers += [nn.Linear(width, hidden), nn.LeakyReLU(0.1)]
-        width = hidden
-    last = nn.Linear(width, out_features)
-    nn.init.zeros_(last.weight)
-    nn.init.zeros_(last.bias)
-    layers.append(last)
-    return nn.Sequential(*layers)
+class MLP(nn.Module):
+    """Conditioner network: ``depth`` hidden layers of width ``hidden`` with LeakyReLU(0.1).
+
+    The last layer starts at zero, so every coupling starts as the identity (a stable, fast start
+    of training). Written with functional calls rather than ``nn.Sequential``: a flow runs
+    dozens of these per edit, and the per-module call overhead dominates for one row.
+    """
+
+    def __init__(self, in_features: int, out_features: int, hidden: int, depth: int):
+        super().__init__()
+        widths = [in_features] + [hidden] * depth + [out_features]
+        self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(widths[:-1], widths[1:]))
+        nn.init.zeros_(self.layers[-1].weight)
+        nn.init.zeros_(self.layers[-1].bias)
+
+    def forward(self, x: Tensor) -> Tensor:
+        last = len(self.layers) - 1
+        for i, layer in enumerate(self.layers):
+            x = F.linear(x, layer.weight, layer.bias)
+            if i < last:
+                x = F.leaky_relu(x, 0.1)
+        return x
 
 
 class ContextAffine(Flow):

@@ -21,7 +21,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from plugen.flows.base import Flow, conditioner
+from plugen.flows.base import MLP, Flow
 
 
 class Coupling(nn.Module):
@@ -35,7 +35,7 @@ class Coupling(nn.Module):
         self.scale_bound = scale_bound
         kept = features - self.split if swap else self.split
         changed = features - kept
-        self.net = conditioner(kept + context, changed * (2 if affine else 1), hidden_features, depth)
+        self.net = MLP(kept + context, changed * (2 if affine else 1), hidden_features, depth)
 
     def _halves(self, x: Tensor) -> tuple[Tensor, Tensor]:
         a, b = x[:, : self.split], x[:, self.split :]

@@ -21,7 +21,7 @@ from torch import nn
 from plugen.errors import InputError
 from plugen.labels import LabelSchema
 from plugen.plugins.base import Plugin
-from plugen.priors import PluGeNPrior, encode_targets
+from plugen.priors import PluGeNPrior, encode_targets, label_means
 
 
 class PluGeN(Plugin):
@@ -114,15 +114,11 @@ class PluGeN(Plugin):
 
     # ---------------------------------------------------------------- inference
     def _edit(self, z, requests):
-        flow, prior = self.module_.flow, self.module_.prior
+        """Set the requested label coordinates of ``(c, s) = F^-1(z)``, then map back with F."""
+        flow, slices = self.module_.flow, self.module_.prior.slices
         u, _ = flow(z)
-        if requests:
-            Y = np.full((z.shape[0], len(self.schema_)), np.nan)
-            for i, values in requests.items():
-                Y[:, i] = values
-            t = self._tensor(encode_targets(self.schema_, Y))
-            c = u[:, : prior.width]
-            u = torch.cat([torch.where(torch.isnan(t), c, prior.means(t)), u[:, prior.width :]], dim=1)
+        for i, values in requests.items():
+            u[:, slices[i]] = self._tensor(label_means(self.schema_.labels[i], values))
         return flow.inverse(u)
 
     def _sample(self, Y, noise, temperature):
