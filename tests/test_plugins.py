@@ -183,6 +183,23 @@ class TestBadInput:
         with pytest.raises(InputError, match="temperature"):
             model.sample(2, temperature=-1)
 
+    def test_failed_fit_leaves_the_plugin_as_it_was(self, small):
+        Z, Y, labels = small
+        model = quick(PluGeN, labels).fit(Z, Y)
+        before = model.edit(Z[:5], {"a": 1})
+
+        def interrupt(epoch, stats):
+            raise KeyboardInterrupt
+
+        with pytest.raises(KeyboardInterrupt):
+            model.fit(Z[:, :6], Y, on_epoch=interrupt)
+        assert model.latent_dim_ == 8 and np.array_equal(model.edit(Z[:5], {"a": 1}), before)
+        fresh = quick(FPN, labels)
+        with pytest.raises(KeyboardInterrupt):
+            fresh.fit(Z, Y, on_epoch=interrupt)
+        with pytest.raises(NotFittedError):
+            fresh.predict(Z)
+
     def test_not_fitted(self):
         with pytest.raises(NotFittedError, match="not fitted"):
             PluGeN({"a": "binary"}).edit(np.zeros((1, 4)), {"a": 1})
@@ -199,3 +216,7 @@ class TestBadInput:
             quick(PluGeN, labels, dtype="float16").fit(Z, Y)
         with pytest.raises(ValueError, match="unknown flow"):
             quick(FPN, labels, flow="glow").fit(Z, Y)
+        with pytest.raises(InputError, match="sigma must be a positive number"):
+            quick(PluGeN, labels, sigma=0).fit(Z, Y)
+        with pytest.raises(InputError, match=r"label_dropout must be in \[0, 1\)"):
+            quick(FPN, labels, label_dropout=1.5).fit(Z, Y)

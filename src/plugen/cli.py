@@ -20,6 +20,7 @@ examples:
   plugen sample smile.plugin -n 16 --set smile=1 --set age=60 --temperature 0.8 -o new.npy
   plugen predict smile.plugin --latents z.npy -o labels.csv
   plugen info smile.plugin
+  plugen demo -o runs/demo
 """
 
 
@@ -88,6 +89,12 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--proba", action="store_true", help="write P(y=1) of the binary labels instead")
     predict.add_argument("-o", "--output", required=True, help=".csv (with header) or .npy")
     predict.set_defaults(run=_predict)
+
+    demo = sub.add_parser("demo", help="both plugins end to end on synthetic latents, with a report")
+    demo.add_argument("-o", "--output", default="runs/demo", help="report folder (default: runs/demo)")
+    demo.add_argument("--quick", action="store_true", help="fewer epochs: a smoke run")
+    demo.add_argument("--seed", type=int, default=0)
+    demo.set_defaults(run=_demo)
 
     info = sub.add_parser("info", help="describe a saved plugin")
     _plugin_arg(info)
@@ -209,6 +216,13 @@ def _predict(args) -> int:
         out, header = model.predict(Z), model.label_names
     write_array(args.output, out, header=header)
     print(f"wrote predictions for {out.shape[0]} rows to {args.output}", file=sys.stderr)
+    return 0
+
+
+def _demo(args) -> int:
+    from plugen.demo import run_demo
+
+    run_demo(Path(args.output), quick=args.quick, seed=args.seed)
     return 0
 
 

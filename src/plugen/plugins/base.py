@@ -26,8 +26,8 @@ DTYPES = {"float32": torch.float32, "float64": torch.float64}
 class Plugin:
     """Base class of :class:`~plugen.PluGeN` and :class:`~plugen.FPN`."""
 
-    #: default flow of the estimator
-    default_flow = "nice"
+    #: attributes that exist once the plugin is fitted (or loaded)
+    _fitted = ("schema_", "latent_dim_", "module_", "device_", "history_")
 
     # ------------------------------------------------------------------ parameters
     @classmethod
@@ -53,6 +53,7 @@ class Plugin:
         it) and stops training by returning True. The training summary is kept in ``history_``.
         Returns ``self``.
         """
+        self._check_params()
         schema = LabelSchema(self.labels)
         Z_np = _latents_array(Z)
         Y_np = _labels_array(Y, schema, Z_np.shape[0])
@@ -65,9 +66,23 @@ class Plugin:
             module = self._build(Z_np.shape[1], schema, _moments(Z_np)).to(self.device_, dtype)
         Zt = torch.as_tensor(Z_np, dtype=dtype)
         Tt = torch.as_tensor(self._encode(schema, Y_np), dtype=dtype)
-        self.schema_, self.latent_dim_, self.module_ = schema, Z_np.shape[1], module
-        self._initialize(Zt.to(self.device_), Tt.to(self.device_))
-        self.history_ = train(
+        previous = {name: getattr(self, name) for name in self._fitted if hasattr(self, name)}
+        try:
+            self.schema_, self.latent_dim_, self.module_ = schema, Z_np.shape[1], module
+            self._initialize(Zt.to(self.device_), Tt.to(self.device_))
+            self.history_ = self._train(module, Zt, Tt, on_epoch)
+        except BaseException:  # a failed fit leaves the plugin as it was
+            for name in self._fitted:
+                if name in previous:
+                    setattr(self, name, previous[name])
+                elif hasattr(self, name):
+                    delattr(self, name)
+            raise
+        module.eval()
+        return self
+
+    def _train(self, module: nn.Module, Zt: Tensor, Tt: Tensor, on_epoch) -> dict:
+        return train(
             module,
             self._nll,
             Zt,
@@ -84,8 +99,20 @@ class Plugin:
             progress=self.progress,
             on_epoch=on_epoch,
         )
-        module.eval()
-        return self
+
+    #: hyperparameters that must be positive numbers, and those that must lie in [0, 1)
+    _positive = ("transforms", "hidden_features", "depth", "batch_size", "lr", "max_epochs", "patience",
+                 "sigma", "continuous_sigma")
+    _fractions = ("val_fraction", "label_dropout", "weight_decay")
+
+    def _check_params(self) -> None:
+        params = self.get_params()
+        for name in self._positive:
+            if name in params and not (isinstance(params[name], (int, float)) and params[name] > 0):
+                raise InputError(f"{name} must be a positive number, got {params[name]!r}")
+        for name in self._fractions:
+            if name in params and not (isinstance(params[name], (int, float)) and 0 <= params[name] < 1):
+                raise InputError(f"{name} must be in [0, 1), got {params[name]!r}")
 
     def _dtype(self) -> torch.dtype:
         if self.dtype not in DTYPES:
@@ -118,7 +145,8 @@ class Plugin:
 
     # ------------------------------------------------------------------ public helpers
     def log_prob(self, Z, Y):
-        """``log p(z | y)`` per row (n,), in the units of the latents; NaN labels marginalised."""
+        """``log p(z | y)`` per row (n,) in the latents' units. NaN labels are marginalised
+        (PluGeN) or marked unknown (FPN)."""
         z, restore = self._input(Z)
         Y_np = _labels_array(Y, self.schema_, z.shape[0])
         self.schema_.check(Y_np)

@@ -65,8 +65,6 @@ class FPN(Plugin):
         Other arguments as for :class:`~plugen.PluGeN`.
     """
 
-    default_flow = "realnvp"
-
     def __init__(
         self,
         labels: dict[str, str],

@@ -42,8 +42,6 @@ class PluGeN(Plugin):
         backbone: name of the model the latents come from (recorded and checked on load).
     """
 
-    default_flow = "nice"
-
     def __init__(
         self,
         labels: dict[str, str],
