@@ -180,7 +180,7 @@ def round_trip(max_epochs: int) -> list[dict]:
 
 def markdown(result: dict) -> str:
     m = result["machine"]
-    lines = [f"# Core benchmark", "", f"Machine: {m['cpu']}, {m['torch_threads']} torch threads; torch {m['torch']}, "
+    lines = ["# Core benchmark", "", f"Machine: {m['cpu']}, {m['torch_threads']} torch threads; torch {m['torch']}, "
              f"plugen {m['plugen']}, Python {m['python']}. Command: `{result['command']}`.", ""]
     lines += ["## Time to the paper recipe's edit success", "",
               "| latents | rows | recipe budget | target success | recipe time | default time | speed-up | default full fit | default final success / preserved |",

@@ -107,7 +107,7 @@ def _figures(output: Path, models: dict, metrics: dict, test, probes) -> list[st
         return []
     names = []
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
-    for ax, (name, model) in zip(axes, models.items()):
+    for ax, name in zip(axes, models):
         edits = metrics[name]["edits"]
         ax.bar([f"{r['label']}={r['value']}" for r in edits], [r["success"] for r in edits], color="tab:blue", label="success")
         ax.plot([f"{r['label']}={r['value']}" for r in edits], [r["preserved"] for r in edits], "o", color="tab:orange", label="others preserved")

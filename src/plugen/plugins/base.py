@@ -35,6 +35,12 @@ class Plugin:
         sig = inspect.signature(cls.__init__)
         return [p for p in sig.parameters if p != "self"]
 
+    def _store_params(self, params: dict[str, Any]) -> None:
+        """Store ``__init__``'s keyword arguments as attributes, unchanged but for a copy of
+        ``labels`` (scikit-learn's convention: no validation or derived state here)."""
+        for name in self._param_names():
+            setattr(self, name, dict(params[name]) if name == "labels" else params[name])
+
     def get_params(self) -> dict[str, Any]:
         """Hyperparameters as given to ``__init__`` (JSON-friendly)."""
         return {name: getattr(self, name) for name in self._param_names()}

@@ -87,24 +87,7 @@ class FPN(Plugin):
         progress: bool = True,
         backbone: str | None = None,
     ):
-        self.labels = dict(labels)
-        self.flow = flow
-        self.transforms = transforms
-        self.hidden_features = hidden_features
-        self.depth = depth
-        self.label_dropout = label_dropout
-        self.batch_size = batch_size
-        self.lr = lr
-        self.max_epochs = max_epochs
-        self.patience = patience
-        self.val_fraction = val_fraction
-        self.weight_decay = weight_decay
-        self.grad_clip = grad_clip
-        self.seed = seed
-        self.device = device
-        self.dtype = dtype
-        self.progress = progress
-        self.backbone = backbone
+        self._store_params(locals())
 
     # ---------------------------------------------------------------- training
     def _build(self, latent_dim, schema, moments):
