@@ -1,0 +1,110 @@
+"""Shipped backbones, loaded by name: ``plugen.backbones.load("mnist-vae")``.
+
+Each shipped backbone is two files in ``plugen/backbones/weights/``: ``<name>.safetensors`` (the
+weights) and ``<name>.json``: its kind (``"autoencoder"`` or ``"gan"``), the architecture class
+and keyword arguments, the latent size, the sample shape, the data it was trained on, its training
+summary, and the command that reproduces it. Architecture classes register themselves with
+:func:`architecture`; an autoencoder class has ``encode(x) -> z`` (a VAE returns its mean) and
+``decode(z) -> x``, a GAN generator has ``forward(z) -> x``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from plugen.backbones.base import AutoencoderBackbone, Backbone, GANBackbone
+from plugen.errors import CheckpointError, InputError
+
+WEIGHTS = Path(__file__).parent / "weights"
+ARCHITECTURES: dict[str, type[nn.Module]] = {}
+
+
+def architecture(cls: type[nn.Module]) -> type[nn.Module]:
+    """Class decorator: make an architecture loadable from a backbone's JSON description."""
+    ARCHITECTURES[cls.__name__] = cls
+    return cls
+
+
+def available(directory: Path = WEIGHTS) -> list[str]:
+    """Names of the shipped backbones."""
+    return sorted(p.stem for p in Path(directory).glob("*.json"))
+
+
+def describe(name: str, directory: Path = WEIGHTS) -> dict:
+    """The JSON description of a shipped backbone."""
+    path = Path(directory) / f"{name}.json"
+    if not path.is_file():
+        raise InputError(f"unknown backbone {name!r}; shipped backbones: {available(directory)}")
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise CheckpointError(f"corrupted backbone description {path}: {exc}") from None
+
+
+def load(name: str, device: str = "cpu", directory: Path = WEIGHTS) -> Backbone:
+    """A shipped backbone by name, frozen, on ``device``."""
+    _import_architectures()
+    meta = describe(name, directory)
+    weights = Path(directory) / f"{name}.safetensors"
+    if not weights.is_file():
+        raise CheckpointError(f"weights of backbone {name!r} are missing ({weights}); reproduce them with: {meta.get('reproduce')}")
+    if meta.get("weights_sha256") and _sha256(weights) != meta["weights_sha256"]:
+        raise CheckpointError(f"corrupted backbone weights {weights}: checksum mismatch")
+    cls = ARCHITECTURES.get(meta["architecture"]["class"])
+    if cls is None:
+        raise CheckpointError(f"backbone {name!r} needs unknown architecture {meta['architecture']['class']!r}")
+    model = cls(**meta["architecture"].get("kwargs", {}))
+    try:
+        model.load_state_dict(load_file(str(weights)))
+    except Exception as exc:
+        raise CheckpointError(f"backbone {name!r}: weights do not fit its architecture ({exc})") from None
+    model = model.to(device).eval()
+    if meta["kind"] == "gan":
+        backbone: Backbone = GANBackbone(model, meta["latent_dim"], name=name)
+    else:
+        backbone = AutoencoderBackbone(model.encode, model.decode, meta["latent_dim"], name=name)
+        backbone._device = torch.device(device)
+    backbone.model = model
+    backbone.meta = meta
+    return backbone
+
+
+def save(model: nn.Module, name: str, kind: str, latent_dim: int, sample_shape: list[int],
+         kwargs: dict[str, Any], info: dict[str, Any], directory: Path = WEIGHTS) -> Path:
+    """Write a trained backbone as ``<name>.safetensors`` + ``<name>.json`` in ``directory``."""
+    if kind not in ("autoencoder", "gan"):
+        raise ValueError(f"kind must be 'autoencoder' or 'gan', got {kind!r}")
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    weights = directory / f"{name}.safetensors"
+    tmp = weights.with_suffix(".tmp")
+    save_file({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}, str(tmp))
+    tmp.replace(weights)
+    meta = {"name": name, "kind": kind, "latent_dim": latent_dim, "sample_shape": sample_shape,
+            "architecture": {"class": type(model).__name__, "kwargs": kwargs},
+            "weights_sha256": _sha256(weights), **info}
+    (directory / f"{name}.json").write_text(json.dumps(meta, indent=2) + "\n")
+    return weights
+
+
+def _import_architectures() -> None:
+    """Import the modules that define shipped architectures (they register on import)."""
+    import importlib
+
+    for module in ("plugen.backbones.mnist", "plugen.backbones.shapes"):
+        try:
+            importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            if exc.name != module:
+                raise
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
