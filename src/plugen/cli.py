@@ -20,7 +20,8 @@ examples:
   plugen sample smile.plugin -n 16 --set smile=1 --set age=60 --temperature 0.8 -o new.npy
   plugen predict smile.plugin --latents z.npy -o labels.csv
   plugen info smile.plugin
-  plugen demo -o runs/demo
+  plugen demo -o runs/demo                  # the main job: MNIST and Shapes on shipped backbones
+  plugen backbones list
 """
 
 
@@ -90,11 +91,23 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("-o", "--output", required=True, help=".csv (with header) or .npy")
     predict.set_defaults(run=_predict)
 
-    demo = sub.add_parser("demo", help="both plugins end to end on synthetic latents, with a report")
+    demo = sub.add_parser("demo", help="the main job: both plugins on shipped image backbones, with a report")
     demo.add_argument("-o", "--output", default="runs/demo", help="report folder (default: runs/demo)")
-    demo.add_argument("--quick", action="store_true", help="fewer epochs: a smoke run")
+    demo.add_argument("--data", nargs="+", choices=["mnist", "shapes"], default=["mnist", "shapes"],
+                      help="image experiments to run (default: both)")
+    demo.add_argument("--full", action="store_true", help="the benchmark's sizes (slower)")
+    demo.add_argument("--synthetic", action="store_true", help="synthetic latents instead (no backbone)")
+    demo.add_argument("--quick", action="store_true", help="with --synthetic: fewer epochs, a smoke run")
     demo.add_argument("--seed", type=int, default=0)
     demo.set_defaults(run=_demo)
+
+    backbones = sub.add_parser("backbones", help="list or re-train the shipped backbones")
+    backbones.add_argument("action", choices=["list", "train"])
+    backbones.add_argument("name", nargs="?", help="backbone to train (train only)")
+    backbones.add_argument("--output", help="weights directory (default: the package's own)")
+    backbones.add_argument("--epochs", type=int)
+    backbones.add_argument("--seed", type=int, default=0)
+    backbones.set_defaults(run=_backbones)
 
     info = sub.add_parser("info", help="describe a saved plugin")
     _plugin_arg(info)
@@ -220,9 +233,34 @@ def _predict(args) -> int:
 
 
 def _demo(args) -> int:
-    from plugen.demo import run_demo
+    if args.synthetic:
+        from plugen.demo import run_demo
 
-    run_demo(Path(args.output), quick=args.quick, seed=args.seed)
+        run_demo(Path(args.output), quick=args.quick, seed=args.seed)
+        return 0
+    from plugen.experiments import run_image_experiments
+
+    run_image_experiments(args.data, Path(args.output), scale="full" if args.full else "demo", seed=args.seed)
+    print(f"report: {Path(args.output) / 'report.md'}", file=sys.stderr)
+    return 0
+
+
+def _backbones(args) -> int:
+    from plugen.backbones import available, describe
+    from plugen.errors import InputError
+
+    if args.action == "list":
+        for name in available():
+            meta = describe(name)
+            print(f"{name}: {meta['kind']}, {meta['latent_dim']}-dim latents, samples {meta['sample_shape']}; "
+                  f"reproduce: {meta.get('reproduce')}")
+        return 0
+    if not args.name:
+        raise InputError("plugen backbones train needs a NAME, e.g. mnist-vae")
+    from plugen.backbones.train import train_backbone
+
+    kwargs = {"output_dir": args.output} if args.output else {}
+    train_backbone(args.name, epochs=args.epochs, seed=args.seed, **kwargs)
     return 0
 
 

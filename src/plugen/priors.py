@@ -99,8 +99,11 @@ class BinaryPrior(_TwoComponent):
         x, target = c[:, self.coords], t[:, self.coords]
         l0, l1 = self._component_log_probs(x)
         observed = torch.where(target > 0.5, l1, l0)
+        absent = torch.isnan(target)
+        if not absent.any():
+            return observed.sum(dim=1)
         missing = torch.logaddexp(self.log_prior[0] + l0, self.log_prior[1] + l1)
-        return torch.where(torch.isnan(target), missing, observed).sum(dim=1)
+        return torch.where(absent, missing, observed).sum(dim=1)
 
     def proba(self, c: Tensor) -> Tensor:
         """P(y = 1 | c) for each binary label (Bayes rule with the training frequency)."""
@@ -127,8 +130,11 @@ class CategoricalPrior(_TwoComponent):
         x, target = c[:, self.start : self.start + self.width], t[:, self.start : self.start + self.width]
         l0, l1 = self._component_log_probs(x)
         observed = torch.where(target > 0.5, l1, l0).sum(dim=1)
+        absent = torch.isnan(target[:, 0])
+        if not absent.any():
+            return observed
         missing = torch.logsumexp(self._class_scores(x), dim=1)
-        return torch.where(torch.isnan(target[:, 0]), missing, observed)
+        return torch.where(absent, missing, observed)
 
     def proba(self, c: Tensor) -> Tensor:
         """P(class | c), shape (n, number of classes)."""
@@ -149,6 +155,8 @@ class ContinuousPrior(nn.Module):
         x, target = c[:, self.coords], t[:, self.coords]
         seen = ~torch.isnan(target)
         observed = normal_log_prob(x, torch.where(seen, target, 0.0), self.sigma)
+        if seen.all():
+            return observed.sum(dim=1)
         grid = normal_log_prob(x.unsqueeze(-1), self.quantiles, self.sigma)
         missing = torch.logsumexp(grid, dim=-1) - math.log(self.quantiles.shape[-1])
         return torch.where(seen, observed, missing).sum(dim=1)

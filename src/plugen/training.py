@@ -21,6 +21,8 @@ from plugen.errors import InputError, TrainingError
 
 #: a held-out split smaller than this is not trusted for early stopping
 MIN_VALIDATION_ROWS = 32
+#: early stopping counts an epoch as an improvement only if the NLL drops by this much per dimension
+MIN_DELTA_PER_DIM = 1e-3
 
 
 def resolve_device(device: str | torch.device) -> torch.device:
@@ -67,6 +69,7 @@ def train(
     n = Z.shape[0]
     generator = torch.Generator().manual_seed(seed)
     order = torch.randperm(n, generator=generator)
+    min_delta = MIN_DELTA_PER_DIM * Z.shape[1]  # an improvement smaller than this is noise
     n_val = int(round(n * val_fraction))
     if n_val < MIN_VALIDATION_ROWS or n - n_val < MIN_VALIDATION_ROWS:
         n_val = 0  # too small to hold out: stop on the training loss instead
@@ -117,7 +120,7 @@ def train(
         history["train_nll"].append(train_nll)
         history["val_nll"].append(score if n_val else math.nan)
         history["lr"].append(optimizer.param_groups[0]["lr"])
-        if score < best - 1e-4 * max(1.0, abs(best) if math.isfinite(best) else 1.0):
+        if score < best - min_delta:
             best, best_epoch, stale = score, epoch, 0
             best_state = copy.deepcopy(module.state_dict())
         else:

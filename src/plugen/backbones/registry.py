@@ -48,44 +48,56 @@ def describe(name: str, directory: Path = WEIGHTS) -> dict:
         raise CheckpointError(f"corrupted backbone description {path}: {exc}") from None
 
 
-def load(name: str, device: str = "cpu", directory: Path = WEIGHTS) -> Backbone:
-    """A shipped backbone by name, frozen, on ``device``."""
+def load_model(name: str, device: str = "cpu", directory: Path = WEIGHTS) -> tuple[nn.Module, dict]:
+    """The frozen ``nn.Module`` stored as ``name`` in ``directory`` and its JSON description."""
     _import_architectures()
     meta = describe(name, directory)
     weights = Path(directory) / f"{name}.safetensors"
     if not weights.is_file():
-        raise CheckpointError(f"weights of backbone {name!r} are missing ({weights}); reproduce them with: {meta.get('reproduce')}")
+        raise CheckpointError(f"weights of {name!r} are missing ({weights}); reproduce them with: {meta.get('reproduce')}")
     if meta.get("weights_sha256") and _sha256(weights) != meta["weights_sha256"]:
-        raise CheckpointError(f"corrupted backbone weights {weights}: checksum mismatch")
+        raise CheckpointError(f"corrupted weights {weights}: checksum mismatch")
     cls = ARCHITECTURES.get(meta["architecture"]["class"])
     if cls is None:
-        raise CheckpointError(f"backbone {name!r} needs unknown architecture {meta['architecture']['class']!r}")
+        raise CheckpointError(f"{name!r} needs unknown architecture {meta['architecture']['class']!r}")
     model = cls(**meta["architecture"].get("kwargs", {}))
     try:
         model.load_state_dict(load_file(str(weights)))
     except Exception as exc:
-        raise CheckpointError(f"backbone {name!r}: weights do not fit its architecture ({exc})") from None
+        raise CheckpointError(f"{name!r}: weights do not fit its architecture ({exc})") from None
     model = model.to(device).eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    return model, meta
+
+
+def load(name: str, device: str = "cpu", directory: Path = WEIGHTS) -> Backbone:
+    """A shipped backbone by name, frozen, on ``device``."""
+    model, meta = load_model(name, device, directory)
     if meta["kind"] == "gan":
         backbone: Backbone = GANBackbone(model, meta["latent_dim"], name=name)
-    else:
+    elif meta["kind"] == "autoencoder":
         backbone = AutoencoderBackbone(model.encode, model.decode, meta["latent_dim"], name=name)
         backbone._device = torch.device(device)
+    else:
+        raise InputError(f"{name!r} is a {meta['kind']}, not a backbone")
     backbone.model = model
     backbone.meta = meta
     return backbone
 
 
-def save(model: nn.Module, name: str, kind: str, latent_dim: int, sample_shape: list[int],
+def save(model: nn.Module, name: str, kind: str, latent_dim: int | None, sample_shape: list[int],
          kwargs: dict[str, Any], info: dict[str, Any], directory: Path = WEIGHTS) -> Path:
-    """Write a trained backbone as ``<name>.safetensors`` + ``<name>.json`` in ``directory``."""
-    if kind not in ("autoencoder", "gan"):
-        raise ValueError(f"kind must be 'autoencoder' or 'gan', got {kind!r}")
+    """Write a trained model (a backbone, or an evaluator with ``kind="classifier"``) as
+    ``<name>.safetensors`` + ``<name>.json`` in ``directory``."""
+    if kind not in ("autoencoder", "gan", "classifier"):
+        raise ValueError(f"kind must be 'autoencoder', 'gan' or 'classifier', got {kind!r}")
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     weights = directory / f"{name}.safetensors"
     tmp = weights.with_suffix(".tmp")
     save_file({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}, str(tmp))
+    tmp.chmod(0o644)
     tmp.replace(weights)
     meta = {"name": name, "kind": kind, "latent_dim": latent_dim, "sample_shape": sample_shape,
             "architecture": {"class": type(model).__name__, "kwargs": kwargs},
@@ -98,7 +110,7 @@ def _import_architectures() -> None:
     """Import the modules that define shipped architectures (they register on import)."""
     import importlib
 
-    for module in ("plugen.backbones.mnist", "plugen.backbones.shapes"):
+    for module in ("plugen.backbones.mnist", "plugen.backbones.shapes", "plugen.evaluation.evaluators"):
         try:
             importlib.import_module(module)
         except ModuleNotFoundError as exc:

@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from plugen.errors import InputError
+from plugen.flows.linear import InvertibleLinear
 from plugen.labels import LabelSchema
 from plugen.plugins.base import Plugin
 from plugen.priors import PluGeNPrior, encode_targets, label_means
@@ -50,8 +51,8 @@ class PluGeN(Plugin):
         transforms: int = 4,
         hidden_features: int = 256,
         depth: int = 2,
-        sigma: float = 0.3,
-        continuous_sigma: float = 0.3,
+        sigma: float = 0.2,
+        continuous_sigma: float = 0.2,
         balanced_sigma: bool = False,
         batch_size: int = 256,
         lr: float = 1e-3,
@@ -80,8 +81,39 @@ class PluGeN(Plugin):
     def _build(self, latent_dim, schema, moments):
         module = nn.Module()
         module.flow = self._make_flow(latent_dim, 0, moments)
+        module.flow.flows.insert(1, InvertibleLinear(latent_dim))
         module.prior = PluGeNPrior(schema, self.sigma, self.continuous_sigma, self.balanced_sigma)
         return module
+
+    @torch.no_grad()
+    def _initialize(self, Z, T):
+        """Start the label coordinates at a least-squares fit of the label targets.
+
+        The invertible linear layer after standardisation is set so that its first C outputs are
+        ridge regressions of the component means (eq. 2) on the standardised latents, and the
+        others an orthonormal basis of what the regressions do not use. The flow then starts with
+        the linearly decodable part of every label already in place and only learns the rest.
+        """
+        standardize, linear = self.module_.flow.flows[0], self.module_.flow.flows[1]
+        X = standardize(Z)[0].double()
+        targets = self.module_.prior.means(T).double()
+        n, N = X.shape
+        C = targets.shape[1]
+        A, b = torch.zeros(C, N, dtype=X.dtype, device=X.device), torch.zeros(C, dtype=X.dtype, device=X.device)
+        for cols in self.module_.prior.slices:
+            seen = ~torch.isnan(targets[:, cols.start])
+            x, t = X[seen], targets[seen, cols]
+            x_mean, t_mean = x.mean(0), t.mean(0)
+            xc = x - x_mean
+            gram = xc.T @ xc + 1e-3 * max(1, x.shape[0]) * torch.eye(N, dtype=X.dtype, device=X.device)
+            coef = torch.linalg.solve(gram, xc.T @ (t - t_mean))  # (N, width)
+            A[cols], b[cols] = coef.T, t_mean - x_mean @ coef
+        # full row rank: lift small singular values, then complete with an orthonormal basis
+        U, S, Vh = torch.linalg.svd(A, full_matrices=True)
+        S = torch.clamp(S, min=0.1 * float(S.max()))
+        rows = U @ torch.diag(S) @ Vh[:C]
+        weight = torch.cat([rows, Vh[C:]], dim=0)
+        linear.initialize(weight, torch.cat([b, torch.zeros(N - C, dtype=X.dtype, device=X.device)]))
 
     def _encode(self, schema: LabelSchema, Y: np.ndarray) -> np.ndarray:
         return encode_targets(schema, Y)
