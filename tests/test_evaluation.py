@@ -3,7 +3,6 @@
 import numpy as np
 import pytest
 
-from plugen.data import entangled
 from plugen.evaluation import edit_report
 from plugen.evaluation.baselines import LinearDirections
 from plugen.evaluation.metrics import f1_auc, frechet_distance

@@ -181,7 +181,7 @@ def render_report(results: dict) -> str:
                    lambda m: f"{m['generation']['frechet_distance']:.2f}")]
         for title, fmt in table:
             lines.append(f"| {title} | " + " | ".join(fmt(m) for m in methods.values()) + " |")
-        for label, scores in next(iter(methods.values()))["generation"]["per_label"].items():
+        for label in next(iter(methods.values()))["generation"]["per_label"]:
             lines.append(f"| generation {label}: F1 / AUC | " + " | ".join(
                 f"{m['generation']['per_label'][label]['f1']:.3f} / {m['generation']['per_label'][label]['auc']:.3f}"
                 for m in methods.values()) + " |")
