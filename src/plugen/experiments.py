@@ -136,7 +136,7 @@ def _figures(spec: Experiment, methods, bb, Z_test, test, output: Path, seed: in
             suffix = "_".join(f"{k}{v}" for k, v in fixed.items())
             file = f"{spec.name}_{method_name.lower()}_generation{'_' + suffix if suffix else ''}.png"
             generation_grid(method, bb, spec.grid_label, values, output / file, seed=seed, fixed=fixed,
-                            title=f"{method_name}: rows share a style, columns request {spec.grid_label} {fixed or ''}")
+                            title=f"{method_name} {suffix}: a style per row")
             names.append(file)
         for lab in spec.traverse:
             stats = schema.labels[schema.index[lab]]

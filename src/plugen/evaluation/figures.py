@@ -41,7 +41,7 @@ def image_grid(images: np.ndarray, path: Path, row_titles: Sequence[str] = (), c
             if c == 0 and r < len(row_titles):
                 ax.set_ylabel(row_titles[r], fontsize=8)
     if title:
-        fig.suptitle(title, fontsize=10)
+        fig.suptitle(title, fontsize=9 if cols > 4 else 7)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)

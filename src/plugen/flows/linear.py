@@ -38,10 +38,25 @@ class InvertibleLinear(Flow):
         L, U = self._factors()
         return self.perm @ L @ U
 
+    def _frozen(self) -> tuple[Tensor, Tensor]:
+        """``W`` and ``W^-1`` in float64 for inference, recomputed only when the parameters
+        change: an edit of one row must not pay two N x N products and two triangular solves,
+        and float64 keeps ``F^-1(F(z)) = z`` exact to float32 rounding."""
+        key = tuple(p._version for p in (self.lower, self.upper, self.log_s)) + (self.lower.dtype, self.lower.device)
+        if getattr(self, "_cache", None) is None or self._cache[0] != key:
+            W = self.weight().double()
+            self._cache = (key, W, torch.linalg.inv(W))
+        return self._cache[1], self._cache[2]
+
     def forward(self, z, context=None):
-        return z @ self.weight().T + self.bias, self.log_s.sum().expand(z.shape[0])
+        log_det = self.log_s.sum().expand(z.shape[0])
+        if torch.is_grad_enabled():
+            return z @ self.weight().T + self.bias, log_det
+        return (z.double() @ self._frozen()[0].T).to(z.dtype) + self.bias, log_det
 
     def inverse(self, u, context=None):
+        if not torch.is_grad_enabled():
+            return ((u - self.bias).double() @ self._frozen()[1].T).to(u.dtype)
         L, U = self._factors()
         rhs = (u - self.bias) @ self.perm  # P^T (u - b), row-wise
         y = torch.linalg.solve_triangular(L, rhs.T, upper=False, unitriangular=True)

@@ -36,6 +36,8 @@ class PluGeN(Plugin):
         sigma: standard deviation of the two label components at -1 / +1 (eq. 2).
         continuous_sigma: standard deviation around a standardised continuous label.
         balanced_sigma: scale the two sigmas by the label's class balance (the paper's code).
+        linear_init: start with an invertible linear layer whose first outputs are least-squares
+            fits of the labels (False: the paper's plain flow, no linear layer).
         batch_size, lr, max_epochs, patience, val_fraction, weight_decay, grad_clip: training.
         seed: seeds initialisation, the held-out split and batching.
         device: ``"auto"``, ``"cpu"`` or ``"cuda"``; dtype: ``"float32"`` or ``"float64"``.
@@ -54,6 +56,7 @@ class PluGeN(Plugin):
         sigma: float = 0.2,
         continuous_sigma: float = 0.2,
         balanced_sigma: bool = False,
+        linear_init: bool = True,
         batch_size: int = 256,
         lr: float = 1e-3,
         max_epochs: int = 500,
@@ -81,7 +84,8 @@ class PluGeN(Plugin):
     def _build(self, latent_dim, schema, moments):
         module = nn.Module()
         module.flow = self._make_flow(latent_dim, 0, moments)
-        module.flow.flows.insert(1, InvertibleLinear(latent_dim))
+        if self.linear_init:
+            module.flow.flows.insert(1, InvertibleLinear(latent_dim))
         module.prior = PluGeNPrior(schema, self.sigma, self.continuous_sigma, self.balanced_sigma)
         return module
 
@@ -94,6 +98,8 @@ class PluGeN(Plugin):
         others an orthonormal basis of what the regressions do not use. The flow then starts with
         the linearly decodable part of every label already in place and only learns the rest.
         """
+        if not self.linear_init:
+            return
         standardize, linear = self.module_.flow.flows[0], self.module_.flow.flows[1]
         X = standardize(Z)[0].double()
         targets = self.module_.prior.means(T).double()
