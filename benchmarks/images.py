@@ -56,15 +56,19 @@ def markdown(table: dict, command: str) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--parts", default="classification,experiments", help="comma-separated subset to run")
     args = parser.parse_args()
+    parts = set(args.parts.split(","))
     command = " ".join(["python", "benchmarks/images.py", *sys.argv[1:]])
     RESULTS.mkdir(parents=True, exist_ok=True)
-    table = classification(args.quick)
-    (RESULTS / "images_classification.json").write_text(json.dumps(table, indent=2) + "\n")
-    (RESULTS / "images_classification.md").write_text(markdown(table, command))
-    run_image_experiments(["mnist", "shapes"], RESULTS / "images", scale="smoke" if args.quick else "full")
-    print((RESULTS / "images_classification.md").read_text())
-    print(f"see {RESULTS / 'images' / 'report.md'}")
+    if "classification" in parts:
+        table = classification(args.quick)
+        (RESULTS / "images_classification.json").write_text(json.dumps(table, indent=2) + "\n")
+        (RESULTS / "images_classification.md").write_text(markdown(table, command))
+        print((RESULTS / "images_classification.md").read_text())
+    if "experiments" in parts:
+        run_image_experiments(["mnist", "shapes"], RESULTS / "images", scale="smoke" if args.quick else "full")
+        print(f"see {RESULTS / 'images' / 'report.md'}")
 
 
 if __name__ == "__main__":

@@ -102,33 +102,3 @@ class MLP(nn.Module):
             if i < last:
                 x = F.leaky_relu(x, 0.1)
         return x
-
-
-class ContextAffine(Flow):
-    """Elementwise affine map whose shift and log-scale are linear in the context:
-    ``u = (z - W_m y) * exp(-B tanh(W_s y / B))``.
-
-    A conditional flow first learns the latents' density and only slowly the part that depends
-    on the labels; this layer gives the label-dependent mean and spread of every coordinate a
-    direct path (it is the class-conditional Gaussian of linear discriminant analysis), which the
-    following flow then refines. Starts at the identity.
-    """
-
-    def __init__(self, features: int, context: int, scale_bound: float = 2.0):
-        super().__init__()
-        self.features, self.context, self.scale_bound = features, context, scale_bound
-        self.net = nn.Linear(context, 2 * features)
-        nn.init.zeros_(self.net.weight)
-        nn.init.zeros_(self.net.bias)
-
-    def _shift_scale(self, context):
-        shift, raw = self.net(context).chunk(2, dim=1)
-        return shift, self.scale_bound * torch.tanh(raw / self.scale_bound)
-
-    def forward(self, z, context=None):
-        shift, log_scale = self._shift_scale(context)
-        return (z - shift) * torch.exp(-log_scale), -log_scale.sum(dim=1)
-
-    def inverse(self, u, context=None):
-        shift, log_scale = self._shift_scale(context)
-        return u * torch.exp(log_scale) + shift

@@ -110,6 +110,7 @@ class Plugin:
     _positive = ("transforms", "hidden_features", "depth", "batch_size", "lr", "max_epochs", "patience",
                  "sigma", "continuous_sigma")
     _fractions = ("val_fraction", "label_dropout", "weight_decay")
+    _choices = {"covariance": ("auto", "per-class", "shared")}
 
     def _check_params(self) -> None:
         params = self.get_params()
@@ -119,6 +120,9 @@ class Plugin:
         for name in self._fractions:
             if name in params and not (isinstance(params[name], (int, float)) and 0 <= params[name] < 1):
                 raise InputError(f"{name} must be in [0, 1), got {params[name]!r}")
+        for name, allowed in self._choices.items():
+            if name in params and params[name] not in allowed:
+                raise InputError(f"{name} must be one of {list(allowed)}, got {params[name]!r}")
 
     def _dtype(self) -> torch.dtype:
         if self.dtype not in DTYPES:

@@ -25,13 +25,15 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from plugen.flows.base import ContextAffine
+from plugen.flows.context import ContextLinear
 from plugen.labels import LabelSchema
 from plugen.plugins.base import Plugin, _labels_array
 from plugen.priors import LOG_SQRT_2PI, encode_targets, label_slices
 
 #: rows scored per chunk by the Bayes classifier (rows x support values)
 CLASSIFIER_CHUNK = 65536
+#: ``covariance="auto"`` gives each class its own covariance up to this many parameters
+PER_CLASS_MAX_PARAMS = 2**22
 
 
 def encode_context(schema: LabelSchema, Y: np.ndarray) -> np.ndarray:
@@ -62,6 +64,11 @@ class FPN(Plugin):
         flow: ``"realnvp"`` (fast inverse), ``"maf"`` (the paper's best; sequential inverse),
             ``"nsf"`` or ``"nice"``; all conditional.
         label_dropout: probability of hiding each label from a training row.
+        covariance: covariance of the first, label-dependent linear layer
+            (:mod:`plugen.flows.context`): ``"per-class"`` (each class of a categorical label its
+            own: starts as quadratic discriminant analysis), ``"shared"`` (one for all, with
+            per-value spreads: linear discriminant analysis) or ``"auto"`` (per-class while it
+            needs at most ``PER_CLASS_MAX_PARAMS`` parameters, (1 + classes) x latent size^2).
         Other arguments as for :class:`~plugen.PluGeN`.
     """
 
@@ -74,6 +81,7 @@ class FPN(Plugin):
         hidden_features: int = 256,
         depth: int = 2,
         label_dropout: float = 0.1,
+        covariance: str = "auto",
         batch_size: int = 256,
         lr: float = 1e-3,
         max_epochs: int = 500,
@@ -94,22 +102,24 @@ class FPN(Plugin):
         module = nn.Module()
         context = schema.width + len(schema)
         module.flow = self._make_flow(latent_dim, context, moments)
-        module.flow.flows.insert(1, ContextAffine(latent_dim, context))
+        classes = [j for label, cols in zip(schema.labels, label_slices(schema)) if label.kind == "categorical"
+                   for j in range(cols.start, cols.stop)]
+        per_class = {"per-class": True, "shared": False}.get(
+            self.covariance, (1 + len(classes)) * latent_dim**2 <= PER_CLASS_MAX_PARAMS)
+        module.flow.flows.insert(1, ContextLinear(latent_dim, context, classes if per_class else ()))
         module.register_buffer("label_columns", torch.as_tensor(label_columns(schema), dtype=torch.float64))
         return module
 
     @torch.no_grad()
     def _initialize(self, Z, T):
-        """Start the context layer at the least-squares fit of the standardised latents on the
-        context (the class-conditional means of linear discriminant analysis)."""
-        standardize, affine = self.module_.flow.flows[0], self.module_.flow.flows[1]
-        X = torch.cat([T, torch.ones(T.shape[0], 1, dtype=T.dtype, device=T.device)], dim=1).double()
-        target = standardize(Z)[0].double()
-        ridge = 1e-3 * Z.shape[0] * torch.eye(X.shape[1], dtype=X.dtype, device=X.device)
-        coef = torch.linalg.solve(X.T @ X + ridge, X.T @ target)  # (context + 1, N)
-        N = self.latent_dim_
-        affine.net.weight[:N] = coef[:-1].T.to(affine.net.weight.dtype)
-        affine.net.bias[:N] = coef[-1].to(affine.net.bias.dtype)
+        """Start the context layer at the class-conditional Gaussians fitted to the standardised
+        latents (linear / quadratic discriminant analysis), see ``ContextLinear.initialize``."""
+        standardize, context_layer = self.module_.flow.flows[0], self.module_.flow.flows[1]
+        # a second copy with each label hidden half the time, so that "unknown" starts at the
+        # marginal mean and spread rather than at an extrapolation of the known flags
+        hidden = self._hide_labels(T, 0.5, torch.Generator().manual_seed(self.seed))
+        x = standardize(Z)[0]
+        context_layer.initialize(torch.cat([x, x]), torch.cat([T, hidden]))
 
     def _encode(self, schema, Y):
         return encode_context(schema, Y)
@@ -124,9 +134,13 @@ class FPN(Plugin):
         """Label dropout: hide each label of each row with probability ``label_dropout``."""
         if not self.label_dropout:
             return context
+        return self._hide_labels(context, self.label_dropout, generator)
+
+    def _hide_labels(self, context: Tensor, probability: float, generator: torch.Generator) -> Tensor:
+        """Mark each label of each row unknown (value and flag 0) with the given probability."""
         members = self.module_.label_columns
-        hide = torch.rand(context.shape[0], members.shape[0], generator=generator) < self.label_dropout
-        hidden_columns = hide.to(context.device, context.dtype) @ members
+        hide = torch.rand(context.shape[0], members.shape[0], generator=generator) < probability
+        hidden_columns = hide.to(context.device, context.dtype) @ members.to(context.dtype)
         return context * (1 - hidden_columns.clamp(max=1))
 
     # ---------------------------------------------------------------- inference
