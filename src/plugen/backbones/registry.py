@@ -37,8 +37,13 @@ def available(directory: Path = WEIGHTS) -> list[str]:
     return sorted(p.stem for p in Path(directory).glob("*.json"))
 
 
+#: other names of shipped backbones: ``smiles-vae`` reads and writes SMILES through SELFIES tokens
+ALIASES = {"smiles-vae": "selfies-vae"}
+
+
 def describe(name: str, directory: Path = WEIGHTS) -> dict:
     """The JSON description of a shipped backbone."""
+    name = ALIASES.get(name, name) if not (Path(directory) / f"{name}.json").is_file() else name
     path = Path(directory) / f"{name}.json"
     if not path.is_file():
         raise InputError(f"unknown backbone {name!r}; shipped backbones: {available(directory)}")
@@ -52,6 +57,7 @@ def load_model(name: str, device: str = "cpu", directory: Path = WEIGHTS) -> tup
     """The frozen ``nn.Module`` stored as ``name`` in ``directory`` and its JSON description."""
     _import_architectures()
     meta = describe(name, directory)
+    name = meta.get("name", name)
     weights = Path(directory) / f"{name}.safetensors"
     if not weights.is_file():
         raise CheckpointError(f"weights of {name!r} are missing ({weights}); reproduce them with: {meta.get('reproduce')}")
@@ -74,8 +80,13 @@ def load_model(name: str, device: str = "cpu", directory: Path = WEIGHTS) -> tup
 def load(name: str, device: str = "cpu", directory: Path = WEIGHTS) -> Backbone:
     """A shipped backbone by name, frozen, on ``device``."""
     model, meta = load_model(name, device, directory)
+    name = meta.get("name", name)  # an alias loads under the shipped name
     if meta["kind"] == "gan":
         backbone: Backbone = GANBackbone(model, meta["latent_dim"], name=name)
+    elif meta["kind"] == "molecules":
+        from plugen.backbones.molecules import MoleculeBackbone
+
+        backbone = MoleculeBackbone(model, name=name, device=device)
     elif meta["kind"] == "autoencoder":
         backbone = AutoencoderBackbone(model.encode, model.decode, meta["latent_dim"], name=name)
         backbone._device = torch.device(device)
@@ -90,8 +101,8 @@ def save(model: nn.Module, name: str, kind: str, latent_dim: int | None, sample_
          kwargs: dict[str, Any], info: dict[str, Any], directory: Path = WEIGHTS) -> Path:
     """Write a trained model (a backbone, or an evaluator with ``kind="classifier"``) as
     ``<name>.safetensors`` + ``<name>.json`` in ``directory``."""
-    if kind not in ("autoencoder", "gan", "classifier"):
-        raise ValueError(f"kind must be 'autoencoder', 'gan' or 'classifier', got {kind!r}")
+    if kind not in ("autoencoder", "gan", "classifier", "molecules"):
+        raise ValueError(f"kind must be 'autoencoder', 'gan', 'classifier' or 'molecules', got {kind!r}")
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     weights = directory / f"{name}.safetensors"
@@ -110,7 +121,8 @@ def _import_architectures() -> None:
     """Import the modules that define shipped architectures (they register on import)."""
     import importlib
 
-    for module in ("plugen.backbones.mnist", "plugen.backbones.shapes", "plugen.evaluation.evaluators"):
+    for module in ("plugen.backbones.mnist", "plugen.backbones.shapes", "plugen.evaluation.evaluators",
+                   "plugen.backbones.molecules"):
         try:
             importlib.import_module(module)
         except ModuleNotFoundError as exc:

@@ -1,0 +1,243 @@
+"""Train the molecule VAEs: ``python -m plugen.backbones.train selfies-vae`` (or this module).
+
+Trainable names: ``selfies-vae`` (SELFIES tokens, shipped) and ``smiles-char-vae`` (the same
+:class:`~plugen.backbones.molecules.SequenceVAE` on SMILES characters, CharVAE's representation;
+not shipped, train it to compare). Data: the shipped MOSES subset (:mod:`plugen.molecules.data`),
+its fixed train / validation split, optionally only the first ``train_size`` training rows.
+
+Training is bounded by wall-clock time (``minutes``), so a CPU and a GPU run the same command and
+the GPU simply sees more steps: Adam, linear warm-up then cosine decay of the learning rate over the
+time budget, KL annealing from 0 to ``kl_weight`` over the first ``anneal`` fraction of it, word
+dropout on the teacher-forced decoder inputs, gradient clipping, and an auxiliary property head
+(standardised logP, TPSA, SAS from the posterior mean; CharVAE's joint training). The JSON written
+next to the weights records the steps and molecules seen, the losses, validation reconstruction and
+prior-sample validity / uniqueness, and the command that reproduces it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from plugen.backbones import registry
+from plugen.backbones.molecules import MoleculeBackbone, SequenceVAE, pad
+from plugen.molecules.tokenizers import TOKENIZERS, EncodeError
+
+LABELS = ("logP", "TPSA", "SAS")
+
+
+@dataclass
+class MoleculeSpec:
+    tokenizer: str
+    kwargs: dict[str, Any] = field(default_factory=lambda: {"latent_dim": 100, "hidden": 256, "layers": 2, "embed": 64})
+    minutes: float = 50.0
+    batch_size: int = 128
+    lr: float = 1e-3
+    kl_weight: float = 0.25
+    anneal: float = 0.3
+    word_dropout: float = 0.1
+    property_weight: float = 1.0
+    train_size: int | None = None
+    max_len: int | None = None  # default: longest training sequence
+
+
+MOLECULE_SPECS: dict[str, MoleculeSpec] = {
+    "selfies-vae": MoleculeSpec("selfies"),
+    "smiles-char-vae": MoleculeSpec("smiles"),
+}
+
+
+def tokenize_all(smiles, tok, progress: bool = True):
+    from tqdm.auto import tqdm
+
+    ids, keep = [], []
+    for i, s in enumerate(tqdm(smiles, desc="tokenize", leave=False, disable=not progress, mininterval=5)):
+        try:
+            ids.append(tok.encode(s))
+            keep.append(i)
+        except EncodeError:
+            continue
+    return ids, np.asarray(keep)
+
+
+def _bucketed(lengths: np.ndarray, batch_size: int, rng: np.random.Generator):
+    """Batches of similar length (less padding): shuffle, sort within windows of 50 batches."""
+    order = rng.permutation(len(lengths))
+    window = 50 * batch_size
+    batches = []
+    for i in range(0, len(order), window):
+        chunk = order[i : i + window]
+        chunk = chunk[np.argsort(lengths[chunk], kind="stable")]
+        batches.extend(chunk[j : j + batch_size] for j in range(0, len(chunk), batch_size))
+    rng.shuffle(batches)
+    return batches
+
+
+def train_molecule_backbone(name: str, output_dir=registry.WEIGHTS, minutes: float | None = None,
+                            train_size: int | None = None, seed: int = 0, device: str = "cpu",
+                            progress: bool = True, log=print) -> dict:
+    from plugen.molecules.data import load_subset
+
+    spec = MOLECULE_SPECS[name]
+    minutes = spec.minutes if minutes is None else float(minutes)
+    train_size = spec.train_size if train_size is None else int(train_size)
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    t0 = time.perf_counter()
+    train_df, val_df = load_subset("train"), load_subset("validation")
+    if train_size:
+        train_df = train_df.iloc[:train_size]
+    cls = TOKENIZERS[spec.tokenizer]
+    tok = cls.build(train_df["SMILES"])
+    train_ids, keep = tokenize_all(train_df["SMILES"].tolist(), tok, progress)
+    props = train_df[list(LABELS)].to_numpy(np.float32)[keep]
+    mean, std = props.mean(0), props.std(0)
+    props_t = torch.from_numpy((props - mean) / std)
+    lengths = np.array([len(s) for s in train_ids])
+    max_len = spec.max_len or int(lengths.max())
+    data_seconds = time.perf_counter() - t0
+    log(f"{len(train_ids)} training sequences, vocabulary {len(tok)}, max_len {max_len}, data {data_seconds:.0f} s")
+
+    model = SequenceVAE(tok.tokens[3:], spec.tokenizer, max_len=max_len, n_properties=len(LABELS), **spec.kwargs).to(device)
+    opt = torch.optim.Adam(model.parameters(), lr=spec.lr)
+    budget = minutes * 60.0
+    start = time.perf_counter()
+    step = seen = epoch = 0
+    history = []
+    running = {"loss": 0.0, "recon": 0.0, "kl": 0.0, "prop": 0.0, "acc": 0.0, "n": 0}
+    stop = False
+    while not stop:
+        epoch += 1
+        for idx in _bucketed(lengths, spec.batch_size, rng):
+            elapsed = time.perf_counter() - start
+            if elapsed >= budget:
+                stop = True
+                break
+            frac = elapsed / budget
+            lr = spec.lr * min(1.0, (step + 1) / 200) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * frac)))
+            for g in opt.param_groups:
+                g["lr"] = lr
+            beta = spec.kl_weight * min(1.0, frac / spec.anneal) if spec.anneal > 0 else spec.kl_weight
+            ids, lens = pad([train_ids[i] for i in idx], tok.pad)
+            ids, lens = ids.to(device), lens.to(device)
+            inputs = ids[:, :-1]
+            if spec.word_dropout > 0:
+                drop = (torch.rand(inputs.shape, device=device) < spec.word_dropout) & (inputs != tok.bos)
+                inputs = inputs.masked_fill(drop, tok.pad)
+            model.train()
+            logits, mu, logvar, prop = model(ids, lens, inputs)
+            target = ids[:, 1:]
+            mask = target != tok.pad
+            ce = F.cross_entropy(logits.transpose(1, 2), target, reduction="none")
+            recon = (ce * mask).sum(1).mean()
+            kl = 0.5 * (mu**2 + logvar.exp() - 1 - logvar).sum(1).mean()
+            prop_loss = ((prop - props_t[idx].to(device)) ** 2).sum(1).mean()
+            loss = recon + beta * kl + spec.property_weight * prop_loss
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            opt.step()
+            step += 1
+            seen += len(idx)
+            with torch.no_grad():
+                acc = ((logits.argmax(2) == target) & mask).sum().item() / mask.sum().item()
+            for k, v in (("loss", loss.item()), ("recon", recon.item()), ("kl", kl.item()), ("prop", prop_loss.item()), ("acc", acc)):
+                running[k] += v
+            running["n"] += 1
+            if step % 200 == 0:
+                row = {k: round(running[k] / running["n"], 4) for k in ("loss", "recon", "kl", "prop", "acc")}
+                row.update(step=step, molecules=seen, epoch=epoch, minutes=round(elapsed / 60, 2), beta=round(beta, 4), lr=float(f"{lr:.3g}"))
+                history.append(row)
+                log(json.dumps(row))
+                running = {k: 0.0 for k in running}
+    seconds = time.perf_counter() - start
+    model.eval()
+    final = evaluate(model, val_df["SMILES"].tolist()[:1000], seed)
+    log(json.dumps(final))
+    reproduce = f"python -m plugen.backbones.train {name} --threads 1"
+    if minutes != spec.minutes:
+        reproduce += f" --minutes {minutes:g}"
+    if train_size != spec.train_size:
+        reproduce += f" --train-size {train_size}"
+    if seed:
+        reproduce += f" --seed {seed}"
+    kwargs = {"tokens": tok.tokens[3:], "tokenizer": spec.tokenizer, "max_len": max_len, "n_properties": len(LABELS), **spec.kwargs}
+    info = {
+        "data": {"name": "MOSES 250k subset (plugen/molecules/data/moses-250k.csv.gz)",
+                 "license": "MOSES (Polykovskiy et al. 2020), MIT, Copyright (c) 2018 Insilico Medicine",
+                 "train_size": len(train_ids), "validation_size": len(val_df),
+                 "split": "plugen.molecules.data.load_subset('train' / 'validation')"},
+        "property_head": {"labels": list(LABELS), "mean": mean.round(4).tolist(), "std": std.round(4).tolist()},
+        "training": {"minutes_budget": minutes, "steps": step, "molecules_seen": seen, "epochs_started": epoch,
+                     "batch_size": spec.batch_size, "optimizer": "Adam", "lr": spec.lr,
+                     "schedule": "warm-up 200 steps, cosine to 0.1 lr over the time budget",
+                     "kl_weight": spec.kl_weight, "kl_anneal_fraction": spec.anneal, "word_dropout": spec.word_dropout,
+                     "property_weight": spec.property_weight, "seed": seed, "device": str(device),
+                     "threads": torch.get_num_threads(), "seconds": round(seconds, 1), "data_seconds": round(data_seconds, 1),
+                     "history": history, "final": final},
+        "torch_version": torch.__version__,
+        "reproduce": reproduce,
+    }
+    registry.save(model.cpu(), name, "molecules", spec.kwargs["latent_dim"], [max_len], kwargs, info, Path(output_dir))
+    return registry.describe(name, Path(output_dir))
+
+
+@torch.no_grad()
+def evaluate(model: SequenceVAE, smiles: list[str], seed: int = 0, n_prior: int = 1000) -> dict:
+    """Validation reconstruction (greedy decoding of the posterior mean; exact canonical match and
+    token accuracy under teacher forcing) and validity / uniqueness of decodings of z ~ N(0, I)."""
+    from plugen.molecules.properties import canonical
+
+    bb = MoleculeBackbone(model, "eval")
+    z = bb.encode(smiles)
+    ok = ~np.isnan(z).any(1)
+    decoded = bb.decode(z[ok])
+    originals = [canonical(s) for s, k in zip(smiles, ok) if k]
+    exact = float(np.mean([d == o for d, o in zip(decoded, originals)]))
+    ids, _ = bb.tokenize([s for s, k in zip(smiles, ok) if k])
+    batch, lens = pad(ids, bb.tokenizer.pad)
+    logits, *_ = model(batch, lens, sample=False)
+    target = batch[:, 1:]
+    mask = target != bb.tokenizer.pad
+    token_acc = float(((logits.argmax(2) == target) & mask).sum() / mask.sum())
+    gen = torch.Generator().manual_seed(seed)
+    prior = bb.decode(torch.randn(n_prior, model.latent_dim, generator=gen))
+    valid = [s for s in prior if s]
+    return {"validation": {"molecules": int(ok.sum()), "exact_reconstruction": round(exact, 4),
+                           "token_accuracy": round(token_acc, 4)},
+            "prior_samples": {"n": n_prior, "validity": round(len(valid) / n_prior, 4),
+                              "uniqueness": round(len(set(valid)) / max(len(valid), 1), 4)}}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m plugen.backbones.train_molecules", description=__doc__.split("\n\n")[0])
+    parser.add_argument("name", choices=sorted(MOLECULE_SPECS))
+    add_arguments(parser)
+    args = parser.parse_args(argv)
+    run(args)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--minutes", type=float, default=None, help="molecule VAEs: training time budget (default 50)")
+    parser.add_argument("--train-size", type=int, default=None, help="molecule VAEs: use only this many training molecules")
+
+
+def run(args) -> None:
+    if getattr(args, "threads", None):
+        torch.set_num_threads(args.threads)
+    meta = train_molecule_backbone(args.name, getattr(args, "output", registry.WEIGHTS), args.minutes, args.train_size,
+                                   getattr(args, "seed", 0), getattr(args, "device", "cpu"))
+    print(json.dumps({"name": meta["name"], "seconds": meta["training"]["seconds"], **meta["training"]["final"]}, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,202 @@
+"""``plugen molecules ...``: generate, optimise, compute properties and fit the plugin, with CSV out.
+
+Examples::
+
+    plugen molecules generate --logp 3.0 -n 1000 -o out.csv
+    plugen molecules generate --logp 4.5 --tpsa 40 -n 500 -o joint.csv
+    plugen molecules optimize --smiles "CCOc1ccccc1" --logp +2 --steps 4 -o path.csv --grid path.png
+    plugen molecules properties --input molecules.txt -o props.csv
+    plugen molecules fit -o my.plugin          # reproduces the shipped plugin
+
+Invalid input SMILES are reported in the ``error`` column of their row (and counted on stderr),
+never a crash.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from plugen.errors import InputError
+
+TARGET_FLAGS = (("logp", "logP"), ("tpsa", "TPSA"), ("sas", "SAS"))
+
+
+def add_parser(sub) -> None:
+    mol = sub.add_parser("molecules", help="molecules: generate with target properties, optimise leads (needs [molecules])",
+                         description=__doc__.split("\n\n")[0], epilog=__doc__.split("\n\n", 1)[1],
+                         formatter_class=argparse.RawDescriptionHelpFormatter)
+    msub = mol.add_subparsers(dest="molecules_command", metavar="action", required=True)
+
+    def common(p):
+        p.add_argument("--backbone", default="selfies-vae", help="molecule backbone (default: selfies-vae)")
+        p.add_argument("--plugin", default=None, help="fitted plugin directory (default: the shipped one)")
+
+    gen = msub.add_parser("generate", help="sample molecules with requested property values")
+    for flag, label in TARGET_FLAGS:
+        gen.add_argument(f"--{flag}", type=float, help=f"requested {label}")
+    gen.add_argument("-n", type=int, default=1000)
+    gen.add_argument("--temperature", type=float, default=1.0)
+    gen.add_argument("--seed", type=int, default=0)
+    gen.add_argument("-o", "--output", required=True, help="CSV: smiles, valid, logP, TPSA, SAS, QED, error, targets")
+    common(gen)
+    gen.set_defaults(run=_generate)
+
+    opt = msub.add_parser("optimize", help="move properties of given molecules step by step")
+    opt.add_argument("--smiles", action="append", default=[], help="a starting molecule; repeat")
+    opt.add_argument("--input", help="file of starting molecules: .csv with a SMILES/smiles column, or one per line")
+    for flag, label in TARGET_FLAGS:
+        opt.add_argument(f"--{flag}", type=str, help=f"{label} change (+2, -1.5: relative to the molecule) or "
+                         "absolute value (=4.5)")
+    opt.add_argument("--steps", type=int, default=6)
+    opt.add_argument("-o", "--output", required=True, help="CSV: one row per molecule and step")
+    opt.add_argument("--grid", help="also draw the paths as a PNG grid")
+    common(opt)
+    opt.set_defaults(run=_optimize)
+
+    prop = msub.add_parser("properties", help="logP, TPSA, SAS and QED of molecules")
+    prop.add_argument("--smiles", action="append", default=[])
+    prop.add_argument("--input")
+    prop.add_argument("-o", "--output", required=True)
+    prop.add_argument("--workers", type=int, default=1)
+    prop.set_defaults(run=_properties)
+
+    fit = msub.add_parser("fit", help="fit PluGeN (logP, TPSA, SAS) on the backbone's latents of the shipped subset")
+    fit.add_argument("-n", type=int, default=100_000, help="training molecules (default 100,000)")
+    fit.add_argument("--seed", type=int, default=0)
+    fit.add_argument("--epochs", type=int, default=None, help="maximum epochs (default: the plugin's; early stopping)")
+    fit.add_argument("-o", "--output", required=True)
+    fit.add_argument("--backbone", default="selfies-vae")
+    fit.set_defaults(run=_fit)
+
+
+def _need_extra():
+    try:
+        import pandas  # noqa: F401
+        import rdkit  # noqa: F401
+        import selfies  # noqa: F401
+    except ImportError as exc:
+        raise InputError(f"molecules need the [molecules] extra ({exc.name} is missing): pip install 'plugen[molecules]'") from None
+
+
+def _read_smiles(args) -> list[str]:
+    smiles = list(args.smiles)
+    if args.input:
+        path = Path(args.input)
+        if not path.is_file():
+            raise InputError(f"no such file: {path}")
+        if path.suffix == ".csv" or path.name.endswith(".csv.gz"):
+            import pandas as pd
+
+            frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+            column = next((c for c in frame.columns if c.lower() == "smiles"), None)
+            if column is None:
+                raise InputError(f"{path} has no SMILES column (columns: {list(frame.columns)})")
+            smiles += frame[column].tolist()
+        else:
+            smiles += [line.strip() for line in path.read_text().splitlines() if line.strip()]
+    if not smiles:
+        raise InputError("give molecules with --smiles or --input")
+    return smiles
+
+
+def _write(frame, path: str) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(path, index=False, float_format="%.4f")
+
+
+def _targets(args, parse=float) -> dict:
+    return {label: parse(getattr(args, flag)) for flag, label in TARGET_FLAGS if getattr(args, flag) is not None}
+
+
+def _generate(args) -> int:
+    _need_extra()
+    from plugen.molecules import design
+    from plugen.molecules.metrics import summary
+
+    targets = _targets(args)
+    if args.n < 1:
+        raise InputError("-n must be at least 1")
+    bb, plugin = design.load_shipped(args.backbone, args.plugin)
+    frame = design.generate(plugin, bb, args.n, targets, args.temperature, seed=args.seed)
+    _write(frame, args.output)
+    smiles = [s if v else None for s, v in zip(frame["smiles"], frame["valid"])]
+    stats = summary(smiles, properties={k: frame[k].to_numpy() for k in design.LABELS}, targets=targets)
+    print(json.dumps({"output": args.output, **_rounded(stats)}, indent=2))
+    return 0
+
+
+def _optimize(args) -> int:
+    _need_extra()
+    from plugen.molecules import design
+
+    changes, relative = {}, None
+    for flag, label in TARGET_FLAGS:
+        value = getattr(args, flag)
+        if value is None:
+            continue
+        is_abs = value.startswith("=")
+        if relative is not None and relative == is_abs:
+            raise InputError("give all changes as relative (+2) or all as absolute (=4.5)")
+        relative = not is_abs
+        try:
+            changes[label] = float(value.lstrip("="))
+        except ValueError:
+            raise InputError(f"--{flag} {value!r}: expected a number like +2, -1.5 or =4.5") from None
+    if not changes:
+        raise InputError("give at least one change: --logp +2, --tpsa -20, --sas =3")
+    smiles = _read_smiles(args)
+    bb, plugin = design.load_shipped(args.backbone, args.plugin)
+    frame = design.optimize(plugin, bb, smiles, changes, steps=args.steps, relative=relative)
+    _write(frame, args.output)
+    bad = frame[frame["step"].isna()]
+    for _, row in bad.iterrows():
+        print(f"plugen molecules optimize: {row['input']!r}: {row['error']}", file=sys.stderr)
+    if args.grid:
+        from plugen.molecules.plots import grid_image
+
+        ok = frame[frame["step"].notna()]
+        label = next(iter(changes))
+        legends = [f"step {int(r.step)}: {label} {getattr(r, label):.2f}" if r.valid else f"step {int(r.step)}: invalid"
+                   for r in ok.itertuples()]
+        grid_image(ok["smiles"].tolist(), legends, args.grid, per_row=args.steps + 1)
+    print(json.dumps({"output": args.output, "molecules": len(smiles), "invalid_inputs": int(len(bad)),
+                      "rows": int(len(frame))}, indent=2))
+    return 0
+
+
+def _properties(args) -> int:
+    _need_extra()
+    from plugen.molecules.properties import compute
+
+    frame = compute(_read_smiles(args), workers=args.workers, progress=False)
+    _write(frame, args.output)
+    bad = frame[frame["error"] != ""]
+    for _, row in bad.iterrows():
+        print(f"plugen molecules properties: {row['smiles']!r}: {row['error']}", file=sys.stderr)
+    print(json.dumps({"output": args.output, "molecules": len(frame), "invalid": int(len(bad))}))
+    return 0
+
+
+def _fit(args) -> int:
+    _need_extra()
+    from plugen.molecules import design
+
+    extra = {"max_epochs": args.epochs} if args.epochs else {}
+    plugin, info = design.fit_plugin(args.backbone, n=args.n, seed=args.seed, **extra)
+    plugin.save(args.output)
+    info = {"backbone": args.backbone, "labels": list(design.LABELS), "n": args.n, "seed": args.seed, **info,
+            "reproduce": f"plugen molecules fit --backbone {args.backbone} -n {args.n} --seed {args.seed}"
+                         + (f" --epochs {args.epochs}" if args.epochs else "") + f" -o {args.output}"}
+    Path(str(Path(args.output)) + ".json").write_text(json.dumps(info, indent=2) + "\n")
+    print(json.dumps({"output": args.output, **info}))
+    return 0
+
+
+def _rounded(obj):
+    if isinstance(obj, dict):
+        return {k: _rounded(v) for k, v in obj.items()}
+    return round(obj, 4) if isinstance(obj, float) else obj

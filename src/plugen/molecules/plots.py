@@ -1,0 +1,57 @@
+"""Pictures: property densities of generated vs training molecules (PluGeN Fig. 7) and a grid of
+molecules with their values (Fig. 8). Need matplotlib and RDKit."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import numpy as np
+
+
+def density_plot(training: np.ndarray, generated: Mapping[float, np.ndarray], label: str, path: str | Path,
+                 bins: int = 80) -> Path:
+    """Histogram densities of one property: the training set in grey and one curve per requested
+    value, each mean marked with a vertical line."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    training = np.asarray(training, dtype=float)
+    training = training[np.isfinite(training)]
+    allv = np.concatenate([training] + [np.asarray(v, float)[np.isfinite(v)] for v in generated.values()])
+    lo, hi = np.percentile(allv, [0.5, 99.5])
+    edges = np.linspace(lo, hi, bins + 1)
+    fig, ax = plt.subplots(figsize=(6, 3.6))
+    ax.hist(training, bins=edges, density=True, color="0.75", label="training set")
+    ax.axvline(training.mean(), color="0.5", ls="--", lw=1)
+    for (target, values), color in zip(generated.items(), plt.cm.tab10.colors):
+        v = np.asarray(values, float)
+        v = v[np.isfinite(v)]
+        ax.hist(v, bins=edges, density=True, histtype="step", lw=1.8, color=color, label=f"requested {target:g}")
+        ax.axvline(v.mean(), color=color, lw=1.2)
+    ax.set_xlabel(label)
+    ax.set_ylabel("density")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def grid_image(smiles: Sequence[str | None], legends: Sequence[str], path: str | Path, per_row: int = 7,
+               size: int = 220) -> Path:
+    """A PNG grid of molecule drawings with a legend under each (invalid ones drawn empty)."""
+    from rdkit import Chem
+    from rdkit.Chem import Draw
+
+    mols = [Chem.MolFromSmiles(s) if s else None for s in smiles]
+    mols = [m if m is not None else Chem.Mol() for m in mols]
+    image = Draw.MolsToGridImage(mols, molsPerRow=per_row, subImgSize=(size, size), legends=list(legends))
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    image.save(str(path))
+    return path
