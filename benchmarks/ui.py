@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import shlex
 import socket
 import sys
@@ -63,20 +62,10 @@ async ([slot, value]) => {
 
 
 def machine() -> dict:
-    import plugen
-
-    cpu = platform.processor()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
     import gradio
+    from core import machine as core_machine  # benchmarks/core.py: CPU, threads, versions
 
-    return {"cpu": cpu, "torch_threads": torch.get_num_threads(), "torch": torch.__version__,
-            "plugen": plugen.__version__, "gradio": gradio.__version__, "python": platform.python_version()}
+    return {**core_machine(), "gradio": gradio.__version__}
 
 
 def summary(ms: list[float]) -> dict:
