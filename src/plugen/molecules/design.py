@@ -80,15 +80,11 @@ def generate(plugin, backbone, n: int, targets: Mapping[str, float], temperature
     ``oversample`` > 1 is generate-and-filter on top of the plugin: sample ``oversample * n``,
     compute the RDKit properties and keep the ``n`` valid, distinct molecules closest to the targets
     (sum of |value - target| / training sd); fewer rows if fewer qualify."""
-    import torch
-
     unknown = [k for k in targets if k not in plugin.label_names]
     if unknown:
         raise InputError(f"the plugin has no label {unknown}; it controls {plugin.label_names}")
-    if seed is not None:
-        torch.manual_seed(seed)
     oversample = max(int(oversample), 1)
-    Z = plugin.sample(int(n) * oversample, dict(targets), temperature=temperature)
+    Z = plugin.sample(int(n) * oversample, dict(targets), temperature=temperature, seed=seed)
     which = list(dict.fromkeys([*properties, *targets]))
     frame = _frame(backbone.decode(Z), which)
     if oversample > 1:
