@@ -38,15 +38,16 @@ def test_inverse_and_log_det(name):
         assert torch.isclose(torch.slogdet(jac).logabsdet, log_det[i], atol=1e-8)
 
 
-def test_lu_inference_cache_follows_parameter_updates():
-    layer = randomised(InvertibleLinear(N).double())
-    z = torch.randn(4, N, dtype=torch.float64)
+@pytest.mark.parametrize("name", ["lu", "context-per-class"])
+def test_inference_caches_follow_parameter_updates(name):
+    layer = randomised(layers()[name]().double())
+    z, c = torch.randn(4, N, dtype=torch.float64), torch.randn(4, C, dtype=torch.float64)
     with torch.no_grad():
-        before = layer(z)[0]
+        before = layer(z, c)[0]
         layer.lower.add_(0.5)
-        after = layer(z)[0]
+        after = layer(z, c)[0]
     assert not torch.allclose(before, after)
-    assert torch.allclose(after, z @ layer.weight().T + layer.bias)
+    assert torch.allclose(after, layer(z.requires_grad_(), c)[0].detach())  # the uncached path
 
 
 def test_context_layer_starts_as_quadratic_discriminant_analysis():

@@ -54,6 +54,16 @@ class ContextLinear(Flow):
     def _diag(self, context: Tensor) -> Tensor:
         return self.scale_bound * torch.tanh(self.log_diag(context) / self.scale_bound)
 
+    def _lower(self) -> Tensor:
+        """The strictly lower parts; kept between calls at inference, where re-masking the
+        (1 + classes) N x N matrices would cost more than a one-row edit itself."""
+        if torch.is_grad_enabled():
+            return self.lower * self.mask
+        key = (self.lower._version, self.lower.data_ptr(), self.lower.dtype, self.lower.device)
+        if getattr(self, "_cache", None) is None or self._cache[0] != key:
+            self._cache = (key, self.lower * self.mask)
+        return self._cache[1]
+
     def _weights(self, context: Tensor) -> Tensor:
         """(B, 1 + len(class_columns)): how much of each lower part a row uses."""
         return torch.cat([torch.ones_like(context[:, :1]), context[:, self.class_columns]], dim=1)
@@ -62,13 +72,13 @@ class ContextLinear(Flow):
         x = z - self.shift(context)
         d = self._diag(context)
         # sum_c w_c (O_c x): a few (B, N) x (N, N) products, no per-row matrices
-        per_part = torch.einsum("cij,bj->bci", self.lower * self.mask, x)
+        per_part = torch.einsum("cij,bj->bci", self._lower(), x)
         u = x * torch.exp(d) + torch.einsum("bc,bci->bi", self._weights(context), per_part)
         return u, d.sum(dim=1)
 
     def inverse(self, u, context=None):
         d = self._diag(context)
-        lower = self.lower * self.mask
+        lower = self._lower()
         parts, chunk = [], max(1, SOLVE_ENTRIES // self.features**2)
         for i in range(0, u.shape[0], chunk):
             c, dd = context[i : i + chunk], d[i : i + chunk]
