@@ -14,6 +14,12 @@ from plugen.evaluation import train_probes
 
 torch.set_num_threads(2)
 
+@pytest.fixture(autouse=True)
+def _seeded_global_rng():
+    """Every test starts from the same torch global RNG state, whatever ran before it."""
+    torch.manual_seed(0)
+
+
 #: fast but real training settings for the suite
 FAST = dict(max_epochs=60, patience=8, progress=False, device="cpu")
 
