@@ -28,42 +28,20 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from plugen.ui.browser import MOVE_JS
+
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
 SCREENSHOT = ROOT / "docs" / "ui.png"
 CHROMIUM = "/usr/bin/chromium"
 
-#: slider moves in the browser, as in tests/test_ui.py: set the range input, fire "input", time
-#: until the new picture is decoded on the page
-MOVE_JS = """
-async ([slot, value]) => {
-  const img0 = document.querySelector('#picture img').src;
-  const input = document.querySelector(`#slider-${slot} input[type=range]`);
-  const t0 = performance.now();
-  Object.getOwnPropertyDescriptor(HTMLInputElement.prototype, 'value').set.call(input, String(value));
-  input.dispatchEvent(new Event('input', {bubbles: true}));
-  return await new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('the picture did not change within 10 s')), 10000);
-    const check = async () => {
-      const img = document.querySelector('#picture img');
-      if (img && img.src !== img0) {
-        observer.disconnect();
-        clearTimeout(timer);
-        await img.decode();
-        resolve(performance.now() - t0);
-      }
-    };
-    const observer = new MutationObserver(check);
-    observer.observe(document.querySelector('#picture'), {subtree: true, childList: true, attributes: true});
-    check();
-  });
-}
-"""
 
 
 def machine() -> dict:
     import gradio
-    from core import machine as core_machine  # benchmarks/core.py: CPU, threads, versions
+    from core import (
+        machine as core_machine,  # benchmarks/core.py: CPU, threads, versions
+    )
 
     return {**core_machine(), "gradio": gradio.__version__}
 

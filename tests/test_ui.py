@@ -24,6 +24,7 @@ pytest.importorskip("PIL")
 from plugen.errors import CheckpointError, InputError, PlugenError
 from plugen.ui import sources
 from plugen.ui.app import Editor, predictions_html
+from plugen.ui.browser import MOVE_JS
 from plugen.ui.domains import ImageDomain, MoleculeDomain, png_bytes
 from plugen.ui.workspace import slider_values
 
@@ -367,32 +368,6 @@ def page(server):
         browser.close()
 
 
-#: moves the range input of slider ``slot`` to ``value`` as a user would (an input event) and
-#: resolves with the milliseconds until the new picture is decoded and shown
-MOVE_JS = """
-async ([slot, value]) => {
-  const img0 = document.querySelector('#picture img').src;
-  const input = document.querySelector(`#slider-${slot} input[type=range]`);
-  const t0 = performance.now();
-  Object.getOwnPropertyDescriptor(HTMLInputElement.prototype, 'value').set.call(input, String(value));
-  input.dispatchEvent(new Event('input', {bubbles: true}));
-  return await new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('the picture did not change within 10 s')), 10000);
-    const check = async () => {
-      const img = document.querySelector('#picture img');
-      if (img && img.src !== img0) {
-        observer.disconnect();
-        clearTimeout(timer);
-        await img.decode();
-        resolve(performance.now() - t0);
-      }
-    };
-    const observer = new MutationObserver(check);
-    observer.observe(document.querySelector('#picture'), {subtree: true, childList: true, attributes: true});
-    check();
-  });
-}
-"""
 
 
 def predicted(page, label: str) -> float:
