@@ -80,3 +80,40 @@ def test_kind_inference():
     assert infer_kind(np.array([0, 1, np.nan, 1])) == "binary"
     assert infer_kind(np.array([0, 3, 7, 2])) == "categorical"
     assert infer_kind(np.array([0.5, 1.25, 3.0])) == "continuous"
+
+
+def test_killed_fit_resumes_when_run_again(tmp_path):
+    """SIGKILL a running `plugen fit`, run the same command again: it resumes from the saved state
+    and ends with the same plugin as an uninterrupted run."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import plugen
+    from plugen.data import entangled
+
+    d = entangled(n=20000, latent_dim=16, seed=2)
+    np.save(tmp_path / "z.npy", d.Z)
+    write_array(tmp_path / "y.csv", d.Y, header=list(d.labels))
+    command = [sys.executable, "-m", "plugen", "fit", "--latents", "z.npy", "--labels", "y.csv", "--epochs", "8",
+               "--quiet", "--device", "cpu", "--stream"]
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    state = tmp_path / "killed.plugin.training-state.pt"
+    process = subprocess.Popen(command + ["-o", "killed.plugin"], cwd=tmp_path, env=env, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 300
+    while not state.exists() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert state.exists() and not (tmp_path / "killed.plugin").exists()
+    again = subprocess.run(command + ["-o", "killed.plugin"], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert again.returncode == 0 and "resuming the interrupted fit" in again.stderr, again.stderr[-2000:]
+    whole = subprocess.run(command + ["-o", "whole.plugin"], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert whole.returncode == 0
+    killed, reference = plugen.load(tmp_path / "killed.plugin"), plugen.load(tmp_path / "whole.plugin")
+    assert killed.history_["resumed_from_epoch"] >= 1
+    assert killed.history_["history"] == reference.history_["history"]
+    np.testing.assert_array_equal(killed.edit(d.Z[:50], {"a": 1}), reference.edit(d.Z[:50], {"a": 1}))
+    assert not state.exists()

@@ -20,6 +20,8 @@ examples:
   plugen sample smile.plugin -n 16 --set smile=1 --set age=60 --temperature 0.8 -o new.npy
   plugen predict smile.plugin --latents z.npy -o labels.csv
   plugen info smile.plugin
+  plugen encode --backbone mnist-vae --inputs images.npy -o z.npy
+  torchrun --nproc_per_node=4 -m plugen fit --latents z.npy --labels y.csv --stream -o smile.plugin
   plugen demo -o runs/demo                  # the main job: MNIST and Shapes on shipped backbones
   plugen backbones list
   plugen ui                                 # the interactive editor on http://127.0.0.1:7860
@@ -67,6 +69,12 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--device", default="auto", help="auto, cpu or cuda")
     fit.add_argument("--backbone", help="name of the model the latents come from (recorded, checked on load)")
     fit.add_argument("--quiet", action="store_true", help="no progress bar")
+    fit.add_argument("--stream", action="store_true",
+                     help="read .npy latents from disk block by block (memory independent of their size)")
+    fit.add_argument("--autocast", choices=["bf16"], help="train under bfloat16 autocast")
+    fit.add_argument("--compile", action="store_true", help="torch.compile the training objective")
+    fit.add_argument("--restart", action="store_true",
+                     help="ignore the saved state of an interrupted fit (OUTPUT.training-state.pt) and start over")
     fit.add_argument("-o", "--output", required=True, help="checkpoint directory to write")
     fit.set_defaults(run=_fit)
 
@@ -93,6 +101,16 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--proba", action="store_true", help="write P(y=1) of the binary labels instead")
     predict.add_argument("-o", "--output", required=True, help=".csv (with header) or .npy")
     predict.set_defaults(run=_predict)
+
+    encode = sub.add_parser("encode", help="encode a data set through a backbone into a latents .npy")
+    encode.add_argument("--backbone", required=True, help="shipped backbone name, e.g. mnist-vae or smiles-vae")
+    encode.add_argument("--inputs", required=True,
+                        help="images .npy (n, C, H, W) in [0, 1], or SMILES (.smi/.txt one per line, .csv with a smiles column)")
+    encode.add_argument("--batch-size", type=int, default=256)
+    encode.add_argument("--device", default="cpu")
+    encode.add_argument("--quiet", action="store_true", help="no progress bar")
+    encode.add_argument("-o", "--output", required=True, help="latents .npy to write")
+    encode.set_defaults(run=_encode)
 
     demo = sub.add_parser("demo", help="the main job: both plugins on shipped image backbones, with a report")
     demo.add_argument("-o", "--output", default="runs/demo", help="report folder (default: runs/demo)")
@@ -173,37 +191,80 @@ def infer_kind(values: np.ndarray) -> str:
 
 
 def _fit(args) -> int:
-    from plugen import FPN, PluGeN
+    """Fit and save a plugin; under torchrun all processes train it and the first one saves it.
+    The training state is kept in OUTPUT.training-state.pt while fitting, so running the same
+    command again after a kill resumes where it stopped."""
+    from plugen import FPN, PluGeN, distributed
     from plugen.errors import InputError
     from plugen.io import read_labels, read_latents
 
-    Z = read_latents(args.latents)
-    header, Y = read_labels(args.labels)
-    if args.label:
-        labels = {}
-        for spec in args.label:
-            name, sep, kind = spec.partition(":")
-            if not sep:
-                raise InputError(f"--label expects NAME:KIND, got {spec!r}")
-            if name not in header:
-                raise InputError(f"label {name!r} is not a column of {args.labels} (columns: {header})")
-            labels[name] = kind
-    else:
-        labels = {name: infer_kind(Y[:, i]) for i, name in enumerate(header)}
-        print("labels (kinds inferred; override with --label NAME:KIND): "
-              + ", ".join(f"{k}:{v}" for k, v in labels.items()), file=sys.stderr)
-    Y = Y[:, [header.index(name) for name in labels]]
-    cls = FPN if args.method == "fpn" else PluGeN
-    options = {"seed": args.seed, "device": args.device, "backbone": args.backbone, "progress": not args.quiet}
-    for key, value in (("flow", args.flow), ("max_epochs", args.epochs), ("batch_size", args.batch_size), ("lr", args.lr)):
-        if value is not None:
-            options[key] = value
-    model = cls(labels, **options).fit(Z, Y)
-    model.save(args.output)
-    h = model.history_
-    print(f"saved {cls.__name__} to {args.output}: {h['epochs']} epochs, {h['seconds']:.1f} s, "
-          f"{h['monitor']} NLL {h['best_nll']:.4f} per row ({h['stopped']})", file=sys.stderr)
+    distributed.init_from_env(args.device)
+    try:
+        Z = read_latents(args.latents, mmap=args.stream)
+        header, Y = read_labels(args.labels)
+        if args.label:
+            labels = {}
+            for spec in args.label:
+                name, sep, kind = spec.partition(":")
+                if not sep:
+                    raise InputError(f"--label expects NAME:KIND, got {spec!r}")
+                if name not in header:
+                    raise InputError(f"label {name!r} is not a column of {args.labels} (columns: {header})")
+                labels[name] = kind
+        else:
+            labels = {name: infer_kind(Y[:, i]) for i, name in enumerate(header)}
+            _say("labels (kinds inferred; override with --label NAME:KIND): "
+                 + ", ".join(f"{k}:{v}" for k, v in labels.items()))
+        Y = Y[:, [header.index(name) for name in labels]]
+        cls = FPN if args.method == "fpn" else PluGeN
+        options = {"seed": args.seed, "device": args.device, "backbone": args.backbone,
+                   "progress": not args.quiet, "autocast": args.autocast, "compile": args.compile}
+        for key, value in (("flow", args.flow), ("max_epochs", args.epochs), ("batch_size", args.batch_size), ("lr", args.lr)):
+            if value is not None:
+                options[key] = value
+        state = Path(f"{args.output}.training-state.pt")
+        if args.restart and distributed.is_main():
+            state.unlink(missing_ok=True)
+        distributed.barrier()
+        if state.is_file():
+            _say(f"resuming the interrupted fit saved in {state} (--restart to start over)")
+        model = cls(labels, **options).fit(Z, Y, checkpoint=state)
+        if distributed.is_main():
+            model.save(args.output)
+            h = model.history_
+            _say(f"saved {cls.__name__} to {args.output}: {h['epochs']} epochs, {h['seconds']:.1f} s, "
+                 f"{h['monitor']} NLL {h['best_nll']:.4f} per row ({h['stopped']}"
+                 + (f", {h['processes']} processes" if h["processes"] > 1 else "") + ")")
+    finally:
+        distributed.shutdown()
     return 0
+
+
+def _encode(args) -> int:
+    from plugen import distributed
+    from plugen.backbones import load
+    from plugen.encoding import encode_to_file, read_inputs
+
+    distributed.init_from_env(args.device)
+    try:
+        backbone = load(args.backbone, device=args.device)
+        inputs = read_inputs(args.inputs)
+        path = encode_to_file(backbone, inputs, args.output, batch_size=args.batch_size, progress=not args.quiet)
+        if path is not None:
+            bad = int(np.isnan(np.load(path, mmap_mode="r")).any(axis=1).sum())
+            _say(f"wrote {len(inputs)} latents of size {backbone.latent_dim} to {path}"
+                 + (f"; {bad} rows are NaN (inputs the backbone could not read)" if bad else ""))
+    finally:
+        distributed.shutdown()
+    return 0
+
+
+def _say(message: str) -> None:
+    """A status line on stderr, from one process only under torchrun."""
+    from plugen import distributed
+
+    if distributed.is_main():
+        print(message, file=sys.stderr)
 
 
 def _load(args):

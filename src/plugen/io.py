@@ -20,15 +20,16 @@ MISSING = {"", "nan", "na", "n/a", "null", "none"}
 LATENT_SUFFIXES = (".npy", ".pt", ".pth", ".csv")
 
 
-def read_latents(path: str | Path) -> np.ndarray:
-    """Latents (n, N) from ``.npy``, ``.pt``/``.pth`` or ``.csv``."""
+def read_latents(path: str | Path, mmap: bool = False) -> np.ndarray:
+    """Latents (n, N) from ``.npy``, ``.pt``/``.pth`` or ``.csv``. ``mmap=True`` maps an ``.npy``
+    read-only instead of reading it (a plugin's ``fit`` then streams it from disk)."""
     path = Path(path)
     if not path.is_file():
         raise InputError(f"latents file not found: {path}")
     suffix = path.suffix.lower()
     if suffix == ".npy":
         try:
-            array = np.load(path, allow_pickle=False)
+            array = np.load(path, allow_pickle=False, mmap_mode="r" if mmap else None)
         except ValueError as exc:
             raise InputError(f"cannot read {path} as a numeric .npy array ({exc})") from None
     elif suffix in (".pt", ".pth"):
@@ -51,6 +52,8 @@ def read_latents(path: str | Path) -> np.ndarray:
         array = _parse_numbers(rows, path, allow_missing=False)
     else:
         raise InputError(f"unsupported latents file {path.name}; use one of {LATENT_SUFFIXES}")
+    if mmap and not isinstance(array, np.memmap):
+        raise InputError(f"only .npy latents can be streamed from disk, not {path.name}")
     if array.ndim != 2:
         raise InputError(f"latents in {path} must be a 2-D array (n, latent_dim), got shape {array.shape}")
     return array

@@ -2,27 +2,34 @@
 
 What it adds to the papers' recipe (Adam, batch 32, lr 1e-4, 1000 epochs): large batches, a
 short warm-up then plateau-driven learning-rate decay, early stopping on a held-out split, gradient
-clipping, a NaN/Inf guard that restores the last good weights, seeding, and a progress bar.
+clipping, a NaN/Inf guard that restores the last good weights, seeding, and a progress bar. It also
+runs under ``torchrun`` with DistributedDataParallel (see ``plugen.distributed``), streams rows
+from disk (``plugen.batches``), resumes a killed fit from its per-epoch state (``plugen.resume``),
+and offers bf16 autocast and ``torch.compile``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 import time
 import warnings
+from pathlib import Path
 from typing import Callable
 
 import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
+from plugen import distributed
+from plugen.batches import InMemoryRows, StreamedRows
 from plugen.errors import InputError, TrainingError
+from plugen.resume import fingerprint, load_state, save_state
 
-#: a held-out split smaller than this is not trusted for early stopping
-MIN_VALIDATION_ROWS = 32
 #: early stopping counts an epoch as an improvement only if the NLL drops by this much per dimension
 MIN_DELTA_PER_DIM = 1e-3
+AUTOCAST = {None: None, "bf16": torch.bfloat16}
 
 
 def resolve_device(device: str | torch.device) -> torch.device:
@@ -38,11 +45,21 @@ def resolve_device(device: str | torch.device) -> torch.device:
     return device
 
 
+class Objective(nn.Module):
+    """``nll(z, t)`` per row as a module, so that DDP and ``torch.compile`` can wrap it."""
+
+    def __init__(self, module: nn.Module, nll: Callable[[Tensor, Tensor], Tensor]):
+        super().__init__()
+        self.module, self.nll = module, nll
+
+    def forward(self, z: Tensor, t: Tensor) -> Tensor:
+        return self.nll(z, t)
+
+
 def train(
     module: nn.Module,
     nll: Callable[[Tensor, Tensor], Tensor],
-    Z: Tensor,
-    T: Tensor,
+    rows: InMemoryRows | StreamedRows,
     *,
     batch_size: int,
     lr: float,
@@ -56,49 +73,68 @@ def train(
     seed: int = 0,
     progress: bool = True,
     on_epoch: Callable[[int, dict], None] | None = None,
+    checkpoint: str | Path | None = None,
+    autocast: str | None = None,
+    compile: bool = False,
 ) -> dict:
-    """Minimise ``nll(z, t).mean()`` over rows of ``Z`` (latents) and ``T`` (encoded labels).
+    """Minimise the mean of ``nll(z, t)`` over the training part of ``rows``.
 
     ``augment(t, generator)`` may perturb a batch's labels (FPN's label dropout);
     ``on_epoch(epoch, stats)`` is called after every epoch and stops training by returning True.
-    Returns a
-    summary: epochs and steps run, best held-out NLL per row and per dimension, why it stopped,
-    the wall time, and per-epoch history. ``module`` ends with its best (held-out) weights.
+    ``checkpoint``: a file where the full training state is saved after every epoch; when it
+    exists at the start, training resumes from it; it is removed when training ends.
+    ``autocast="bf16"`` runs the forward pass under bfloat16 autocast; ``compile`` wraps the
+    objective in ``torch.compile``. Returns a summary: epochs and steps run, best held-out NLL
+    per row and per dimension, why it stopped, the wall time, and per-epoch history. ``module``
+    ends with its best (held-out) weights.
     """
     device = next(module.parameters()).device
-    n = Z.shape[0]
+    rank, world = distributed.rank_and_world()
     generator = torch.Generator().manual_seed(seed)
-    order = torch.randperm(n, generator=generator)
-    min_delta = MIN_DELTA_PER_DIM * Z.shape[1]  # an improvement smaller than this is noise
-    n_val = int(round(n * val_fraction))
-    if n_val < MIN_VALIDATION_ROWS or n - n_val < MIN_VALIDATION_ROWS:
-        n_val = 0  # too small to hold out: stop on the training loss instead
-    val_idx, train_idx = order[:n_val], order[n_val:]
-    Z_train, T_train = Z[train_idx].to(device), T[train_idx].to(device)
-    Z_val, T_val = Z[val_idx].to(device), T[val_idx].to(device)
-    n_train = Z_train.shape[0]
-    batch_size = max(1, min(batch_size, n_train))
-    steps_per_epoch = math.ceil(n_train / batch_size)
+    rows.split(val_fraction, generator)
+    # one process draws batch order and label dropout from one generator; several share the
+    # order generator (same global batches everywhere) and each drop labels with its own
+    augment_generator = generator if world == 1 else torch.Generator().manual_seed(seed + 1 + rank)
+    min_delta = MIN_DELTA_PER_DIM * rows.features  # an improvement smaller than this is noise
+    batch_size = max(1, min(batch_size, rows.n_train))
+
+    objective: nn.Module = Objective(module, nll)
+    if world > 1:
+        objective = nn.parallel.DistributedDataParallel(objective, device_ids=[device] if device.type == "cuda" else None)
+    forward = torch.compile(objective) if compile else objective
+    cast = torch.autocast(device.type, dtype=AUTOCAST[autocast]) if autocast else contextlib.nullcontext()
 
     optimizer = torch.optim.Adam(module.parameters(), lr=lr, weight_decay=weight_decay)
     warmup = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: min(1.0, (step + 1) / warmup_steps))
     plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=0.5, patience=max(1, patience // 3))
 
-    best_state = copy.deepcopy(module.state_dict())
-    best, best_epoch, stale, steps = math.inf, 0, 0, 0
-    history: dict[str, list[float]] = {"train_nll": [], "val_nll": [], "lr": []}
+    state = {"epoch": 0, "steps": 0, "best": math.inf, "best_epoch": 0, "stale": 0, "seconds": 0.0,
+             "history": {"train_nll": [], "val_nll": [], "lr": []}, "best_state": copy.deepcopy(module.state_dict())}
+    settings = dict(batch_size=batch_size, lr=lr, max_epochs=max_epochs, patience=patience, val_fraction=val_fraction,
+                    weight_decay=weight_decay, grad_clip=grad_clip, warmup_steps=warmup_steps, seed=seed, world=world,
+                    parameters=[list(p.shape) for p in module.parameters()])
+    key = fingerprint(settings, rows.fingerprint_rows(), rows.n, rows.features) if checkpoint else ""
+    saved = load_state(checkpoint, key) if checkpoint else None
+    if saved is not None:
+        _restore(saved, state, module, optimizer, warmup, plateau, generator, augment_generator)
+
+    history = state["history"]
     stopped = "max_epochs"
-    start = time.perf_counter()
-    bar = tqdm(range(1, max_epochs + 1), desc="fit", unit="epoch", disable=not progress, leave=False)
+    start = time.perf_counter() - state["seconds"]
+    bar = tqdm(range(state["epoch"] + 1, max_epochs + 1), desc="fit", unit="epoch",
+               disable=not progress or rank != 0, leave=False, initial=state["epoch"], total=max_epochs)
     for epoch in bar:
         module.train()
-        perm = torch.randperm(n_train, generator=generator).to(device)
-        running = 0.0
-        for b in range(steps_per_epoch):
-            idx = perm[b * batch_size : (b + 1) * batch_size]
-            t = T_train[idx] if augment is None else augment(T_train[idx], generator)
-            loss = nll(Z_train[idx], t).mean()
-            if not torch.isfinite(loss):
+        running, seen = 0.0, 0
+        for b, (z, t, batch_rows) in enumerate(rows.epoch(generator, batch_size, rank, world)):
+            if augment is not None:
+                t = augment(t, augment_generator)
+            with cast:
+                per_row = forward(z, t).float()
+            # this process's share of the global batch mean; DDP averages the gradients over processes
+            loss = per_row.sum() * (world / batch_rows)
+            (batch_loss,) = distributed.sum_all(per_row.sum().item(), device=device)
+            if not math.isfinite(batch_loss):  # every process sees the same sum, so all stop together
                 stopped = f"non-finite loss at epoch {epoch}, batch {b + 1}"
                 break
             optimizer.zero_grad(set_to_none=True)
@@ -106,63 +142,91 @@ def train(
             if grad_clip:
                 nn.utils.clip_grad_norm_(module.parameters(), grad_clip)
             optimizer.step()
-            if steps < warmup_steps:
+            if state["steps"] < warmup_steps:
                 warmup.step()
-            steps += 1
-            running += loss.item() * idx.numel()
+            state["steps"] += 1
+            running, seen = running + batch_loss, seen + batch_rows
         if stopped != "max_epochs":
             break
-        train_nll = running / n_train
-        score = evaluate(module, nll, Z_val, T_val) if n_val else train_nll
+        train_nll = running / max(1, seen)
+        score = evaluate(module, nll, *rows.validation(), rank=rank, world=world) if rows.n_val else train_nll
         if not math.isfinite(score):
             stopped = f"non-finite held-out loss at epoch {epoch}"
             break
         history["train_nll"].append(train_nll)
-        history["val_nll"].append(score if n_val else math.nan)
+        history["val_nll"].append(score if rows.n_val else math.nan)
         history["lr"].append(optimizer.param_groups[0]["lr"])
-        if score < best - min_delta:
-            best, best_epoch, stale = score, epoch, 0
-            best_state = copy.deepcopy(module.state_dict())
+        if score < state["best"] - min_delta:
+            state.update(best=score, best_epoch=epoch, stale=0, best_state=copy.deepcopy(module.state_dict()))
         else:
-            stale += 1
-        if steps >= warmup_steps:
+            state["stale"] += 1
+        if state["steps"] >= warmup_steps:
             plateau.step(score)
-        bar.set_postfix(train=f"{train_nll:.3f}", val=f"{score:.3f}" if n_val else "-", best=best_epoch)
+        bar.set_postfix(train=f"{train_nll:.3f}", val=f"{score:.3f}" if rows.n_val else "-", best=state["best_epoch"])
         if on_epoch is not None and on_epoch(epoch, {"train_nll": train_nll, "val_nll": score}):
             stopped = "callback"
             break
-        if stale >= patience:
+        if state["stale"] >= patience:
             stopped = "early_stopping"
             break
+        if checkpoint and epoch < max_epochs:
+            state.update(epoch=epoch, seconds=time.perf_counter() - start)
+            if distributed.is_main():
+                save_state(checkpoint, _snapshot(state, key, module, optimizer, warmup, plateau, generator, augment_generator))
+            distributed.barrier()
     bar.close()
     if stopped.startswith("non-finite"):
-        _diverged(stopped, best)
-    module.load_state_dict(best_state)
-    features = Z.shape[1]
+        _diverged(stopped, state["best"])
+    module.load_state_dict(state["best_state"])
+    if checkpoint and distributed.is_main():
+        Path(checkpoint).unlink(missing_ok=True)
     return {
         "epochs": len(history["train_nll"]),
-        "steps": steps,
-        "best_epoch": best_epoch,
-        "best_nll": best,
-        "best_nll_per_dim": best / features,
-        "monitor": "validation" if n_val else "training",
-        "n_train": n_train,
-        "n_val": n_val,
+        "steps": state["steps"],
+        "best_epoch": state["best_epoch"],
+        "best_nll": state["best"],
+        "best_nll_per_dim": state["best"] / rows.features,
+        "monitor": "validation" if rows.n_val else "training",
+        "n_train": rows.n_train,
+        "n_val": rows.n_val,
         "batch_size": batch_size,
+        "processes": world,
+        "resumed_from_epoch": saved["epoch"] if saved else 0,
         "stopped": stopped,
         "seconds": time.perf_counter() - start,
         "history": history,
     }
 
 
+def _snapshot(state, key, module, optimizer, warmup, plateau, generator, augment_generator) -> dict:
+    return dict(state, fingerprint=key, module=module.state_dict(), optimizer=optimizer.state_dict(),
+                warmup=warmup.state_dict(), plateau=plateau.state_dict(), generator=generator.get_state(),
+                augment_generator=augment_generator.get_state())
+
+
+def _restore(saved, state, module, optimizer, warmup, plateau, generator, augment_generator) -> None:
+    for name in state:
+        state[name] = saved[name]
+    module.load_state_dict(saved["module"])
+    optimizer.load_state_dict(saved["optimizer"])
+    warmup.load_state_dict(saved["warmup"])
+    plateau.load_state_dict(saved["plateau"])
+    generator.set_state(saved["generator"])
+    augment_generator.set_state(saved["augment_generator"])
+
+
 @torch.no_grad()
-def evaluate(module: nn.Module, nll: Callable[[Tensor, Tensor], Tensor], Z: Tensor, T: Tensor, chunk: int = 8192) -> float:
-    """Mean NLL per row over ``Z`` in chunks, in eval mode."""
+def evaluate(module: nn.Module, nll: Callable[[Tensor, Tensor], Tensor], Z: Tensor, T: Tensor, chunk: int = 8192,
+             rank: int = 0, world: int = 1) -> float:
+    """Mean NLL per row over ``Z`` in chunks, in eval mode; with several processes each scores
+    its share of the rows and the means are combined, so every process gets the same number."""
     module.eval()
+    Z, T = Z[rank::world], T[rank::world]
     total = 0.0
     for i in range(0, Z.shape[0], chunk):
         total += nll(Z[i : i + chunk], T[i : i + chunk]).sum().item()
-    return total / max(1, Z.shape[0])
+    total, count = distributed.sum_all(total, Z.shape[0], device=Z.device)
+    return total / max(1, count)
 
 
 def _diverged(where: str, best: float) -> None:

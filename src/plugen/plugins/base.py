@@ -15,12 +15,15 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from plugen.batches import BlockReader, InMemoryRows, StreamedRows, scan
 from plugen.errors import InputError, NotFittedError
 from plugen.flows import Chain, Standardize, build_flow
 from plugen.labels import LabelSchema
 from plugen.training import resolve_device, train
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
+#: rows of a streamed (memory-mapped) data set used for the data-dependent initialisation
+INIT_ROWS = 100_000
 
 
 class Plugin:
@@ -51,32 +54,47 @@ class Plugin:
         return f"{type(self).__name__}({', '.join(shown)})"
 
     # ------------------------------------------------------------------ fitting
-    def fit(self, Z, Y, on_epoch=None) -> "Plugin":
+    def fit(self, Z, Y, on_epoch=None, checkpoint=None) -> "Plugin":
         """Fit the flow on latents ``Z`` (n, N) and labels ``Y`` (n, K) in the order of ``labels``.
 
         NaN in ``Y`` marks a missing label; binary labels are 0/1, categorical ones integer codes.
-        ``on_epoch(epoch, stats)``, if given, runs after each epoch (the plugin is usable inside
-        it) and stops training by returning True. The training summary is kept in ``history_``.
-        Returns ``self``.
+        ``Z`` may be a memory-mapped ``.npy`` (``np.load(path, mmap_mode="r")``): its rows are then
+        streamed from disk block by block, so memory does not grow with n (see
+        :mod:`plugen.batches`). ``on_epoch(epoch, stats)``, if given, runs after each epoch (the
+        plugin is usable inside it) and stops training by returning True. ``checkpoint``: a file
+        for the training state, written after every epoch; calling ``fit`` again with the same
+        arguments after a crash or kill resumes from it. Under ``torch.distributed`` (e.g.
+        ``torchrun``) all processes train one plugin together (:mod:`plugen.distributed`).
+        The training summary is kept in ``history_``. Returns ``self``.
         """
         self._check_params()
         schema = LabelSchema(self.labels)
-        Z_np = _latents_array(Z)
-        Y_np = _labels_array(Y, schema, Z_np.shape[0])
+        reader = BlockReader(_streamed_array(Z)) if isinstance(Z, np.memmap) else None
+        Z_np = None if reader else _latents_array(Z)
+        n, latent_dim = (reader.n, reader.features) if reader else Z_np.shape
+        Y_np = _labels_array(Y, schema, n)
         schema.fit(Y_np)
-        self._check_sizes(Z_np.shape[1], schema)
+        self._check_sizes(latent_dim, schema)
         self.device_ = resolve_device(self.device)
         dtype = self._dtype()
+        moments = scan(reader) if reader else (Z_np.mean(axis=0), Z_np.std(axis=0))
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.seed)
-            module = self._build(Z_np.shape[1], schema, _moments(Z_np)).to(self.device_, dtype)
-        Zt = torch.as_tensor(Z_np, dtype=dtype)
-        Tt = torch.as_tensor(self._encode(schema, Y_np), dtype=dtype)
+            module = self._build(latent_dim, schema, _moments(*moments)).to(self.device_, dtype)
+        if reader:
+            rows = StreamedRows(reader, Y_np, lambda y: self._encode(schema, y), self.device_, dtype, self.seed)
+            Z_init, T_init = rows.sample(INIT_ROWS, self.seed)
+        else:
+            Zt = torch.as_tensor(Z_np, dtype=dtype)
+            Tt = torch.as_tensor(self._encode(schema, Y_np), dtype=dtype)
+            rows = InMemoryRows(Zt, Tt, self.device_)
+            Z_init, T_init = Zt.to(self.device_), Tt.to(self.device_)
         previous = {name: getattr(self, name) for name in self._fitted if hasattr(self, name)}
         try:
-            self.schema_, self.latent_dim_, self.module_ = schema, Z_np.shape[1], module
-            self._initialize(Zt.to(self.device_), Tt.to(self.device_))
-            self.history_ = self._train(module, Zt, Tt, on_epoch)
+            self.schema_, self.latent_dim_, self.module_ = schema, latent_dim, module
+            self._initialize(Z_init, T_init)
+            del Z_init, T_init
+            self.history_ = self._train(module, rows, on_epoch, checkpoint)
         except BaseException:  # a failed fit leaves the plugin as it was
             for name in self._fitted:
                 if name in previous:
@@ -84,15 +102,17 @@ class Plugin:
                 elif hasattr(self, name):
                     delattr(self, name)
             raise
+        finally:
+            if reader:
+                reader.close()
         module.eval()
         return self
 
-    def _train(self, module: nn.Module, Zt: Tensor, Tt: Tensor, on_epoch) -> dict:
+    def _train(self, module: nn.Module, rows, on_epoch, checkpoint) -> dict:
         return train(
             module,
             self._nll,
-            Zt,
-            Tt,
+            rows,
             batch_size=self.batch_size,
             lr=self.lr,
             max_epochs=self.max_epochs,
@@ -104,13 +124,16 @@ class Plugin:
             seed=self.seed,
             progress=self.progress,
             on_epoch=on_epoch,
+            checkpoint=checkpoint,
+            autocast=self.autocast,
+            compile=self.compile,
         )
 
     #: hyperparameters that must be positive numbers, and those that must lie in [0, 1)
     _positive = ("transforms", "hidden_features", "depth", "batch_size", "lr", "max_epochs", "patience",
                  "sigma", "continuous_sigma")
     _fractions = ("val_fraction", "label_dropout", "weight_decay")
-    _choices = {"covariance": ("auto", "per-class", "shared")}
+    _choices = {"covariance": ("auto", "per-class", "shared"), "autocast": (None, "bf16"), "compile": (False, True)}
 
     def _check_params(self) -> None:
         params = self.get_params()
@@ -319,10 +342,21 @@ class Plugin:
         return torch.as_tensor(array, dtype=dtype, device=self.device_), restore_np
 
 
-def _moments(Z: np.ndarray):
-    mean = torch.as_tensor(Z.mean(axis=0), dtype=torch.float64)
-    std = torch.as_tensor(Z.std(axis=0), dtype=torch.float64)
+def _moments(mean: np.ndarray, std: np.ndarray):
+    """Per-column mean and spread as float64 tensors, constant columns given a spread of 1."""
+    mean, std = torch.as_tensor(mean, dtype=torch.float64), torch.as_tensor(std, dtype=torch.float64)
     return mean, torch.where(std > 1e-8, std, torch.ones_like(std))
+
+
+def _streamed_array(Z: np.memmap) -> np.memmap:
+    """Shape and dtype checks of a memory-mapped latents array (values are checked while streaming)."""
+    if Z.ndim != 2:
+        raise InputError(f"Z must have shape (n, latent_dim), got {Z.shape}")
+    if Z.shape[0] == 0:
+        raise InputError("Z is empty (0 rows)")
+    if not np.issubdtype(Z.dtype, np.floating):
+        raise InputError(f"a memory-mapped Z must hold floats, got dtype {Z.dtype}")
+    return Z
 
 
 def _latents_array(Z, name: str = "Z") -> np.ndarray:

@@ -92,6 +92,8 @@ class FPN(Plugin):
         seed: int = 0,
         device: str = "auto",
         dtype: str = "float32",
+        autocast: str | None = None,
+        compile: bool = False,
         progress: bool = True,
         backbone: str | None = None,
     ):

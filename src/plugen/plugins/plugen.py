@@ -41,6 +41,8 @@ class PluGeN(Plugin):
         batch_size, lr, max_epochs, patience, val_fraction, weight_decay, grad_clip: training.
         seed: seeds initialisation, the held-out split and batching.
         device: ``"auto"``, ``"cpu"`` or ``"cuda"``; dtype: ``"float32"`` or ``"float64"``.
+        autocast: ``"bf16"`` trains under bfloat16 autocast (fast on recent GPUs); compile:
+            wrap the training objective in ``torch.compile``.
         progress: show a progress bar while fitting.
         backbone: name of the model the latents come from (recorded and checked on load).
     """
@@ -67,6 +69,8 @@ class PluGeN(Plugin):
         seed: int = 0,
         device: str = "auto",
         dtype: str = "float32",
+        autocast: str | None = None,
+        compile: bool = False,
         progress: bool = True,
         backbone: str | None = None,
     ):
