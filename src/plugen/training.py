@@ -104,6 +104,8 @@ def train(
     forward = torch.compile(objective) if compile else objective
     cast = torch.autocast(device.type, dtype=AUTOCAST[autocast]) if autocast else contextlib.nullcontext()
 
+    # not fused=True: its in-place updates do not bump the parameters' version counters, which the
+    # inference caches of the linear layers rely on (plugen.flows.linear, plugen.flows.context)
     optimizer = torch.optim.Adam(module.parameters(), lr=lr, weight_decay=weight_decay)
     warmup = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: min(1.0, (step + 1) / warmup_steps))
     plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=0.5, patience=max(1, patience // 3))

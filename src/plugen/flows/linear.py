@@ -34,9 +34,13 @@ class InvertibleLinear(Flow):
         U = self.upper * self.lower_mask.T + torch.diag(self.sign * torch.exp(self.log_s))
         return L, U
 
+    def _rows(self) -> Tensor:
+        """Row order of ``P``: ``(P M)[i] = M[rows[i]]`` (a gather instead of an N x N product)."""
+        return self.perm.argmax(dim=1)
+
     def weight(self) -> Tensor:
         L, U = self._factors()
-        return self.perm @ L @ U
+        return (L @ U)[self._rows()]
 
     def _frozen(self) -> tuple[Tensor, Tensor]:
         """``W`` and ``W^-1`` in float64 for inference, recomputed only when the parameters
@@ -51,6 +55,9 @@ class InvertibleLinear(Flow):
     def forward(self, z, context=None):
         log_det = self.log_s.sum().expand(z.shape[0])
         if torch.is_grad_enabled():
+            if z.shape[0] < self.features:  # two row-wise products cost less than forming W
+                L, U = self._factors()
+                return (z @ U.T @ L.T)[:, self._rows()] + self.bias, log_det
             return z @ self.weight().T + self.bias, log_det
         return (z.double() @ self._frozen()[0].T).to(z.dtype) + self.bias, log_det
 
