@@ -9,8 +9,9 @@ Parts (``--parts``, comma-separated):
 - ``quality``: time to the same edit success as the PluGeN paper's recipe (``core.time_to_quality``:
   same latents, same probes, same run), at latent sizes 64 and 512.
 - ``throughput``: fit throughput (training rows per second, held-out scoring included) of the
-  512-dim default NICE at several batch sizes, against the machine's matrix-multiply limit measured
-  in the same run (best float32 GEMM rate). Training FLOPs per row are counted from the flow's
+  512-dim default NICE at several batch sizes (and with bf16 autocast, and with ``torch.compile``,
+  its compile time included), against the machine's matrix-multiply limit measured in the same run
+  (best float32 GEMM rate). Training FLOPs per row are counted from the flow's
   matrix multiplies (forward 2, backward 4 multiply-adds per weight).
 - ``latency``: ``edit`` and ``sample`` on one row (median ms) and rows per second at batch 4096,
   PluGeN (NICE) and FPN (RealNVP), 512-dim latents.
@@ -18,7 +19,8 @@ Parts (``--parts``, comma-separated):
   labels: seconds, rows per second, peak memory. Each point runs in a fresh process so that its
   peak resident memory (``ru_maxrss``) is its own.
 - ``memory``: fit one epoch from a memory-mapped ``.npy`` of n x 512 float32 latents (n up to 10M
-  = 20 GB, written to ``--scratch``): peak memory must not grow with n. The file is deleted after.
+  = 20 GB, written to ``--scratch``) with a small flow (``SMALL_FLOW``, so the epoch is bound by
+  reading the file): peak memory must not grow with n. The file is deleted after.
 
 Writes ``benchmarks/results/suite.json`` and ``suite.md`` (``--output`` to change).
 """
@@ -46,6 +48,9 @@ from plugen import FPN, PluGeN  # noqa: E402
 from plugen.flows.linear import InvertibleLinear  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results"
+#: the memory part's flow: small, so that one epoch over 10M rows is bound by reading the file
+#: (the model's own memory does not depend on n)
+SMALL_FLOW = {"transforms": 2, "hidden_features": 64, "depth": 1}
 
 
 # ---------------------------------------------------------------- data
@@ -87,7 +92,7 @@ def fit_point(spec: dict) -> dict:
         Z, Y = latents_with_labels(spec["n"], spec["N"], spec["K"])
     before = peak_rss_mb()
     settings = dict(max_epochs=spec["epochs"], patience=10**6, progress=False, device=spec.get("device", "cpu"),
-                    batch_size=spec.get("batch_size", 256))
+                    batch_size=spec.get("batch_size", 256), **spec.get("model", {}))
     model = PluGeN(labels_of(Y.shape[1]), **settings).fit(Z, Y)
     h = model.history_
     return {**{k: v for k, v in spec.items() if k not in ("file", "labels")}, "n_train": h["n_train"],
@@ -136,13 +141,14 @@ def throughput(quick: bool, device: str) -> dict:
     n = 20_000 if quick else 200_000
     Z, Y = latents_with_labels(n, 512, 4)
     rows = []
-    for batch_size in (256, 1024, 4096):
+    variants = [(256, {}), (1024, {}), (4096, {}), (1024, {"autocast": "bf16"}), (1024, {"compile": True})]
+    for batch_size, options in variants:
         model = PluGeN(labels_of(4), max_epochs=1 if quick else 3, patience=10**6, progress=False, device=device,
-                       batch_size=batch_size).fit(Z, Y)
+                       batch_size=batch_size, **options).fit(Z, Y)
         h = model.history_
-        rate = h["n_train"] * h["epochs"] / h["seconds"]
+        rate = h["n_train"] * h["epochs"] / h["seconds"]  # compile time included
         flops = training_flops_per_row(model.module_)
-        rows.append({"batch_size": batch_size, "rows_per_s": rate, "flops_per_row": flops,
+        rows.append({"batch_size": batch_size, "options": options, "rows_per_s": rate, "flops_per_row": flops,
                      "gflops": rate * flops / 1e9, "fraction_of_matmul_limit": rate * flops / 1e9 / limit["gflops"]})
         print(f"  {rows[-1]}", file=sys.stderr)
     return {"model": "PluGeN default: NICE 4 couplings x 2 hidden layers of 256 + LU linear, N=512",
@@ -194,7 +200,8 @@ def memory(quick: bool, device: str, scratch: str) -> list[dict]:
             del Z
             np.save(labels, Y)
             rows.append(run_point({"n": n, "N": 512, "K": 4, "epochs": 1, "device": device, "batch_size": 4096,
-                                   "file": str(path), "labels": str(labels), "file_gb": path.stat().st_size / 1e9}))
+                                   "model": SMALL_FLOW, "file": str(path), "labels": str(labels),
+                                   "file_gb": path.stat().st_size / 1e9}))
         finally:
             for p in folder.iterdir():
                 p.unlink()
@@ -217,9 +224,9 @@ def markdown(result: dict) -> str:
         t = result["throughput"]
         lines += [f"\n## Fit throughput: {t['model']}\n",
                   f"Matrix-multiply limit (best float32 GEMM, same run): {t['matmul_limit']['gflops']:.1f} GFLOP/s\n",
-                  "| batch | rows/s | GFLOP/s | fraction of limit |", "|---|---|---|---|"]
+                  "| batch | options | rows/s | GFLOP/s | fraction of limit |", "|---|---|---|---|---|"]
         for r in t["rows"]:
-            lines.append(f"| {r['batch_size']} | {r['rows_per_s']:,.0f} | {r['gflops']:.1f} | {r['fraction_of_matmul_limit']:.2f} |")
+            lines.append(f"| {r['batch_size']} | {r['options'] or '-'} | {r['rows_per_s']:,.0f} | {r['gflops']:.1f} | {r['fraction_of_matmul_limit']:.2f} |")
     if "latency" in result:
         lines += ["\n## Latency and batch throughput (512-dim latents)\n",
                   "| estimator | flow | edit ms (1 row) | sample ms (1 row) | edit rows/s (4096) | sample rows/s (4096) |",
@@ -234,7 +241,7 @@ def markdown(result: dict) -> str:
             for r in result["scaling"][key]:
                 lines.append(f"| {r[key]} | {r['n']:,} | {r['fit_seconds']:.2f} | {r['rows_per_s']:,.0f} | {r['peak_rss_mb']:,.0f} |")
     if "memory" in result:
-        lines += ["\n## Out-of-core fit from a memory-mapped .npy (N=512, batch 4096, one epoch)\n",
+        lines += [f"\n## Out-of-core fit from a memory-mapped .npy (N=512, batch 4096, one epoch, flow {SMALL_FLOW})\n",
                   "| rows | file GB | seconds | rows/s | peak MB |", "|---|---|---|---|---|"]
         for r in result["memory"]:
             lines.append(f"| {r['n']:,} | {r['file_gb']:.1f} | {r['fit_seconds']:.1f} | {r['rows_per_s']:,.0f} | {r['peak_rss_mb']:,.0f} |")

@@ -22,8 +22,9 @@ from plugen.labels import LabelSchema
 from plugen.training import resolve_device, train
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
-#: rows of a streamed (memory-mapped) data set used for the data-dependent initialisation
-INIT_ROWS = 100_000
+#: at most this many rows (chosen at random) feed the data-dependent initialisation, which works in
+#: float64 on a few copies of them: enough for a stable start, and memory that does not grow with n
+INIT_ROWS = 50_000
 
 
 class Plugin:
@@ -88,7 +89,8 @@ class Plugin:
             Zt = torch.as_tensor(Z_np, dtype=dtype)
             Tt = torch.as_tensor(self._encode(schema, Y_np), dtype=dtype)
             rows = InMemoryRows(Zt, Tt, self.device_)
-            Z_init, T_init = Zt.to(self.device_), Tt.to(self.device_)
+            some = slice(None) if n <= INIT_ROWS else np.sort(np.random.default_rng(self.seed).choice(n, INIT_ROWS, replace=False))
+            Z_init, T_init = Zt[some].to(self.device_), Tt[some].to(self.device_)
         previous = {name: getattr(self, name) for name in self._fitted if hasattr(self, name)}
         try:
             self.schema_, self.latent_dim_, self.module_ = schema, latent_dim, module
