@@ -122,7 +122,7 @@ def _import_architectures() -> None:
     import importlib
 
     for module in ("plugen.backbones.mnist", "plugen.backbones.shapes", "plugen.evaluation.evaluators",
-                   "plugen.backbones.molecules"):
+                   "plugen.backbones.molecules", "plugen.backbones.pointcloud", "plugen.evaluation.pointcloud_classifier"):
         try:
             importlib.import_module(module)
         except ModuleNotFoundError as exc:
