@@ -18,6 +18,8 @@ Parts (``--parts``, comma-separated):
 - ``scaling``: one fit epoch at n = 10k...1M rows, latent size N = 16...2048 and K = 1...40 binary
   labels: seconds, rows per second, peak memory. Each point runs in a fresh process so that its
   peak resident memory (``ru_maxrss``) is its own.
+- ``distributed``: the same fit with 1 and 2 processes (``torchrun``, gloo on CPU, or NCCL with
+  ``--device cuda`` and 2 GPUs): best held-out NLL and wall time.
 - ``memory``: fit one epoch from a memory-mapped ``.npy`` of n x 512 float32 latents (n up to 10M
   = 20 GB, written to ``--scratch``) with a small flow (``SMALL_FLOW``, so the epoch is bound by
   reading the file): peak memory must not grow with n. The file is deleted after.
@@ -31,6 +33,7 @@ import argparse
 import json
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -187,6 +190,35 @@ def scaling(quick: bool, device: str) -> dict:
     }
 
 
+def distributed_fit(quick: bool, device: str) -> list[dict]:
+    """``plugen fit`` on the same files with 1 and 2 processes; held-out NLL and wall time."""
+    import plugen
+    from plugen.io import write_array
+
+    folder = Path(tempfile.mkdtemp(prefix="plugen-ddp-"))
+    n = 20_000 if quick else 200_000
+    Z, Y = latents_with_labels(n, 64, 4)
+    np.save(folder / "z.npy", Z)
+    write_array(folder / "y.csv", Y, header=list(labels_of(4)))
+    rows = []
+    for processes in (1, 2):
+        launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={processes}"]
+        command = launcher + ["-m", "plugen", "fit", "--latents", "z.npy", "--labels", "y.csv", "--quiet",
+                              "--device", device, "--epochs", "3" if quick else "20", "-o", f"p{processes}.plugin"]
+        env = dict(os.environ, OMP_NUM_THREADS=str(max(1, torch.get_num_threads() // processes)))
+        start = time.perf_counter()
+        done = subprocess.run(command, cwd=folder, env=env, capture_output=True, text=True)
+        if done.returncode != 0:
+            raise RuntimeError(done.stderr[-3000:])
+        h = plugen.load(folder / f"p{processes}.plugin").history_
+        rows.append({"processes": processes, "n": n, "threads_each": env["OMP_NUM_THREADS"], "wall_seconds": time.perf_counter() - start,
+                     "fit_seconds": h["seconds"], "epochs": h["epochs"], "best_val_nll": h["best_nll"]})
+        print(f"  {rows[-1]}", file=sys.stderr)
+    rows[1]["nll_relative_to_one_process"] = rows[1]["best_val_nll"] / rows[0]["best_val_nll"] - 1
+    shutil.rmtree(folder)
+    return rows
+
+
 def memory(quick: bool, device: str, scratch: str) -> list[dict]:
     rows = []
     for n in ((20_000, 200_000) if quick else (100_000, 1_000_000, 10_000_000)):
@@ -240,6 +272,12 @@ def markdown(result: dict) -> str:
                       "|---|---|---|---|---|"]
             for r in result["scaling"][key]:
                 lines.append(f"| {r[key]} | {r['n']:,} | {r['fit_seconds']:.2f} | {r['rows_per_s']:,.0f} | {r['peak_rss_mb']:,.0f} |")
+    if "distributed" in result:
+        lines += [f"\n## One process vs two (torchrun + DDP), {result['distributed'][0]['n']:,} x 64 latents, same global batches\n",
+                  "| processes | threads each | fit s | epochs | best held-out NLL |", "|---|---|---|---|---|"]
+        for r in result["distributed"]:
+            lines.append(f"| {r['processes']} | {r['threads_each']} | {r['fit_seconds']:.1f} | {r['epochs']} | {r['best_val_nll']:.5f} |")
+        lines.append(f"\nTwo processes vs one: held-out NLL {100 * result['distributed'][1]['nll_relative_to_one_process']:+.3f}%.")
     if "memory" in result:
         lines += [f"\n## Out-of-core fit from a memory-mapped .npy (N=512, batch 4096, one epoch, flow {SMALL_FLOW})\n",
                   "| rows | file GB | seconds | rows/s | peak MB |", "|---|---|---|---|---|"]
@@ -279,6 +317,8 @@ def main() -> None:
             result["latency"] = latency(args.quick, args.device)
         elif part == "scaling":
             result["scaling"] = scaling(args.quick, args.device)
+        elif part == "distributed":
+            result["distributed"] = distributed_fit(args.quick, args.device)
         elif part == "memory":
             result["memory"] = memory(args.quick, args.device, args.scratch)
         else:
