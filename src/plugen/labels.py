@@ -194,3 +194,12 @@ class LabelSchema:
 def _few(values: np.ndarray, k: int = 5) -> str:
     shown = ", ".join(f"{v:g}" for v in values[:k])
     return shown + (", ..." if values.size > k else "")
+
+
+def check_sample_args(n, temperature: float) -> None:
+    """Refuse a sample count that is not a positive integer and a temperature that is not a finite
+    number >= 0 (shared by every ``sample`` method)."""
+    if not isinstance(n, (int, np.integer)) or n < 1:
+        raise InputError(f"n must be a positive integer, got {n!r}")
+    if not (np.isfinite(temperature) and temperature >= 0):
+        raise InputError(f"temperature must be a finite number >= 0, got {temperature!r}")

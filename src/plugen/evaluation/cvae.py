@@ -42,7 +42,7 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from plugen.errors import InputError, NotFittedError, TrainingError
-from plugen.labels import LabelSchema
+from plugen.labels import LabelSchema, check_sample_args
 
 #: the clocks a training budget can be counted on
 CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
@@ -221,10 +221,7 @@ class CVAE:
         """``n`` new images (n, 1, 28, 28) with the requested label values (class codes, values in
         label units); labels not named are drawn from their training distribution; z ~ N(0, T^2 I)."""
         self._check_fitted()
-        if not isinstance(n, (int, np.integer)) or n < 1:
-            raise InputError(f"n must be a positive integer, got {n!r}")
-        if not (np.isfinite(temperature) and temperature >= 0):
-            raise InputError(f"temperature must be a finite number >= 0, got {temperature!r}")
+        check_sample_args(n, temperature)
         rng = np.random.default_rng(seed)
         Y = self.schema_.draw(int(n), self.schema_.requests(conditions or {}, int(n)), rng)
         z = torch.as_tensor(rng.standard_normal((int(n), self.latent_dim)), dtype=torch.float32) * float(temperature)

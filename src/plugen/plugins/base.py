@@ -18,7 +18,7 @@ from torch import Tensor, nn
 from plugen.batches import BlockReader, InMemoryRows, StreamedRows, scan
 from plugen.errors import InputError, NotFittedError
 from plugen.flows import Chain, Standardize, build_flow
-from plugen.labels import LabelSchema
+from plugen.labels import LabelSchema, check_sample_args
 from plugen.training import resolve_device, train
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
@@ -240,10 +240,7 @@ class Plugin:
         """``n`` new latents with the requested label values; labels not named are drawn from
         their training distribution. ``temperature`` scales the free (style) noise."""
         self._check_fitted()
-        if not isinstance(n, (int, np.integer)) or n < 1:
-            raise InputError(f"n must be a positive integer, got {n!r}")
-        if not (np.isfinite(temperature) and temperature >= 0):
-            raise InputError(f"temperature must be a finite number >= 0, got {temperature!r}")
+        check_sample_args(n, temperature)
         rng = np.random.default_rng(seed)
         requests = self.schema_.requests(conditions or {}, int(n))
         Y = self.schema_.draw(int(n), requests, rng)
