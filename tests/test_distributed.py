@@ -9,7 +9,6 @@ import pytest
 
 import plugen
 from plugen.data import entangled
-from plugen.encoding import shard_bounds
 from plugen.io import write_array
 
 
@@ -58,10 +57,3 @@ def test_sharded_encoding_equals_one_process(tmp_path):
     np.testing.assert_allclose(two, one, atol=1e-5)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["images.npy", "one.npy", "two.npy"]  # shards merged and removed
 
-
-def test_shards_cover_all_rows_once():
-    for n, world in [(10, 3), (101, 2), (3, 4)]:
-        bounds = [shard_bounds(n, r, world) for r in range(world)]
-        assert bounds[0][0] == 0 and bounds[-1][1] == n
-        assert all(a[1] == b[0] for a, b in zip(bounds, bounds[1:]))
-        assert max(b - a for a, b in bounds) - min(b - a for a, b in bounds) <= 1
