@@ -27,7 +27,7 @@ import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -207,8 +207,10 @@ def _ae_loss(model: nn.Module, x: Tensor, variational: bool, beta: float = 1.0) 
     return bce + beta * kl, bce, kl
 
 
-def _fit_autoencoder(model, train_x, spec: Spec, epochs: int, seed: int, progress: bool) -> float:
-    """Adam with a one-cycle learning rate; returns the last epoch's mean training loss."""
+def _one_cycle(model, train_x: Tensor, spec: Spec, epochs: int, seed: int, progress: bool,
+               batch_loss: Callable[[Tensor, torch.Generator], Tensor], label: str) -> float:
+    """Adam with a one-cycle learning rate over shuffled batches of ``train_x``, minimising
+    ``batch_loss(batch, generator)``; returns the last epoch's mean loss."""
     opt = torch.optim.Adam(model.parameters(), lr=spec.lr)
     steps = epochs * math.ceil(len(train_x) / spec.batch_size)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=spec.lr, total_steps=max(steps, 1), pct_start=0.1)
@@ -219,14 +221,21 @@ def _fit_autoencoder(model, train_x, spec: Spec, epochs: int, seed: int, progres
         model.train()
         total = 0.0
         for idx in _batches(len(train_x), spec.batch_size, gen):
-            loss, _, _ = _ae_loss(model, train_x[idx], spec.variational, spec.beta)
+            loss = batch_loss(train_x[idx], gen)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             sched.step()
             total += loss.item() * len(idx)
         total /= len(train_x)
-        bar.set_postfix(loss=f"{total:.2f}")
+        bar.set_postfix({label: f"{total:.4g}"})
+    return total
+
+
+def _fit_autoencoder(model, train_x, spec: Spec, epochs: int, seed: int, progress: bool) -> float:
+    """Adam with a one-cycle learning rate; returns the last epoch's mean training loss."""
+    total = _one_cycle(model, train_x, spec, epochs, seed, progress,
+                       lambda x, gen: _ae_loss(model, x, spec.variational, spec.beta)[0], "loss")
     _recalibrate_batchnorm(model, model, lambda i: train_x[(i * spec.batch_size) % len(train_x):][: spec.batch_size])
     return total
 
@@ -235,49 +244,16 @@ def _fit_pointcloud(model, train_x: Tensor, spec: Spec, epochs: int, seed: int, 
     """Adam with a one-cycle learning rate on a Chamfer loss estimated from random point subsets
     (``input_points`` encoded, ``target_points`` scored; see the spec). Returns the last epoch's mean
     estimated Chamfer distance."""
-    opt = torch.optim.Adam(model.parameters(), lr=spec.lr)
-    steps = epochs * math.ceil(len(train_x) / spec.batch_size)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=spec.lr, total_steps=max(steps, 1), pct_start=0.1)
-    gen = torch.Generator().manual_seed(seed)
     n_points, n_in, n_target = train_x.shape[1], spec.extra["input_points"], spec.extra["target_points"]
-    total = float("nan")
-    bar = tqdm(range(epochs), desc="epochs", leave=False, disable=not progress)
-    for _ in bar:
-        model.train()
-        total = 0.0
-        for idx in _batches(len(train_x), spec.batch_size, gen):
-            x = train_x[idx]
-            inputs = x[:, torch.randperm(n_points, generator=gen)[:n_in]]
-            targets = x[:, torch.randperm(n_points, generator=gen)[:n_target]]
-            loss = chamfer_distance(model(inputs), targets).mean()
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
-            total += loss.item() * len(idx)
-        total /= len(train_x)
-        bar.set_postfix(chamfer=f"{total:.4f}")
+
+    def subset_chamfer(x: Tensor, gen: torch.Generator) -> Tensor:
+        inputs = x[:, torch.randperm(n_points, generator=gen)[:n_in]]
+        targets = x[:, torch.randperm(n_points, generator=gen)[:n_target]]
+        return chamfer_distance(model(inputs), targets).mean()
+
+    total = _one_cycle(model, train_x, spec, epochs, seed, progress, subset_chamfer, "chamfer")
     model.eval()
     return total
-
-
-@torch.no_grad()
-def _evaluate_pointcloud(model, train_x: Tensor, val_x: Tensor, last_epoch: float, n: int = 500) -> dict:
-    """Full Chamfer distance (all points in and out) on the first ``n`` training and validation clouds."""
-    model.eval()
-
-    def scores(x: Tensor) -> dict:
-        x = x[:n]
-        shuffled = x[torch.randperm(len(x), generator=torch.Generator().manual_seed(0))]
-        return {"chamfer": float(f"{chamfer_distance(model(x), x).mean().item():.6g}"),
-                "other_cloud_chamfer": float(f"{chamfer_distance(shuffled, x).mean().item():.6g}")}
-
-    train = {"last_epoch_chamfer_estimate": float(f"{last_epoch:.6g}"), **scores(train_x)}
-    return {"final": {"train": train, "validation": scores(val_x)},
-            "metrics": f"chamfer: symmetric Chamfer distance (squared Euclidean) of encode -> decode with all "
-                       f"1,024 points, mean over the first {n} clouds; other_cloud_chamfer: that between each cloud "
-                       f"and another random cloud of the set (what a useless reconstruction scores); "
-                       f"last_epoch_chamfer_estimate: the subset estimate the training minimised"}
 
 
 def _evaluate_autoencoder(model, train_x: Tensor, val_x: Tensor, variational: bool, last_epoch: float) -> dict:
