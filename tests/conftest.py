@@ -14,6 +14,17 @@ from plugen.evaluation import train_probes
 
 torch.set_num_threads(2)
 
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """One torch thread for a whole test module, restored after (``pytestmark =
+    pytest.mark.usefixtures("one_torch_thread")``): small batches through convolutions, GRUs and
+    PointNets gain nothing from a second thread and stall badly when the two cores are busy."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(autouse=True)
 def _seeded_global_rng():
     """Every test starts from the same torch global RNG state, whatever ran before it."""

@@ -22,15 +22,13 @@ def toy(n=256, seed=0):
     return images, np.column_stack([side, ink]).astype(float)
 
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
 @pytest.fixture(scope="module")
 def trained():
     images, Y = toy(128)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # small convolutions: a second thread only adds contention (4x slower here)
-    try:
-        model = train_cvae(images, Y, LABELS, epochs=24, latent_dim=2, width=8, lr=5e-3, batch_size=32, progress=False)
-    finally:
-        torch.set_num_threads(threads)
+    model = train_cvae(images, Y, LABELS, epochs=24, latent_dim=2, width=8, lr=5e-3, batch_size=32, progress=False)
     return model, images, Y
 
 

@@ -17,15 +17,7 @@ from plugen.molecules.properties import PROPERTIES, canonical, compute  # noqa: 
 from plugen.molecules.tokenizers import EncodeError, SelfiesTokenizer, SmilesTokenizer  # noqa: E402
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Small recurrent batches gain nothing from a second thread and stall when the cores are busy."""
-    import torch
-
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -21,14 +21,7 @@ from plugen.data.shapes3d import (
 )
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """One torch thread here (restored after): these tests run small batches through PointNets, where a
-    second thread on a busy 2-core machine costs far more than it gives (measured: 111 s vs 14 s)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

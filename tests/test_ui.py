@@ -15,7 +15,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # before Gradio is imported: no telemetry
 pytest.importorskip("gradio")
@@ -36,13 +35,7 @@ pytestmark = [pytest.mark.filterwarnings("ignore:'future.no_silent_downcasting' 
 LATENCY_GOAL_MS = 200
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """As ``plugen ui`` runs: one torch thread is the fastest for single rows and robust on a busy CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="session")
