@@ -133,3 +133,22 @@ def test_training_loop_lowers_the_loss(name):
     before = loss()
     last_epoch = fit(model, x, spec, epochs=4, seed=0, progress=False)
     assert np.isfinite(last_epoch) and loss() < 0.7 * before
+
+
+@pytest.mark.parametrize("name", ["mnist-ae", "shapes3d-ae"])
+def test_training_command_writes_a_loadable_backbone(name, tmp_path, monkeypatch):
+    """``python -m plugen.backbones.train NAME`` end to end (one epoch; Shapes3D on a few clouds)."""
+    import dataclasses
+
+    from plugen.backbones import registry
+    from plugen.backbones.train import main
+
+    if name == "shapes3d-ae":
+        spec = SPECS[name]
+        monkeypatch.setitem(SPECS, name, dataclasses.replace(spec, extra={**spec.extra, "train_size": 64, "validation_size": 16}))
+    main([name, "--epochs", "1", "--output", str(tmp_path)])
+    meta = registry.describe(name, tmp_path)
+    assert meta["training"]["epochs"] == 1 and np.isfinite(meta["training"]["final"]["validation"][
+        "chamfer" if name == "shapes3d-ae" else "mse"])
+    bb = registry.load(name, directory=tmp_path)
+    assert bb.latent_dim == SPECS[name].kwargs["latent_dim"]

@@ -89,6 +89,18 @@ def test_chamfer_distance_properties(data):
     assert torch.isfinite(x.grad).all() and x.grad.abs().sum() > 0
 
 
+def test_chamfer_distance_matches_the_dense_definition_and_its_gradient(data):
+    a = torch.as_tensor(data.points[:3, :200]).double()
+    b = torch.as_tensor(data.points[3:6, :150]).double().requires_grad_(True)
+    d = ((b[:, :, None, :] - a[:, None, :, :]) ** 2).sum(-1)  # every pair, differentiated densely
+    dense = d.min(dim=2).values.mean(1) + d.min(dim=1).values.mean(1)
+    (want,) = torch.autograd.grad(dense.sum(), b)
+    got = chamfer_distance(b, a, chunk=2)
+    (grad,) = torch.autograd.grad(got.sum(), b)
+    torch.testing.assert_close(got, dense.detach())
+    torch.testing.assert_close(grad, want)
+
+
 # ---------------------------------------------------------------- shipped backbone and evaluator
 
 def test_shipped_backbone_round_trip():
