@@ -5,10 +5,10 @@ The FPN paper (section 5.1.2) plugs a flow into PointFlow's non-generative autoe
 ShapeNet classes, with a 128-dimensional latent space. Neither PointFlow's weights nor ShapeNet are
 available offline, so this is a small stand-in with the same role and latent size:
 
-- encoder: a PointNet (Qi et al. 2017): a shared per-point MLP 3 -> 64 -> 128 -> 256, a max-pool
+- encoder: a PointNet (Qi et al. 2017): a shared per-point MLP 3 -> 64 -> 128 -> width, a max-pool
   over points (order invariant), and a linear map to the 128-dim code;
-- decoder: an MLP 128 -> 256 -> 256 -> P * 3 (Achlioptas et al. 2018, "Learning Representations
-  and Generative Models for 3D Point Clouds");
+- decoder: an MLP 128 -> width -> width -> P * 3 (Achlioptas et al. 2018, "Learning Representations
+  and Generative Models for 3D Point Clouds"); the shipped model has width 512;
 - loss: the symmetric Chamfer distance (:func:`chamfer_distance`).
 
 It is an autoencoder, not a generative model: random codes decode to nothing in particular, and a
