@@ -1,3 +1,5 @@
+import json
+
 import numpy as np
 import pytest
 
@@ -43,8 +45,9 @@ def test_fit_edit_sample_predict_info(files, capsys):
 def test_fpn_with_chosen_labels_and_source_labels(files, capsys):
     d = files
     code, _, _ = run(capsys, "fit", "--latents", d / "z.npy", "--labels", d / "y.csv", "--label", "a:binary",
-                     "--label", "shape:categorical", "--method", "fpn", "--flow", "maf", "--epochs", 2, "--quiet", "-o", d / "f")
+                     "--label", "shape:categorical", "--method", "fpn", "--flow", "maf", "--epochs", 2, "--latent-noise", 0.1, "--quiet", "-o", d / "f")
     assert code == 0
+    assert json.loads((d / "f" / "plugin.json").read_text())["params"]["latent_noise"] == 0.1
     write_array(d / "src.csv", np.array([[1, 0]] * 600), header=["a", "shape"])
     code, _, err = run(capsys, "edit", d / "f", "--latents", d / "z.npy", "--set", "shape=1", "--y-source", d / "src.csv", "-o", d / "e.npy")
     assert code == 0, err

@@ -92,3 +92,36 @@ def test_bf16_autocast_trains_as_well_as_float32(small):
     assert mixed.module_.flow.flows[0].mean.dtype == torch.float32  # weights stay float32
     with pytest.raises(InputError, match="autocast must be one of"):
         PluGeN(labels, autocast="fp8", **settings).fit(Z, Y)
+
+
+class Spread(nn.Module):
+    """NLL of N(mu, sigma^2) with a learnt sigma: how wide the model thinks the data are."""
+
+    def __init__(self):
+        super().__init__()
+        self.mu, self.log_sigma = nn.Parameter(torch.zeros(1)), nn.Parameter(torch.zeros(1))
+
+    def nll(self, z, t):
+        return 0.5 * ((z[:, 0] - self.mu) / self.log_sigma.exp()) ** 2 + self.log_sigma
+
+
+def test_latent_noise_widens_the_learnt_density_and_is_scored_on_held_out_rows():
+    Z = 0.5 * torch.randn(4000, 1, generator=torch.Generator().manual_seed(0))
+    settings = {**SETTINGS, "patience": 20}
+    clean, noisy = Spread(), Spread()
+    train(clean, clean.nll, rows(Z), **settings)
+    summary = train(noisy, noisy.nll, rows(Z), latent_noise=torch.tensor([0.5]), **settings)
+    # data spread 0.5, noise 0.5: the noisy objective's optimum is sqrt(0.5^2 + 0.5^2) = 0.707
+    assert clean.log_sigma.exp().item() == pytest.approx(0.5, abs=0.05)
+    assert noisy.log_sigma.exp().item() == pytest.approx(0.707, abs=0.06)
+    assert summary["best_nll"] == pytest.approx(0.153, abs=0.05)  # held-out scored with noise (clean: -0.097)
+
+
+def test_plugins_take_latent_noise(small):
+    from plugen import FPN
+
+    Z, Y, labels = small
+    fitted = FPN(labels, latent_noise=0.1, max_epochs=2, progress=False, device="cpu").fit(Z, Y)
+    assert fitted.get_params()["latent_noise"] == 0.1 and fitted.history_["epochs"] == 2
+    with pytest.raises(InputError, match="latent_noise must be in"):
+        FPN(labels, latent_noise=-0.1, progress=False).fit(Z, Y)

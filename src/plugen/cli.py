@@ -65,6 +65,9 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--epochs", type=int, help="maximum epochs (early stopping usually ends sooner)")
     fit.add_argument("--batch-size", type=int)
     fit.add_argument("--lr", type=float)
+    fit.add_argument("--latent-noise", type=float,
+                     help="training noise, in standard deviations per latent dimension (about 0.1 for a "
+                          "non-generative autoencoder's latents; default 0)")
     fit.add_argument("--seed", type=int, default=0)
     fit.add_argument("--device", default="auto", help="auto, cpu or cuda")
     fit.add_argument("--backbone", help="name of the model the latents come from (recorded, checked on load)")
@@ -219,7 +222,8 @@ def _fit(args) -> int:
         cls = FPN if args.method == "fpn" else PluGeN
         options = {"seed": args.seed, "device": args.device, "backbone": args.backbone,
                    "progress": not args.quiet, "autocast": args.autocast, "compile": args.compile}
-        for key, value in (("flow", args.flow), ("max_epochs", args.epochs), ("batch_size", args.batch_size), ("lr", args.lr)):
+        for key, value in (("flow", args.flow), ("max_epochs", args.epochs), ("batch_size", args.batch_size), ("lr", args.lr),
+                           ("latent_noise", args.latent_noise)):
             if value is not None:
                 options[key] = value
         state = Path(f"{args.output}.training-state.pt")

@@ -96,7 +96,8 @@ class Plugin:
             self.schema_, self.latent_dim_, self.module_ = schema, latent_dim, module
             self._initialize(Z_init, T_init)
             del Z_init, T_init
-            self.history_ = self._train(module, rows, on_epoch, checkpoint)
+            noise = torch.as_tensor(self.latent_noise * moments[1], dtype=dtype) if self.latent_noise else None
+            self.history_ = self._train(module, rows, on_epoch, checkpoint, noise)
         except BaseException:  # a failed fit leaves the plugin as it was
             for name in self._fitted:
                 if name in previous:
@@ -110,7 +111,7 @@ class Plugin:
         module.eval()
         return self
 
-    def _train(self, module: nn.Module, rows, on_epoch, checkpoint) -> dict:
+    def _train(self, module: nn.Module, rows, on_epoch, checkpoint, noise) -> dict:
         return train(
             module,
             self._nll,
@@ -123,6 +124,7 @@ class Plugin:
             weight_decay=self.weight_decay,
             grad_clip=self.grad_clip,
             augment=self._augment,
+            latent_noise=noise,
             seed=self.seed,
             progress=self.progress,
             on_epoch=on_epoch,
@@ -134,7 +136,7 @@ class Plugin:
     #: hyperparameters that must be positive numbers, and those that must lie in [0, 1)
     _positive = ("transforms", "hidden_features", "depth", "batch_size", "lr", "max_epochs", "patience",
                  "sigma", "continuous_sigma")
-    _fractions = ("val_fraction", "label_dropout", "weight_decay")
+    _fractions = ("val_fraction", "label_dropout", "weight_decay", "latent_noise")
     _choices = {"covariance": ("auto", "per-class", "shared"), "autocast": (None, "bf16"), "compile": (False, True)}
 
     def _check_params(self) -> None:

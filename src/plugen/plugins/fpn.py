@@ -89,6 +89,7 @@ class FPN(Plugin):
         val_fraction: float = 0.1,
         weight_decay: float = 1e-3,
         grad_clip: float = 1.0,
+        latent_noise: float = 0.0,
         seed: int = 0,
         device: str = "auto",
         dtype: str = "float32",

@@ -39,6 +39,9 @@ class PluGeN(Plugin):
         linear_init: start with an invertible linear layer whose first outputs are least-squares
             fits of the labels (False: the paper's plain flow, no linear layer).
         batch_size, lr, max_epochs, patience, val_fraction, weight_decay, grad_clip: training.
+        latent_noise: s >= 0; every training batch gets fresh Gaussian noise of ``s`` times each
+            latent dimension's standard deviation (:func:`plugen.training.train`). Use about 0.1 for
+            latents of a non-generative autoencoder, which lie near a low-dimensional manifold.
         seed: seeds initialisation, the held-out split and batching.
         device: ``"auto"``, ``"cpu"`` or ``"cuda"``; dtype: ``"float32"`` or ``"float64"``.
         autocast: ``"bf16"`` trains under bfloat16 autocast (fast on recent GPUs); compile:
@@ -66,6 +69,7 @@ class PluGeN(Plugin):
         val_fraction: float = 0.1,
         weight_decay: float = 1e-3,
         grad_clip: float = 1.0,
+        latent_noise: float = 0.0,
         seed: int = 0,
         device: str = "auto",
         dtype: str = "float32",
