@@ -83,11 +83,11 @@ def train(
     ``augment(t, generator)`` may perturb a batch's labels (FPN's label dropout);
     ``latent_noise`` (one standard deviation per latent dimension): every training batch gets fresh
     Gaussian noise of that size, and held-out rows are scored with one fixed draw of it (so early
-    stopping watches the objective that is trained, not one that rewards collapse). Latents of an autoencoder lie near
-    a low-dimensional manifold; maximum likelihood then shrinks the flow's density across it without
-    end, its inverse grows ill-conditioned, and samples land off the manifold (Kim et al. 2020,
-    "SoftFlow: Probabilistic Framework for Normalizing Flow on Manifolds", train on data perturbed
-    the same way). On Shapes3D (``benchmarks/pointclouds.py``) noise of 0.1 standard deviations
+    stopping watches the objective that is trained, not one that rewards collapse). Latents of an
+    autoencoder lie near a low-dimensional manifold; maximum likelihood then shrinks the flow's
+    density across it without end, its inverse grows ill-conditioned, and samples land off the
+    manifold (Kim et al. 2020, "SoftFlow: Probabilistic Framework for Normalizing Flow on
+    Manifolds", train on data perturbed the same way). On Shapes3D (``benchmarks/pointclouds.py``) noise of 0.1 standard deviations
     lifts FPN's class-conditional generation from 0.850 to 0.995, PluGeN's from 0.818 to 0.941.
     ``on_epoch(epoch, stats)`` is called after every epoch and stops training by returning True.
     ``checkpoint``: a file where the full training state is saved after every epoch; when it
