@@ -91,6 +91,25 @@ def _augment(x: Tensor, generator: torch.Generator) -> Tensor:
     return torch.where(blur[:, None, None, None], blurred, x)
 
 
+def fit_classifier(model: nn.Module, x: Tensor, y: Tensor, train: Tensor, augment, generator: torch.Generator,
+                   epochs: int, batch_size: int, lr: float, progress: bool, desc: str) -> None:
+    """Cross-entropy training of ``model`` on the rows ``train`` of ``(x, y)``: Adam with a one-cycle
+    rate over shuffled batches, each passed through ``augment(batch, generator)``."""
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    steps = epochs * ((len(train) + batch_size - 1) // batch_size)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps)
+    for _ in tqdm(range(epochs), desc=desc, disable=not progress, leave=False):
+        model.train()
+        perm = train[torch.randperm(len(train), generator=generator)]
+        for i in range(0, len(perm), batch_size):
+            idx = perm[i : i + batch_size]
+            loss = F.cross_entropy(model(augment(x[idx], generator)), y[idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+
+
 def train_classifier(images: np.ndarray, labels: np.ndarray, epochs: int = 12, seed: int = 0,
                      batch_size: int = 128, lr: float = 2e-3, progress: bool = True) -> tuple[Evaluator, dict]:
     """Train an :class:`ImageClassifier` on (images, integer labels); hold out 10% to report."""
@@ -103,20 +122,8 @@ def train_classifier(images: np.ndarray, labels: np.ndarray, epochs: int = 12, s
     n_val = len(x) // 10
     val, train = order[:n_val], order[n_val:]
     model = ImageClassifier(channels=x.shape[1], classes=len(classes))
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
-    steps = epochs * ((len(train) + batch_size - 1) // batch_size)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps)
     start = time.perf_counter()
-    for _ in tqdm(range(epochs), desc="evaluator", disable=not progress, leave=False):
-        model.train()
-        perm = train[torch.randperm(len(train), generator=gen)]
-        for i in range(0, len(perm), batch_size):
-            idx = perm[i : i + batch_size]
-            loss = F.cross_entropy(model(_augment(x[idx], gen)), y[idx])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
+    fit_classifier(model, x, y, train, _augment, gen, epochs, batch_size, lr, progress, "evaluator")
     evaluator = Evaluator(model, classes.tolist())
     accuracy = lambda idx: float((evaluator.predict(x[idx].numpy()) == classes[y[idx].numpy()]).mean())  # noqa: E731
     report = {"epochs": epochs, "seed": seed, "train_accuracy": accuracy(train), "val_accuracy": accuracy(val),

@@ -28,12 +28,10 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import Tensor, nn
-from torch.nn import functional as F
-from tqdm.auto import tqdm
 
 from plugen.backbones import registry
 from plugen.backbones.registry import architecture
-from plugen.evaluation.evaluators import WEIGHTS, Evaluator
+from plugen.evaluation.evaluators import WEIGHTS, Evaluator, fit_classifier
 
 NAME = "shapes3d-shape"
 TRAIN = {"n": 6000, "seed": 202}
@@ -97,20 +95,9 @@ def train_pointcloud_classifier(points: np.ndarray, labels: np.ndarray, epochs: 
     y = torch.as_tensor(np.searchsorted(classes, labels.astype(int)))
     x = torch.as_tensor(np.asarray(points, np.float32))
     model = PointNetClassifier(classes=len(classes))
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
-    steps = epochs * ((len(x) + batch_size - 1) // batch_size)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps)
     start = time.perf_counter()
-    for _ in tqdm(range(epochs), desc="pointcloud evaluator", disable=not progress, leave=False):
-        model.train()
-        perm = torch.randperm(len(x), generator=gen)
-        for i in range(0, len(perm), batch_size):
-            idx = perm[i : i + batch_size]
-            loss = F.cross_entropy(model(_augment(x[idx], train_points, gen)), y[idx])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
+    fit_classifier(model, x, y, torch.arange(len(x)), lambda batch, g: _augment(batch, train_points, g), gen,
+                   epochs, batch_size, lr, progress, "pointcloud evaluator")
     evaluator = Evaluator(model.eval(), classes.tolist())
     report = {"epochs": epochs, "seed": seed, "batch_size": batch_size, "lr": lr, "train_points": train_points,
               "train_accuracy": float(np.mean(evaluator.predict(points) == labels.astype(int))),
