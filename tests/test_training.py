@@ -51,6 +51,24 @@ def test_non_finite_loss_keeps_last_good_weights():
     assert model.mu.item() > 0.5  # it had learned something before the divergence
 
 
+def test_non_finite_loss_read_every_few_steps_as_on_a_gpu(monkeypatch):
+    monkeypatch.setattr("plugen.training.loss_read_interval", lambda device: 4)
+    model = Gaussian()
+    calls = {"n": 0}
+
+    def nll(z, t):
+        calls["n"] += 1
+        loss = 0.5 * (z[:, 0] - model.mu) ** 2
+        return loss * float("nan") if calls["n"] > 300 else loss
+
+    Z = torch.randn(1000, 1, generator=torch.Generator().manual_seed(0)) + 3.0
+    with pytest.warns(RuntimeWarning, match=r"non-finite loss at epoch \d+, batches \d+-\d+\).*kept the last good"):
+        summary = train(model, nll, rows(Z), **SETTINGS)
+    first, last = map(int, summary["stopped"].split("batches ")[1].split("-"))
+    assert last - first < 4 and torch.isfinite(model.mu).all() and model.mu.item() > 0.5
+    assert summary["epochs"] == len(summary["history"]["seconds"])
+
+
 def test_divergence_before_any_good_weights_raises():
     model = Gaussian()
     with pytest.raises(TrainingError, match="diverged"):

@@ -30,6 +30,16 @@ from plugen.resume import fingerprint, load_state, save_state
 #: early stopping counts an epoch as an improvement only if the NLL drops by this much per dimension
 MIN_DELTA_PER_DIM = 1e-3
 AUTOCAST = {None: None, "bf16": torch.bfloat16}
+#: training steps between reads of the running loss on a GPU (the NaN/Inf guard): reading it every
+#: step would make the host wait for the device and leave the GPU idle between steps
+GPU_LOSS_READ_INTERVAL = 32
+
+
+def loss_read_interval(device: torch.device) -> int:
+    """Steps between reads of the running loss: every step on the CPU (reading costs nothing
+    there), every ``GPU_LOSS_READ_INTERVAL`` on an accelerator. A non-finite loss found late
+    costs nothing: training then ends with the last good epoch's weights either way."""
+    return 1 if device.type == "cpu" else GPU_LOSS_READ_INTERVAL
 
 
 def resolve_device(device: str | torch.device) -> torch.device:
@@ -94,7 +104,8 @@ def train(
     exists at the start, training resumes from it; it is removed when training ends.
     ``autocast="bf16"`` runs the forward pass under bfloat16 autocast; ``compile`` wraps the
     objective in ``torch.compile``. Returns a summary: epochs and steps run, best held-out NLL
-    per row and per dimension, why it stopped, the wall time, and per-epoch history. ``module``
+    per row and per dimension, why it stopped, the wall time, and per-epoch history (training and
+    held-out NLL, learning rate, wall time since the start). ``module``
     ends with its best (held-out) weights.
     """
     device = next(module.parameters()).device
@@ -125,7 +136,7 @@ def train(
     plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=0.5, patience=max(1, patience // 3))
 
     state = {"epoch": 0, "steps": 0, "best": math.inf, "best_epoch": 0, "stale": 0, "seconds": 0.0,
-             "history": {"train_nll": [], "val_nll": [], "lr": []}, "best_state": copy.deepcopy(module.state_dict())}
+             "history": {"train_nll": [], "val_nll": [], "lr": [], "seconds": []}, "best_state": copy.deepcopy(module.state_dict())}
     settings = dict(batch_size=batch_size, lr=lr, max_epochs=max_epochs, patience=patience, val_fraction=val_fraction,
                     weight_decay=weight_decay, grad_clip=grad_clip, warmup_steps=warmup_steps, seed=seed, world=world,
                     latent_noise=None if latent_noise is None else latent_noise.tolist(),
@@ -136,13 +147,17 @@ def train(
         _restore(saved, state, module, optimizer, warmup, plateau, generator, augment_generator)
 
     history = state["history"]
+    history.setdefault("seconds", [])  # checkpoints written before this key existed
     stopped = "max_epochs"
     start = time.perf_counter() - state["seconds"]
+    check_every = loss_read_interval(device)
     bar = tqdm(range(state["epoch"] + 1, max_epochs + 1), desc="fit", unit="epoch",
                disable=not progress or rank != 0, leave=False, initial=state["epoch"], total=max_epochs)
     for epoch in bar:
         module.train()
-        running, seen = 0.0, 0
+        # this process's summed loss stays on the device; it is read (and summed over processes)
+        # every ``check_every`` steps, so that all processes stop together on a NaN/Inf
+        running, seen, checked = torch.zeros((), dtype=torch.float64, device=device), 0, 0
         for b, (z, t, batch_rows) in enumerate(rows.epoch(generator, batch_size, rank, world)):
             if augment is not None:
                 t = augment(t, augment_generator)
@@ -152,10 +167,12 @@ def train(
                 per_row = forward(z, t).float()
             # this process's share of the global batch mean; DDP averages the gradients over processes
             loss = per_row.sum() * (world / batch_rows)
-            (batch_loss,) = distributed.sum_all(per_row.sum().item(), device=device)
-            if not math.isfinite(batch_loss):  # every process sees the same sum, so all stop together
-                stopped = f"non-finite loss at epoch {epoch}, batch {b + 1}"
+            running += per_row.detach().sum()
+            if (b + 1) % check_every == 0 and not math.isfinite(distributed.sum_all(running.item(), device=device)[0]):
+                where = f"batch {b + 1}" if check_every == 1 else f"batches {checked + 1}-{b + 1}"
+                stopped = f"non-finite loss at epoch {epoch}, {where}"
                 break
+            checked = b + 1 if (b + 1) % check_every == 0 else checked
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if grad_clip:
@@ -164,10 +181,14 @@ def train(
             if state["steps"] < warmup_steps:
                 warmup.step()
             state["steps"] += 1
-            running, seen = running + batch_loss, seen + batch_rows
+            seen += batch_rows
         if stopped != "max_epochs":
             break
-        train_nll = running / max(1, seen)
+        (total,) = distributed.sum_all(running.item(), device=device)
+        if not math.isfinite(total):
+            stopped = f"non-finite loss at epoch {epoch}, batches {checked + 1}-{b + 1}"
+            break
+        train_nll = total / max(1, seen)
         score = evaluate(module, nll, *held_out, rank=rank, world=world) if held_out is not None else train_nll
         if not math.isfinite(score):
             stopped = f"non-finite held-out loss at epoch {epoch}"
@@ -175,6 +196,7 @@ def train(
         history["train_nll"].append(train_nll)
         history["val_nll"].append(score if rows.n_val else math.nan)
         history["lr"].append(optimizer.param_groups[0]["lr"])
+        history["seconds"].append(time.perf_counter() - start)
         if score < state["best"] - min_delta:
             state.update(best=score, best_epoch=epoch, stale=0, best_state=copy.deepcopy(module.state_dict()))
         else:
