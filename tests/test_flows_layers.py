@@ -30,9 +30,11 @@ def test_inverse_and_log_det(name):
     c = torch.randn(16, C, dtype=torch.float64)
     u, log_det = layer(z, c)
     assert not torch.allclose(u, z)
+    shared = c[torch.arange(16) % 3]  # three distinct contexts: the context layer's grouped solve
     for grad in (True, False):  # the LU layer has a cached inference path
         with torch.set_grad_enabled(grad):
-            assert (layer.inverse(layer(z, c)[0], c) - z).abs().max() < 1e-10
+            for context in (c, shared):
+                assert (layer.inverse(layer(z, context)[0], context) - z).abs().max() < 1e-10
     for i in range(3):
         jac = torch.autograd.functional.jacobian(lambda x: layer(x[None], c[i : i + 1])[0][0], z[i])
         assert torch.isclose(torch.slogdet(jac).logabsdet, log_det[i], atol=1e-8)

@@ -76,13 +76,26 @@ class ContextLinear(Flow):
         u = x * torch.exp(d) + torch.einsum("bc,bci->bi", self._weights(context), per_part)
         return u, d.sum(dim=1)
 
+    def _matrices(self, context: Tensor, d: Tensor) -> Tensor:
+        """``L(y)`` for each row of ``context``: (B, N, N)."""
+        return torch.einsum("bc,cij->bij", self._weights(context), self._lower()) + torch.diag_embed(d.exp())
+
     def inverse(self, u, context=None):
+        """``z = L(y)^-1 u + m(y)``. Rows that share a context (discrete labels: one value per
+        sample or edit target) share one triangular solve; otherwise one N x N matrix per row,
+        built and solved in chunks of ``SOLVE_ENTRIES`` entries."""
+        contexts, group = torch.unique(context, dim=0, return_inverse=True)
+        if contexts.shape[0] < u.shape[0]:
+            L = self._matrices(contexts, self._diag(contexts))
+            z = torch.empty_like(u)
+            for k in range(contexts.shape[0]):
+                rows = (group == k).nonzero()[:, 0]
+                z[rows] = torch.linalg.solve_triangular(L[k], u[rows].T, upper=False).T
+            return z + self.shift(context)
         d = self._diag(context)
-        lower = self._lower()
         parts, chunk = [], max(1, SOLVE_ENTRIES // self.features**2)
         for i in range(0, u.shape[0], chunk):
-            c, dd = context[i : i + chunk], d[i : i + chunk]
-            L = torch.einsum("bc,cij->bij", self._weights(c), lower) + torch.diag_embed(dd.exp())
+            L = self._matrices(context[i : i + chunk], d[i : i + chunk])
             parts.append(torch.linalg.solve_triangular(L, u[i : i + chunk, :, None], upper=False)[..., 0])
         return torch.cat(parts) + self.shift(context)
 
