@@ -17,6 +17,7 @@ prior-sample validity / uniqueness, and the command that reproduces it.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import math
 import time
@@ -33,6 +34,8 @@ from plugen.backbones.molecules import MoleculeBackbone, SequenceVAE, pad
 from plugen.molecules.tokenizers import TOKENIZERS, EncodeError
 
 LABELS = ("logP", "TPSA", "SAS")
+#: validation molecules scored after training
+VALIDATION_MOLECULES = 1000
 
 
 @dataclass
@@ -69,6 +72,31 @@ def tokenize_all(smiles, tok, progress: bool = True):
     return ids, np.asarray(keep)
 
 
+def tokenized(smiles: list[str], kind: str, cache: str | Path | None = None, progress: bool = True):
+    """The tokenizer built on ``smiles``, their token ids and the indices of the SMILES kept.
+
+    Tokenizing 250k molecules takes minutes (RDKit parses every one). With ``cache`` (an ``.npz``
+    path) the result is read from there when it was made from the same SMILES and tokenizer, and
+    written there otherwise (atomically), so that a second run, or a run on a machine without
+    RDKit (a GPU node), starts training at once."""
+    digest = hashlib.sha256(("\n".join([kind, *smiles])).encode()).hexdigest()
+    if cache is not None and Path(cache).is_file():
+        with np.load(cache) as saved:
+            if str(saved["digest"]) == digest:
+                ends = saved["ends"]
+                flat = saved["ids"].tolist()
+                ids = [flat[a:b] for a, b in zip(np.r_[0, ends[:-1]], ends)]
+                return TOKENIZERS[kind](json.loads(str(saved["tokens"]))[3:]), ids, saved["keep"]
+    tok = TOKENIZERS[kind].build(smiles)
+    ids, keep = tokenize_all(smiles, tok, progress)
+    if cache is not None:
+        temporary = Path(f"{cache}.partial.npz")
+        np.savez_compressed(temporary, digest=digest, tokens=json.dumps(tok.tokens), keep=keep,
+                            ids=np.concatenate(ids).astype(np.int16), ends=np.cumsum([len(i) for i in ids]))
+        temporary.replace(cache)
+    return tok, ids, keep
+
+
 def _bucketed(lengths: np.ndarray, batch_size: int, rng: np.random.Generator):
     """Batches of similar length (less padding): shuffle, sort within windows of 50 batches."""
     order = rng.permutation(len(lengths))
@@ -84,21 +112,27 @@ def _bucketed(lengths: np.ndarray, batch_size: int, rng: np.random.Generator):
 
 def train_molecule_backbone(name: str, output_dir=registry.WEIGHTS, minutes: float | None = None,
                             train_size: int | None = None, seed: int = 0, device: str = "cpu",
-                            progress: bool = True, log=print) -> dict:
+                            progress: bool = True, log=print, batch_size: int | None = None,
+                            lr: float | None = None, token_cache: str | Path | None = None,
+                            evaluation: bool = True) -> dict:
+    """Train ``name`` (a :data:`MOLECULE_SPECS` entry; ``minutes``, ``train_size``, ``batch_size``
+    and ``lr`` override the spec) and save it to ``output_dir``. ``token_cache``: see
+    :func:`tokenized`. ``evaluation=False`` skips the final validation (it needs RDKit); run
+    :func:`record_evaluation` later."""
     from plugen.molecules.data import load_subset
 
     spec = MOLECULE_SPECS[name]
     minutes = spec.minutes if minutes is None else float(minutes)
     train_size = spec.train_size if train_size is None else int(train_size)
+    batch_size = spec.batch_size if batch_size is None else int(batch_size)
+    lr = spec.lr if lr is None else float(lr)
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     t0 = time.perf_counter()
     train_df, val_df = load_subset("train"), load_subset("validation")
     if train_size:
         train_df = train_df.iloc[:train_size]
-    cls = TOKENIZERS[spec.tokenizer]
-    tok = cls.build(train_df["SMILES"])
-    train_ids, keep = tokenize_all(train_df["SMILES"].tolist(), tok, progress)
+    tok, train_ids, keep = tokenized(train_df["SMILES"].tolist(), spec.tokenizer, token_cache, progress)
     props = train_df[list(LABELS)].to_numpy(np.float32)[keep]
     mean, std = props.mean(0), props.std(0)
     props_t = torch.from_numpy((props - mean) / std)
@@ -108,24 +142,26 @@ def train_molecule_backbone(name: str, output_dir=registry.WEIGHTS, minutes: flo
     log(f"{len(train_ids)} training sequences, vocabulary {len(tok)}, max_len {max_len}, data {data_seconds:.0f} s")
 
     model = SequenceVAE(tok.tokens[3:], spec.tokenizer, max_len=max_len, n_properties=len(LABELS), **spec.kwargs).to(device)
-    opt = torch.optim.Adam(model.parameters(), lr=spec.lr)
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
     budget = minutes * 60.0
     start = time.perf_counter()
     step = seen = epoch = 0
     history = []
-    running = {"loss": 0.0, "recon": 0.0, "kl": 0.0, "prop": 0.0, "acc": 0.0, "n": 0}
+    # loss, recon, kl, prop, acc summed over the steps since the last log line: kept on the
+    # device and read every 200 steps (reading every step would make the host wait for a GPU)
+    running, counted = torch.zeros(5, dtype=torch.float64, device=device), 0
     stop = False
     while not stop:
         epoch += 1
-        for idx in _bucketed(lengths, spec.batch_size, rng):
+        for idx in _bucketed(lengths, batch_size, rng):
             elapsed = time.perf_counter() - start
             if elapsed >= budget:
                 stop = True
                 break
             frac = elapsed / budget
-            lr = spec.lr * min(1.0, (step + 1) / 200) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * frac)))
+            step_lr = lr * min(1.0, (step + 1) / 200) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * frac)))
             for g in opt.param_groups:
-                g["lr"] = lr
+                g["lr"] = step_lr
             beta = spec.kl_weight * min(1.0, frac / spec.anneal) if spec.anneal > 0 else spec.kl_weight
             ids, lens = pad([train_ids[i] for i in idx], tok.pad)
             ids, lens = ids.to(device), lens.to(device)
@@ -149,27 +185,27 @@ def train_molecule_backbone(name: str, output_dir=registry.WEIGHTS, minutes: flo
             step += 1
             seen += len(idx)
             with torch.no_grad():
-                acc = ((logits.argmax(2) == target) & mask).sum().item() / mask.sum().item()
-            for k, v in (("loss", loss.item()), ("recon", recon.item()), ("kl", kl.item()), ("prop", prop_loss.item()), ("acc", acc)):
-                running[k] += v
-            running["n"] += 1
+                acc = ((logits.argmax(2) == target) & mask).sum() / mask.sum()
+                running += torch.stack([loss, recon, kl, prop_loss, acc]).double()
+            counted += 1
             if step % 200 == 0:
-                row = {k: round(running[k] / running["n"], 4) for k in ("loss", "recon", "kl", "prop", "acc")}
-                row.update(step=step, molecules=seen, epoch=epoch, minutes=round(elapsed / 60, 2), beta=round(beta, 4), lr=float(f"{lr:.3g}"))
+                means = (running / counted).tolist()
+                row = {k: round(v, 4) for k, v in zip(("loss", "recon", "kl", "prop", "acc"), means)}
+                row.update(step=step, molecules=seen, epoch=epoch, minutes=round(elapsed / 60, 2), beta=round(beta, 4), lr=float(f"{step_lr:.3g}"))
                 history.append(row)
                 log(json.dumps(row))
-                running = {k: 0.0 for k in running}
+                running, counted = torch.zeros_like(running), 0
     seconds = time.perf_counter() - start
-    model.eval()
-    final = evaluate(model, val_df["SMILES"].tolist()[:1000], seed)
+    model.eval().cpu()
+    final = evaluate(model, val_df["SMILES"].tolist()[:VALIDATION_MOLECULES], seed) if evaluation else None
     log(json.dumps(final))
     reproduce = f"python -m plugen.backbones.train {name} --threads 1"
-    if minutes != spec.minutes:
-        reproduce += f" --minutes {minutes:g}"
-    if train_size != spec.train_size:
-        reproduce += f" --train-size {train_size}"
-    if seed:
-        reproduce += f" --seed {seed}"
+    for flag, value, default in (("minutes", minutes, spec.minutes), ("train-size", train_size, spec.train_size),
+                                 ("batch-size", batch_size, spec.batch_size), ("lr", lr, spec.lr), ("seed", seed, 0)):
+        if value != default:
+            reproduce += f" --{flag} {value:g}"
+    if str(device) != "cpu":
+        reproduce += f" --device {device}"
     kwargs = {"tokens": tok.tokens[3:], "tokenizer": spec.tokenizer, "max_len": max_len, "n_properties": len(LABELS), **spec.kwargs}
     info = {
         "data": {"name": "MOSES 250k subset (plugen/molecules/data/moses-250k.csv.gz)",
@@ -178,7 +214,7 @@ def train_molecule_backbone(name: str, output_dir=registry.WEIGHTS, minutes: flo
                  "split": "plugen.molecules.data.load_subset('train' / 'validation')"},
         "property_head": {"labels": list(LABELS), "mean": mean.round(4).tolist(), "std": std.round(4).tolist()},
         "training": {"minutes_budget": minutes, "steps": step, "molecules_seen": seen, "epochs_started": epoch,
-                     "batch_size": spec.batch_size, "optimizer": "Adam", "lr": spec.lr,
+                     "batch_size": batch_size, "optimizer": "Adam", "lr": lr,
                      "schedule": "warm-up 200 steps, cosine to 0.1 lr over the time budget",
                      "kl_weight": spec.kl_weight, "kl_anneal_fraction": spec.anneal, "word_dropout": spec.word_dropout,
                      "property_weight": spec.property_weight, "seed": seed, "device": str(device),
@@ -187,8 +223,24 @@ def train_molecule_backbone(name: str, output_dir=registry.WEIGHTS, minutes: flo
         "torch_version": torch.__version__,
         "reproduce": reproduce,
     }
-    registry.save(model.cpu(), name, "molecules", spec.kwargs["latent_dim"], [max_len], kwargs, info, Path(output_dir))
+    registry.save(model, name, "molecules", spec.kwargs["latent_dim"], [max_len], kwargs, info, Path(output_dir))
     return registry.describe(name, Path(output_dir))
+
+
+def record_evaluation(name: str, output_dir=registry.WEIGHTS, seed: int = 0) -> dict:
+    """Evaluate saved weights (:func:`evaluate` on the validation molecules) and write the result
+    into their JSON as ``training.final``: for weights trained with ``evaluation=False``."""
+    from plugen.molecules.data import load_subset
+
+    model, _ = registry.load_model(name, directory=Path(output_dir))
+    final = evaluate(model, load_subset("validation")["SMILES"].tolist()[:VALIDATION_MOLECULES], seed)
+    path = Path(output_dir) / f"{name}.json"
+    meta = json.loads(path.read_text())
+    meta["training"]["final"] = final
+    temporary = path.with_suffix(".json.partial")
+    temporary.write_text(json.dumps(meta, indent=2))
+    temporary.replace(path)
+    return final
 
 
 @torch.no_grad()
@@ -229,15 +281,26 @@ def main(argv: list[str] | None = None) -> None:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--minutes", type=float, default=None, help="molecule VAEs: training time budget (default 50)")
     parser.add_argument("--train-size", type=int, default=None, help="molecule VAEs: use only this many training molecules")
+    parser.add_argument("--batch-size", type=int, default=None, help="molecule VAEs: molecules per step (default 128)")
+    parser.add_argument("--lr", type=float, default=None, help="molecule VAEs: peak learning rate (default 1e-3)")
+    parser.add_argument("--token-cache", default=None, help="molecule VAEs: .npz file that keeps the tokenized training set")
+    parser.add_argument("--no-evaluation", action="store_true",
+                        help="molecule VAEs: skip the final validation (needs RDKit); run --evaluate-only later")
+    parser.add_argument("--evaluate-only", action="store_true",
+                        help="molecule VAEs: evaluate the saved weights in --output and record it in their JSON")
 
 
 def run(args) -> None:
     if getattr(args, "threads", None):
         torch.set_num_threads(args.threads)
-    meta = train_molecule_backbone(args.name, getattr(args, "output", registry.WEIGHTS), args.minutes, args.train_size,
-                                   getattr(args, "seed", 0), getattr(args, "device", "cpu"))
-    print(json.dumps({"name": meta["name"], "seconds": meta["training"]["seconds"], **meta["training"]["final"]}, indent=2))
-
+    output = getattr(args, "output", registry.WEIGHTS)
+    if args.evaluate_only:
+        print(json.dumps(record_evaluation(args.name, output, getattr(args, "seed", 0)), indent=2))
+        return
+    meta = train_molecule_backbone(args.name, output, args.minutes, args.train_size, getattr(args, "seed", 0),
+                                   getattr(args, "device", "cpu"), batch_size=args.batch_size, lr=args.lr,
+                                   token_cache=args.token_cache, evaluation=not args.no_evaluation)
+    print(json.dumps({"name": meta["name"], "seconds": meta["training"]["seconds"], "final": meta["training"]["final"]}, indent=2))
 
 if __name__ == "__main__":
     main()
