@@ -1,5 +1,6 @@
 import json
 import os
+import warnings
 
 import numpy as np
 import pytest
@@ -98,6 +99,23 @@ def test_mismatches_are_refused(saved):
     loaded = plugen.load(root / "plugen")
     with pytest.raises(plugen.InputError, match="backbone 'toy-vae'"):
         loaded.edit(np.zeros((2, 40)), {"a": 1})
+
+
+def test_a_plugin_of_other_weights_of_a_shipped_backbone_warns(small, tmp_path):
+    from plugen.backbones import registry
+
+    Z, Y, labels = small
+    path = tmp_path / "on-mnist-vae"
+    quick(PluGeN, labels, backbone="mnist-vae", max_epochs=1).fit(Z, Y).save(path)
+    meta = json.loads((path / META).read_text())
+    assert meta["backbone_weights_sha256"] == registry.describe("mnist-vae")["weights_sha256"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        plugen.load(path)  # the same weights: no warning
+    meta["backbone_weights_sha256"] = "0" * 64  # as if the shipped backbone had been retrained since
+    (path / META).write_text(json.dumps(meta))
+    with pytest.warns(UserWarning, match="other weights of backbone 'mnist-vae'.*refit"):
+        plugen.load(path)
 
 
 def test_newer_format_is_refused(saved, tmp_path):

@@ -2,7 +2,9 @@
 
 The JSON records what the plugin was fitted on (latent size, label names, kinds and statistics,
 backbone name), its hyperparameters and flow, the library and torch versions, the training
-summary, and the SHA-256 of the weights. Saving writes a temporary sibling directory and renames
+summary, the SHA-256 of the weights and, for a shipped backbone, that of the backbone's weights
+(loading warns when the shipped backbone has changed since: its latents are no longer the ones the
+plugin learnt). Saving writes a temporary sibling directory and renames
 it into place, so a crash never leaves a half-written checkpoint and never destroys the old one.
 Loading refuses a corrupted, foreign or mismatched checkpoint with a message that says which.
 """
@@ -17,6 +19,7 @@ import os
 import shutil
 import tempfile
 import uuid
+import warnings
 from pathlib import Path
 
 import torch
@@ -54,6 +57,7 @@ def save_plugin(plugin, path: Path) -> Path:
             "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
             "latent_dim": plugin.latent_dim_,
             "backbone": plugin.backbone,
+            "backbone_weights_sha256": shipped_backbone_digest(plugin.backbone),
             "labels": plugin.schema_.to_list(),
             "params": plugin.get_params(),
             "training": plugin.history_,
@@ -101,6 +105,18 @@ def read_metadata(path: Path) -> dict:
     return meta
 
 
+def shipped_backbone_digest(name: str | None) -> str | None:
+    """SHA-256 of the weights of the shipped backbone ``name``; None for other names."""
+    from plugen.backbones import registry
+
+    if not name:
+        return None
+    try:
+        return registry.describe(name).get("weights_sha256")
+    except Exception:  # noqa: BLE001 - not a shipped backbone (or an unreadable description): nothing to compare
+        return None
+
+
 def load_plugin(path: Path, expected=None, device: str = "cpu", backbone: str | None = None,
                 latent_dim: int | None = None):
     """Rebuild a plugin from ``path``. ``expected``: the estimator class the caller wants."""
@@ -120,6 +136,11 @@ def load_plugin(path: Path, expected=None, device: str = "cpu", backbone: str | 
         raise CheckpointError(
             f"{path} was fitted on latents of backbone {meta.get('backbone')!r}, not {backbone!r}"
         )
+    fitted_on, shipped = meta.get("backbone_weights_sha256"), shipped_backbone_digest(meta.get("backbone"))
+    if fitted_on and shipped and fitted_on != shipped:
+        warnings.warn(f"{path} was fitted on latents of other weights of backbone {meta['backbone']!r} than the "
+                      f"shipped ones (weights SHA-256 {fitted_on[:12]}... vs {shipped[:12]}...): refit it on the "
+                      "current backbone's latents", UserWarning, stacklevel=3)
     if latent_dim is not None and meta["latent_dim"] != latent_dim:
         raise CheckpointError(f"{path} was fitted on {meta['latent_dim']}-dim latents, not {latent_dim}-dim")
     weights = path / WEIGHTS
