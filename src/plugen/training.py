@@ -168,11 +168,11 @@ def train(
             # this process's share of the global batch mean; DDP averages the gradients over processes
             loss = per_row.sum() * (world / batch_rows)
             running += per_row.detach().sum()
-            if (b + 1) % check_every == 0 and not math.isfinite(distributed.sum_all(running.item(), device=device)[0]):
-                where = f"batch {b + 1}" if check_every == 1 else f"batches {checked + 1}-{b + 1}"
-                stopped = f"non-finite loss at epoch {epoch}, {where}"
-                break
-            checked = b + 1 if (b + 1) % check_every == 0 else checked
+            if (b + 1) % check_every == 0:
+                if not math.isfinite(distributed.sum_all(running.item(), device=device)[0]):
+                    stopped = f"non-finite loss at epoch {epoch}, {_batches(checked, b + 1)}"
+                    break
+                checked = b + 1
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if grad_clip:
@@ -186,7 +186,7 @@ def train(
             break
         (total,) = distributed.sum_all(running.item(), device=device)
         if not math.isfinite(total):
-            stopped = f"non-finite loss at epoch {epoch}, batches {checked + 1}-{b + 1}"
+            stopped = f"non-finite loss at epoch {epoch}, {_batches(checked, b + 1)}"
             break
         train_nll = total / max(1, seen)
         score = evaluate(module, nll, *held_out, rank=rank, world=world) if held_out is not None else train_nll
@@ -237,6 +237,11 @@ def train(
         "seconds": time.perf_counter() - start,
         "history": history,
     }
+
+
+def _batches(after: int, upto: int) -> str:
+    """Where a non-finite loss was found: batch ``upto``, or somewhere in ``after + 1 .. upto``."""
+    return f"batch {upto}" if upto - after == 1 else f"batches {after + 1}-{upto}"
 
 
 def _snapshot(state, key, module, optimizer, warmup, plateau, generator, augment_generator) -> dict:
