@@ -75,3 +75,9 @@ def quick(cls, labels, **kw):
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)
+
+
+def without_wall_times(history: dict) -> dict:
+    """A fit's per-epoch history without its wall times, which differ between identical fits."""
+    assert len(history["seconds"]) == len(history["train_nll"])
+    return {k: v for k, v in history.items() if k != "seconds"}

@@ -164,11 +164,14 @@ def test_molecule_demo_moves_logp(cache):
     if "molecules" not in sources.demos():
         pytest.skip("the SMILES backbone (selfies-vae) is not installed")
     ws = sources.demo("molecules", cache=cache, fit={"max_epochs": 5}, log=lambda m: None)
-    view = ws.pick(0)
-    low, high = ws.edit(view.z, {"logP": -1.0}), ws.edit(view.z, {"logP": 5.0})
-    assert high.predictions["logP"]["value"] > low.predictions["logP"]["value"] + 1.0
-    assert high.measured["logP"] > low.measured["logP"] + 1.0  # RDKit on the decoded molecules
-    assert set(view.measured) == {"logP", "TPSA", "SAS"}
+    # over four molecules: one edit of one molecule may decode back to (nearly) the same molecule
+    views = [ws.pick(i) for i in range(4)]
+    low = [ws.edit(view.z, {"logP": -1.0}) for view in views]
+    high = [ws.edit(view.z, {"logP": 5.0}) for view in views]
+    readings = {"plugin": lambda v: v.predictions["logP"]["value"], "RDKit on the decoded": lambda v: v.measured["logP"]}
+    for name, read in readings.items():
+        assert np.mean([read(v) for v in high]) > np.mean([read(v) for v in low]) + 1.0, name
+    assert set(views[0].measured) == {"logP", "TPSA", "SAS"}
 
 
 # ---------------------------------------------------------------------- workspace logic
