@@ -35,18 +35,23 @@ def test_converges_and_stops_early():
     assert len(summary["history"]["val_nll"]) == summary["epochs"]
 
 
-def test_non_finite_loss_keeps_last_good_weights():
-    model = Gaussian()
-    calls = {"n": 0}
+def nan_after(model, calls: int):
+    """The Gaussian NLL of ``model``, NaN from its ``calls + 1``-th call on."""
+    count = {"n": 0}
 
     def nll(z, t):
-        calls["n"] += 1
+        count["n"] += 1
         loss = 0.5 * (z[:, 0] - model.mu) ** 2
-        return loss * float("nan") if calls["n"] > 300 else loss
+        return loss * float("nan") if count["n"] > calls else loss
 
+    return nll
+
+
+def test_non_finite_loss_keeps_last_good_weights():
+    model = Gaussian()
     Z = torch.randn(1000, 1) + 3.0
     with pytest.warns(RuntimeWarning, match="non-finite loss at epoch .*kept the last good weights"):
-        summary = train(model, nll, rows(Z), **SETTINGS)
+        summary = train(model, nan_after(model, 300), rows(Z), **SETTINGS)
     assert summary["stopped"].startswith("non-finite loss") and torch.isfinite(model.mu).all()
     assert model.mu.item() > 0.5  # it had learned something before the divergence
 
@@ -54,16 +59,9 @@ def test_non_finite_loss_keeps_last_good_weights():
 def test_non_finite_loss_read_every_few_steps_as_on_a_gpu(monkeypatch):
     monkeypatch.setattr("plugen.training.loss_read_interval", lambda device: 4)
     model = Gaussian()
-    calls = {"n": 0}
-
-    def nll(z, t):
-        calls["n"] += 1
-        loss = 0.5 * (z[:, 0] - model.mu) ** 2
-        return loss * float("nan") if calls["n"] > 300 else loss
-
     Z = torch.randn(1000, 1, generator=torch.Generator().manual_seed(0)) + 3.0
     with pytest.warns(RuntimeWarning, match=r"non-finite loss at epoch \d+, batches \d+-\d+\).*kept the last good"):
-        summary = train(model, nll, rows(Z), **SETTINGS)
+        summary = train(model, nan_after(model, 300), rows(Z), **SETTINGS)
     first, last = map(int, summary["stopped"].split("batches ")[1].split("-"))
     assert last - first < 4 and torch.isfinite(model.mu).all() and model.mu.item() > 0.5
     assert summary["epochs"] == len(summary["history"]["seconds"])
