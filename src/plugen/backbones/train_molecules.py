@@ -203,7 +203,7 @@ def train_molecule_backbone(name: str, output_dir=registry.WEIGHTS, minutes: flo
     for flag, value, default in (("minutes", minutes, spec.minutes), ("train-size", train_size, spec.train_size),
                                  ("batch-size", batch_size, spec.batch_size), ("lr", lr, spec.lr), ("seed", seed, 0)):
         if value != default:
-            reproduce += f" --{flag} {value:g}"
+            reproduce += f" --{flag} {value:g}" if isinstance(value, float) else f" --{flag} {value}"  # 1e+06 is no int
     if str(device) != "cpu":
         reproduce += f" --device {device}"
     kwargs = {"tokens": tok.tokens[3:], "tokenizer": spec.tokenizer, "max_len": max_len, "n_properties": len(LABELS), **spec.kwargs}
