@@ -25,7 +25,7 @@ def row(name: str, meta: dict) -> str:
     final = t.get("final") or {}
     val, prior = final.get("validation", {}), final.get("prior_samples", {})
     return (f"| {name} | {meta['architecture']['kwargs']['tokenizer']} | {t['device']}, {t['threads']} threads, "
-            f"{t['seconds'] / 60:.1f} min | {t['steps']:,} x {t['batch_size']} | {t['molecules_seen']:,} | "
+            f"{t['seconds'] / 60:.1f} min | {t['kl_weight']:g} | {t['steps']:,} x {t['batch_size']} | {t['molecules_seen']:,} | "
             f"{val.get('exact_reconstruction', '-')} | {val.get('token_accuracy', '-')} | "
             f"{prior.get('validity', '-')} | {prior.get('uniqueness', '-')} |")
 
@@ -49,8 +49,8 @@ def main() -> None:
     args = parser.parse_args()
     metas = {Path(p).name: json.loads(Path(p).read_text()) for p in args.descriptions}
     lines = ["# Molecule VAEs compared", "", f"Command: `python benchmarks/molecule_backbones.py {' '.join(args.descriptions)}`", "",
-             "| description | tokens | trained on | steps | molecules seen | exact reconstruction | token accuracy "
-             "| prior validity | prior uniqueness |", "|---|---|---|---|---|---|---|---|---|"]
+             "| description | tokens | trained on | KL weight | steps | molecules seen | exact reconstruction "
+             "| token accuracy | prior validity | prior uniqueness |", "|---|---|---|---|---|---|---|---|---|---|"]
     lines += [row(name, meta) for name, meta in metas.items()]
     lines += ["", "Token accuracy on training batches (teacher forcing; the logged means of 200 steps, interpolated), at equal molecules seen:", ""]
     lines += curves(metas)

@@ -27,8 +27,10 @@ def test_short_run_with_a_token_cache_then_a_deferred_evaluation(tmp_path, monke
         raise AssertionError("the cache should have been used")
 
     monkeypatch.setattr(train_molecules, "tokenize_all", no_tokenizing)
-    second = train_molecules.train_molecule_backbone("selfies-vae", tmp_path / "b", evaluation=False, **settings)
+    second = train_molecules.train_molecule_backbone("selfies-vae", tmp_path / "b", evaluation=False, kl_weight=1.0,
+                                                     **settings)
     assert second["training"]["final"] is None
+    assert second["training"]["kl_weight"] == 1.0 and " --kl-weight 1" in second["reproduce"]
     assert second["architecture"] == first["architecture"]  # same vocabulary and max_len
 
     final = train_molecules.record_evaluation("selfies-vae", tmp_path / "b")

@@ -114,9 +114,9 @@ def train_molecule_backbone(name: str, output_dir=registry.WEIGHTS, minutes: flo
                             train_size: int | None = None, seed: int = 0, device: str = "cpu",
                             progress: bool = True, log=print, batch_size: int | None = None,
                             lr: float | None = None, token_cache: str | Path | None = None,
-                            evaluation: bool = True) -> dict:
+                            evaluation: bool = True, kl_weight: float | None = None) -> dict:
     """Train ``name`` (a :data:`MOLECULE_SPECS` entry; ``minutes``, ``train_size``, ``batch_size``
-    and ``lr`` override the spec) and save it to ``output_dir``. ``token_cache``: see
+    ``lr`` and ``kl_weight`` override the spec) and save it to ``output_dir``. ``token_cache``: see
     :func:`tokenized`. ``evaluation=False`` skips the final validation (it needs RDKit); run
     :func:`record_evaluation` later."""
     from plugen.molecules.data import load_subset
@@ -126,6 +126,7 @@ def train_molecule_backbone(name: str, output_dir=registry.WEIGHTS, minutes: flo
     train_size = spec.train_size if train_size is None else int(train_size)
     batch_size = spec.batch_size if batch_size is None else int(batch_size)
     lr = spec.lr if lr is None else float(lr)
+    kl_weight = spec.kl_weight if kl_weight is None else float(kl_weight)
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     t0 = time.perf_counter()
@@ -162,7 +163,7 @@ def train_molecule_backbone(name: str, output_dir=registry.WEIGHTS, minutes: flo
             step_lr = lr * min(1.0, (step + 1) / 200) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * frac)))
             for g in opt.param_groups:
                 g["lr"] = step_lr
-            beta = spec.kl_weight * min(1.0, frac / spec.anneal) if spec.anneal > 0 else spec.kl_weight
+            beta = kl_weight * min(1.0, frac / spec.anneal) if spec.anneal > 0 else kl_weight
             ids, lens = pad([train_ids[i] for i in idx], tok.pad)
             ids, lens = ids.to(device), lens.to(device)
             inputs = ids[:, :-1]
@@ -199,9 +200,10 @@ def train_molecule_backbone(name: str, output_dir=registry.WEIGHTS, minutes: flo
     model.eval().cpu()
     final = evaluate(model, val_df["SMILES"].tolist()[:VALIDATION_MOLECULES], seed) if evaluation else None
     log(json.dumps(final))
-    reproduce = f"python -m plugen.backbones.train {name} --threads 1"
+    reproduce = f"python -m plugen.backbones.train {name} --threads {torch.get_num_threads()}"
     for flag, value, default in (("minutes", minutes, spec.minutes), ("train-size", train_size, spec.train_size),
-                                 ("batch-size", batch_size, spec.batch_size), ("lr", lr, spec.lr), ("seed", seed, 0)):
+                                 ("batch-size", batch_size, spec.batch_size), ("lr", lr, spec.lr), ("kl-weight", kl_weight, spec.kl_weight),
+                                 ("seed", seed, 0)):
         if value != default:
             reproduce += f" --{flag} {value:g}" if isinstance(value, float) else f" --{flag} {value}"  # 1e+06 is no int
     if str(device) != "cpu":
@@ -216,7 +218,7 @@ def train_molecule_backbone(name: str, output_dir=registry.WEIGHTS, minutes: flo
         "training": {"minutes_budget": minutes, "steps": step, "molecules_seen": seen, "epochs_started": epoch,
                      "batch_size": batch_size, "optimizer": "Adam", "lr": lr,
                      "schedule": "warm-up 200 steps, cosine to 0.1 lr over the time budget",
-                     "kl_weight": spec.kl_weight, "kl_anneal_fraction": spec.anneal, "word_dropout": spec.word_dropout,
+                     "kl_weight": kl_weight, "kl_anneal_fraction": spec.anneal, "word_dropout": spec.word_dropout,
                      "property_weight": spec.property_weight, "seed": seed, "device": str(device),
                      "threads": torch.get_num_threads(), "seconds": round(seconds, 1), "data_seconds": round(data_seconds, 1),
                      "history": history, "final": final},
@@ -283,6 +285,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--train-size", type=int, default=None, help="molecule VAEs: use only this many training molecules")
     parser.add_argument("--batch-size", type=int, default=None, help="molecule VAEs: molecules per step (default 128)")
     parser.add_argument("--lr", type=float, default=None, help="molecule VAEs: peak learning rate (default 1e-3)")
+    parser.add_argument("--kl-weight", type=float, default=None, help="molecule VAEs: weight of the KL term (default 0.25)")
     parser.add_argument("--token-cache", default=None, help="molecule VAEs: .npz file that keeps the tokenized training set")
     parser.add_argument("--no-evaluation", action="store_true",
                         help="molecule VAEs: skip the final validation (needs RDKit); run --evaluate-only later")
@@ -299,7 +302,8 @@ def run(args) -> None:
         return
     meta = train_molecule_backbone(args.name, output, args.minutes, args.train_size, getattr(args, "seed", 0),
                                    getattr(args, "device", "cpu"), batch_size=args.batch_size, lr=args.lr,
-                                   token_cache=args.token_cache, evaluation=not args.no_evaluation)
+                                   token_cache=args.token_cache, evaluation=not args.no_evaluation,
+                                   kl_weight=args.kl_weight)
     print(json.dumps({"name": meta["name"], "seconds": meta["training"]["seconds"], "final": meta["training"]["final"]}, indent=2))
 
 if __name__ == "__main__":
