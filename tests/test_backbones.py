@@ -42,7 +42,8 @@ def test_every_backbone_is_shipped():
 def test_loads_with_its_latent_size_and_provenance(loaded, name):
     bb, meta = loaded[name], backbones.describe(name)
     assert bb.latent_dim == meta["latent_dim"] == SPECS[name].kwargs["latent_dim"]
-    assert meta["reproduce"] == f"python -m plugen.backbones.train {name}"
+    assert meta["reproduce"] == f"python -m plugen.backbones.train {name}" + (
+        f" --device {meta['training']['device']}" if meta["training"]["device"] != "cpu" else "")
     assert meta["data"]["train_size"] > 0 and meta["training"]["seconds"] > 0
 
 

@@ -50,3 +50,25 @@ def test_equal_size_means_equal_area_across_shapes():
 def test_bad_split():
     with pytest.raises(ValueError, match="split"):
         make_shapes(3, "test")
+
+
+def _square_extent(images):
+    """Axis-aligned width of each (single) shape over the side of the square of equal area: 1 for an
+    unrotated square, up to sqrt(2) at 45 degrees."""
+    cover = images.max(axis=1) > 0.5
+    cols = cover.any(axis=1)
+    width = cols.shape[1] - np.argmax(cols[:, ::-1], axis=1) - np.argmax(cols, axis=1)
+    return width / np.sqrt(cover.sum(axis=(1, 2)))
+
+
+def test_rotation_range():
+    def squares(max_rotation):
+        data = make_shapes(400, "uniform", seed=5, max_rotation=max_rotation)
+        return _square_extent(data.images[data.column("shape") == 0])
+
+    upright, default, full = squares(0.0), squares(30.0), squares(None)
+    assert upright.max() < 1.15  # axis-aligned
+    # tilted by up to 30 degrees (width up to cos 30 + sin 30 = 1.37): few squares near the widest
+    assert np.mean(default > 1.2) > 0.25 and np.mean(default > 1.3) < 0.2
+    assert np.mean(full > 1.3) > 0.3  # any angle: a 45-degree square is 1.41 wide
+    assert np.array_equal(make_shapes(20, seed=6).images, make_shapes(20, seed=6, max_rotation=30.0).images)

@@ -41,6 +41,7 @@ class Experiment:
     map_label: str  # the label that colours the latent map
     unseen: list[dict] = field(default_factory=list)
     fixed: list[dict] = field(default_factory=list)  # one generation grid per fixed request
+    plugen_options: dict = field(default_factory=dict)  # PluGeN settings for this data set
 
 
 def _mnist(settings):
@@ -68,7 +69,10 @@ def experiments() -> dict[str, Experiment]:
         "shapes": Experiment("shapes", "shapes-vae", _shapes, shapes_judge, ["shape", "colour", "size", "x", "y"],
                              combos, "colour", ["size", "x"], "shape",
                              unseen=[{"shape": s, "colour": c} for s, c in HELD_OUT],
-                             fixed=[{"shape": 0}, {"shape": 1}, {"shape": 2}]),
+                             fixed=[{"shape": 0}, {"shape": 1}, {"shape": 2}],
+                             # 12 couplings: with the default 4, generated shapes were judged the
+                             # requested one 0.67 of the time, with 12 0.86 (6,000 latents, seed 0)
+                             plugen_options={"transforms": 12}),
     }
 
 
@@ -98,7 +102,7 @@ def run_image_experiments(names: list[str], output: Path, scale: str = "demo", b
         res: dict[str, Any] = {"backbone": bb.name, "latent_dim": bb.latent_dim, "n_train": len(Z_train),
                                "n_test": len(Z_test), "labels": labels, "methods": {}}
         options = {"seed": seed, "backbone": bb.name, **settings["plugin"]}
-        for method_name, make in (("PluGeN", lambda: PluGeN(labels, **options)),
+        for method_name, make in (("PluGeN", lambda: PluGeN(labels, **{**options, **spec.plugen_options})),
                                   ("FPN", lambda: FPN(labels, **options)),
                                   ("linear", lambda: LinearDirections(labels))):
             _log(f"[{name}] fitting {method_name}")

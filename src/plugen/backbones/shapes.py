@@ -5,10 +5,13 @@ Same design as the MNIST ConvVAE of the FPN paper (section 5.1.1), one stride-2 
 32x32 RGB. Latent size 16: the images have about 8 generative factors (shape, colour with its hue
 jitter, size, x, y, rotation), so 16 leaves room while keeping the latents small enough for fast
 plugins, and it is well above the 5 labelled attributes a PluGeN plugin reserves coordinates for.
-It is trained with the KL term weighted 0.5 (a beta-VAE with beta < 1, Higgins et al. 2017): small
-squares and triangles keep their corners, which judging the shape of generated images needs.
+The shipped ``shapes-vae`` (width 64) is trained with the KL term weighted 0.25 (a beta-VAE with
+beta < 1, Higgins et al. 2017): small squares and triangles keep their corners, which judging the
+shape of generated images needs. It is trained, without labels, on all shape x colour combinations
+at any rotation, as a pretrained model would be; the plugins see only the labelled, correlated
+training split (:mod:`plugen.data.shapes`).
 
-The shipped ``shapes-vae`` weights are produced by ``python -m plugen.backbones.train shapes-vae``.
+The shipped weights are produced by ``python -m plugen.backbones.train shapes-vae --device cuda``.
 
 >>> import torch
 >>> vae = ShapesVAE().eval()

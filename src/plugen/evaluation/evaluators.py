@@ -9,8 +9,8 @@ Fréchet distance (:mod:`plugen.evaluation.metrics`).
 Shipped evaluators (``python -m plugen.evaluation.evaluators NAME`` reproduces them):
 
 - ``mnist-digit``: digit class of 28 x 28 MNIST images (trained on the 4,500 training digits);
-- ``shapes-shape``: shape class of 32 x 32 Shapes images (trained on the uniform split, so it has
-  seen every shape x colour combination, including those the backbones never saw).
+- ``shapes-shape``: shape class of 32 x 32 Shapes images (trained on the uniform split at any
+  rotation, so it has seen every shape x colour combination, including those no plugin sees).
 """
 
 from __future__ import annotations
@@ -142,8 +142,8 @@ def train_evaluator(name: str, directory: Path = WEIGHTS, seed: int = 0, progres
     elif name == "shapes-shape":
         from plugen.data.shapes import make_shapes
 
-        data = make_shapes(12000, split="uniform", seed=101)
-        images, labels, source = data.images, data.column("shape"), "Shapes, uniform split (12,000 procedural images)"
+        data = make_shapes(12000, split="uniform", seed=101, max_rotation=None)
+        images, labels, source = data.images, data.column("shape"), "Shapes, uniform split, any rotation (12,000 procedural images)"
     else:
         raise ValueError(f"unknown evaluator {name!r}; choose mnist-digit or shapes-shape")
     evaluator, report = train_classifier(images, labels, seed=seed, progress=progress)

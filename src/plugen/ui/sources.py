@@ -90,7 +90,7 @@ def demo(name: str, cache: Path | None = None, fit: dict | None = None, log=None
 
     spec = _experiment(name)
     backbone = load_backbone(spec.backbone)
-    settings = {**DEMO_FIT, **(fit or {})}
+    settings = {**spec.plugen_options, **DEMO_FIT, **(fit or {})}
     folder = _cache_folder(cache, name, backbone, settings)
     plugin_dir, samples_file = folder / "plugin", folder / "samples.npz"
     plugin = None
