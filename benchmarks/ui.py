@@ -68,7 +68,7 @@ def start_up(name: str, cache: Path, fit: dict | None) -> tuple[object, dict]:
     warm = time.perf_counter() - t
     return ws, {"fit_into_empty_cache_s": round(cold, 1), "load_from_cache_s": round(warm, 2),
                 "shipped_plugin": shipped,
-                "fit": None if shipped else {**sources.DEMO_FIT, **(fit or {})},
+                "fit": None if shipped else sources.fit_settings(name, fit),
                 "training_epochs": ws.plugin.history_.get("epochs"),
                 "training_rows": ws.plugin.schema_.labels[0].observed}
 
@@ -176,7 +176,7 @@ def render(result: dict) -> str:
                          f"{s['load_from_cache_s']} s | shipped | {s['training_epochs']} |")
         else:
             lines.append(f"| {name} | {s['fit_into_empty_cache_s']} s | {s['load_from_cache_s']} s | "
-                         f"max_epochs {s['fit']['max_epochs']} | {s['training_epochs']} |")
+                         f"{', '.join(f'{k} {v}' for k, v in s['fit'].items() if k != 'seed')} | {s['training_epochs']} |")
     if result.get("cli_start_cached_s") is not None:
         lines += ["", f"`plugen ui --demo mnist` with its plugin cached serves (warmed up) {result['cli_start_cached_s']} s "
                   "after the command starts (Python, torch and Gradio imports included).", ""]

@@ -90,7 +90,7 @@ def demo(name: str, cache: Path | None = None, fit: dict | None = None, log=None
 
     spec = _experiment(name)
     backbone = load_backbone(spec.backbone)
-    settings = {**spec.plugen_options, **DEMO_FIT, **(fit or {})}
+    settings = fit_settings(name, fit)
     folder = _cache_folder(cache, name, backbone, settings)
     plugin_dir, samples_file = folder / "plugin", folder / "samples.npz"
     plugin = None
@@ -221,6 +221,12 @@ def _experiment(name: str):
     from plugen.experiments import experiments
 
     return experiments()[name]
+
+
+def fit_settings(name: str, fit: dict | None = None) -> dict:
+    """The PluGeN settings an image demo is fitted with: the experiment's own (e.g. Shapes' 12
+    couplings), :data:`DEMO_FIT`, then ``fit``."""
+    return {**_experiment(name).plugen_options, **DEMO_FIT, **(fit or {})}
 
 
 def _cache_folder(cache: Path | None, name: str, backbone, settings: dict) -> Path:
