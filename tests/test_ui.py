@@ -235,6 +235,12 @@ def test_demo_cache_is_reused(mnist, cache):
     assert len(folders) == 1 and json.loads((folders[0] / "fit.json").read_text())["settings"]["max_epochs"] == 5
 
 
+def test_demo_fit_settings_take_the_experiments_own_plugin_settings():
+    assert sources.fit_settings("shapes")["transforms"] == 12  # what the Shapes experiments use
+    assert "transforms" not in sources.fit_settings("mnist")
+    assert sources.fit_settings("shapes", {"max_epochs": 2, "transforms": 4}) == {"transforms": 4, "max_epochs": 2, "seed": 0}
+
+
 def test_checkpoint_with_its_backbone_loads(saved_plugin):
     ws = sources.from_checkpoint(saved_plugin, "mnist-vae")
     assert ws.labels == ["digit", "thickness", "slant"] and len(ws) == sources.PICKER_SIZE
