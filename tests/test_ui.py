@@ -236,8 +236,8 @@ def test_demo_cache_is_reused(mnist, cache):
 
 
 def test_demo_fit_settings_take_the_experiments_own_plugin_settings():
-    assert sources.fit_settings("shapes")["transforms"] == 12  # what the Shapes experiments use
-    assert "transforms" not in sources.fit_settings("mnist")
+    assert sources.fit_settings("shapes")["transforms"] == 12  # what the image experiments use
+    assert sources.fit_settings("mnist") == {"transforms": 12, "max_epochs": 30, "seed": 0}
     assert sources.fit_settings("shapes", {"max_epochs": 2, "transforms": 4}) == {"transforms": 4, "max_epochs": 2, "seed": 0}
 
 

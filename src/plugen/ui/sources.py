@@ -224,7 +224,7 @@ def _experiment(name: str):
 
 
 def fit_settings(name: str, fit: dict | None = None) -> dict:
-    """The PluGeN settings an image demo is fitted with: the experiment's own (e.g. Shapes' 12
+    """The PluGeN settings an image demo is fitted with: the experiment's own (e.g. 12
     couplings), :data:`DEMO_FIT`, then ``fit``."""
     return {**_experiment(name).plugen_options, **DEMO_FIT, **(fit or {})}
 
