@@ -93,7 +93,7 @@ def run(quick: bool, epochs: int, seconds: float, clock: str, per_request: int, 
     Z_train = bb.encode(train.images)
     encode_seconds, encode_cpu = time.perf_counter() - t, time.process_time() - cpu
     options = {"seed": seed, "backbone": bb.name, **settings["plugin"]}
-    for name, make in (("PluGeN", lambda: PluGeN(labels, **options)), ("FPN", lambda: FPN(labels, **options))):
+    for name, make in (("PluGeN", lambda: PluGeN(labels, **{**options, **spec.plugen_options})), ("FPN", lambda: FPN(labels, **options))):
         log(f"fitting {name} on {bb.name} latents")
         t, cpu = time.perf_counter(), time.process_time()
         methods[name] = make().fit(Z_train, Y_train)
