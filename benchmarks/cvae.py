@@ -73,8 +73,7 @@ def run(quick: bool, epochs: int, seconds: float, clock: str, per_request: int, 
     settings = SCALES["smoke" if quick else "full"]
     train, test = spec.load(settings)
     split_ok = bool(np.array_equal(train.images, mnist_split()[0]))  # the backbone's own training digits
-    labels = {k: train.labels[k] for k in spec.labels}
-    Y_train = train.Y[:, [list(train.labels).index(k) for k in labels]]
+    labels, Y_train = spec.plugin_labels(train)
     judge = spec.judge()
     bb = load_backbone(spec.backbone)
     backbone_training = describe(spec.backbone)["training"]

@@ -36,8 +36,7 @@ def run(name: str, seed: int, options: dict) -> dict:
     train, test = spec.load(settings)
     bb, judge = load(spec.backbone), spec.judge()
     Z_train, Z_test = bb.encode(train.images), bb.encode(test.images)
-    labels = {k: train.labels[k] for k in spec.labels}
-    Y = train.Y[:, [list(train.labels).index(k) for k in labels]]
+    labels, Y = spec.plugin_labels(train)
     kwargs = {**spec.plugen_options, **options, "seed": seed, "progress": False}
     start = time.perf_counter()
     plugin = PluGeN(labels, **kwargs).fit(Z_train, Y)

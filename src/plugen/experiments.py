@@ -48,6 +48,11 @@ class Experiment:
     # epochs vs 0.86; FPN 0.68 at 60 vs 0.71)
     demo_max_epochs: int = 80
 
+    def plugin_labels(self, data) -> tuple[dict[str, str], np.ndarray]:
+        """The labels the plugins are fitted on (``{name: kind}``) and their columns of ``data.Y``."""
+        labels = {k: data.labels[k] for k in self.labels}
+        return labels, data.Y[:, [list(data.labels).index(k) for k in labels]]
+
 
 def _mnist(settings):
     from plugen.data.mnist import load_mnist
@@ -104,9 +109,7 @@ def run_image_experiments(names: list[str], output: Path, scale: str = "demo", b
         bb = load_backbone(backbone or spec.backbone)
         judge = spec.judge()
         Z_train, Z_test = bb.encode(train.images), bb.encode(test.images)
-        labels = {k: train.labels[k] for k in spec.labels}
-        cols = [list(train.labels).index(k) for k in labels]
-        Y_train = train.Y[:, cols]
+        labels, Y_train = spec.plugin_labels(train)
         methods: dict[str, Any] = {}
         res: dict[str, Any] = {"backbone": bb.name, "latent_dim": bb.latent_dim, "n_train": len(Z_train),
                                "n_test": len(Z_test), "labels": labels, "methods": {}}
