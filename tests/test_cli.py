@@ -56,6 +56,17 @@ def test_fpn_with_chosen_labels_and_source_labels(files, capsys):
     assert '"estimator": "FPN"' in out
 
 
+def test_fit_with_restarts_reports_the_kept_seed(files, capsys):
+    d = files
+    code, _, err = run(capsys, "fit", "--latents", d / "z.npy", "--labels", d / "y.csv", "--epochs", 2, "--restarts", 2,
+                       "--seed", 5, "--quiet", "-o", d / "r")
+    assert code == 0 and "of 2 restarts" in err
+    seed = int(err.split(" of 2 restarts")[0].rsplit("seed ", 1)[1])
+    assert seed in (5, 6)
+    assert json.loads((d / "r" / "plugin.json").read_text())["params"]["restarts"] == 2
+    assert not (d / "r.training-state.pt").exists()
+
+
 @pytest.mark.parametrize(
     "argv, message",
     [

@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from plugen import FPN, InputError, NotFittedError, PluGeN
+from plugen.batches import validation_size
 from plugen.evaluation import edit_report
 
 from conftest import FAST, quick
@@ -136,6 +137,25 @@ def test_same_seed_same_model(small):
     assert np.array_equal(a, b)
 
 
+@pytest.mark.parametrize("cls", [PluGeN, FPN])
+def test_restarts_keep_the_flow_with_the_best_held_out_nll(cls, small):
+    Z, Y, labels = small
+    model = quick(cls, labels, restarts=3, seed=2).fit(Z, Y)
+    tried = model.history_["restarts"]
+    assert [t["seed"] for t in tried] == [2, 3, 4]
+    assert len({t["best_nll"] for t in tried}) == 3  # three different flows
+    best = min(tried, key=lambda t: t["best_nll"])
+    assert model.history_["chosen_seed"] == best["seed"] and model.history_["best_nll"] == best["best_nll"]
+    # all restarts are scored on the first seed's held-out rows, and the kept flow is the best one
+    order = torch.randperm(len(Z), generator=torch.Generator().manual_seed(2)).numpy()
+    held_out = order[: validation_size(len(Z), 0.1)]
+    nll = -model.log_prob(Z[held_out], Y[held_out]).mean()
+    assert nll == pytest.approx(best["best_nll"], rel=1e-4, abs=1e-4)
+    # the first restart is exactly the one-seed fit
+    single = quick(cls, labels, seed=2).fit(Z, Y)
+    assert single.history_["best_nll"] == tried[0]["best_nll"] and "restarts" not in single.history_
+
+
 def test_labels_as_dict_or_dataframe_columns(small):
     Z, Y, labels = small
     columns = {name: Y[:, k] for k, name in enumerate(labels)}
@@ -218,5 +238,9 @@ class TestBadInput:
             quick(FPN, labels, flow="glow").fit(Z, Y)
         with pytest.raises(InputError, match="sigma must be a positive number"):
             quick(PluGeN, labels, sigma=0).fit(Z, Y)
+        with pytest.raises(InputError, match="restarts must be a whole number"):
+            quick(FPN, labels, restarts=0).fit(Z, Y)
+        with pytest.raises(InputError, match="checkpoint resumes one fit"):
+            quick(PluGeN, labels, restarts=2).fit(Z, Y, checkpoint="never-written.pt")
         with pytest.raises(InputError, match=r"label_dropout must be in \[0, 1\)"):
             quick(FPN, labels, label_dropout=1.5).fit(Z, Y)

@@ -69,6 +69,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="training noise, in standard deviations per latent dimension (about 0.1 for a "
                           "non-generative autoencoder's latents; default 0)")
     fit.add_argument("--seed", type=int, default=0)
+    fit.add_argument("--restarts", type=int, default=1,
+                     help="fit N flows (seeds SEED, SEED+1, ...) and keep the one with the lowest held-out NLL; "
+                          "with N > 1 an interrupted fit cannot be resumed")
     fit.add_argument("--device", default="auto", help="auto, cpu or cuda")
     fit.add_argument("--backbone", help="name of the model the latents come from (recorded, checked on load)")
     fit.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -220,7 +223,7 @@ def _fit(args) -> int:
                  + ", ".join(f"{k}:{v}" for k, v in labels.items()))
         Y = Y[:, [header.index(name) for name in labels]]
         cls = FPN if args.method == "fpn" else PluGeN
-        options = {"seed": args.seed, "device": args.device, "backbone": args.backbone,
+        options = {"seed": args.seed, "restarts": args.restarts, "device": args.device, "backbone": args.backbone,
                    "progress": not args.quiet, "autocast": args.autocast, "compile": args.compile}
         for key, value in (("flow", args.flow), ("max_epochs", args.epochs), ("batch_size", args.batch_size), ("lr", args.lr),
                            ("latent_noise", args.latent_noise)):
@@ -230,7 +233,9 @@ def _fit(args) -> int:
         if args.restart and distributed.is_main():
             state.unlink(missing_ok=True)
         distributed.barrier()
-        if state.is_file():
+        if args.restarts > 1:
+            state = None  # one resumable state per fit; several restarts start over when interrupted
+        elif state.is_file():
             _say(f"resuming the interrupted fit saved in {state} (--restart to start over)")
         model = cls(labels, **options).fit(Z, Y, checkpoint=state)
         if distributed.is_main():
@@ -238,7 +243,8 @@ def _fit(args) -> int:
             h = model.history_
             _say(f"saved {cls.__name__} to {args.output}: {h['epochs']} epochs, {h['seconds']:.1f} s, "
                  f"{h['monitor']} NLL {h['best_nll']:.4f} per row ({h['stopped']}"
-                 + (f", {h['processes']} processes" if h["processes"] > 1 else "") + ")")
+                 + (f", {h['processes']} processes" if h["processes"] > 1 else "")
+                 + (f", seed {h['chosen_seed']} of {len(h['restarts'])} restarts" if "restarts" in h else "") + ")")
     finally:
         distributed.shutdown()
     return 0

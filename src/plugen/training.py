@@ -82,6 +82,7 @@ def train(
     augment: Callable[[Tensor, torch.Generator], Tensor] | None = None,
     latent_noise: Tensor | None = None,
     seed: int = 0,
+    split_seed: int | None = None,
     progress: bool = True,
     on_epoch: Callable[[int, dict], None] | None = None,
     checkpoint: str | Path | None = None,
@@ -99,6 +100,8 @@ def train(
     manifold (Kim et al. 2020, "SoftFlow: Probabilistic Framework for Normalizing Flow on
     Manifolds", train on data perturbed the same way). On Shapes3D (``benchmarks/pointclouds.py``) noise of 0.1 standard deviations
     lifts FPN's class-conditional generation from 0.850 to 0.995, PluGeN's from 0.818 to 0.941.
+    ``split_seed`` (default ``seed``) draws the held-out rows, ``seed`` everything else: restarts
+    with several seeds and one split have comparable held-out NLLs.
     ``on_epoch(epoch, stats)`` is called after every epoch and stops training by returning True.
     ``checkpoint``: a file where the full training state is saved after every epoch; when it
     exists at the start, training resumes from it; it is removed when training ends.
@@ -110,8 +113,10 @@ def train(
     """
     device = next(module.parameters()).device
     rank, world = distributed.rank_and_world()
-    generator = torch.Generator().manual_seed(seed)
+    generator = torch.Generator().manual_seed(seed if split_seed is None else split_seed)
     rows.split(val_fraction, generator)
+    if split_seed is not None and split_seed != seed:  # restarts: the same held-out rows, new batches
+        generator = torch.Generator().manual_seed(seed)
     # one process draws batch order and label dropout from one generator; several share the
     # order generator (same global batches everywhere) and each drop labels with its own
     augment_generator = generator if world == 1 else torch.Generator().manual_seed(seed + 1 + rank)
@@ -140,7 +145,8 @@ def train(
     settings = dict(batch_size=batch_size, lr=lr, max_epochs=max_epochs, patience=patience, val_fraction=val_fraction,
                     weight_decay=weight_decay, grad_clip=grad_clip, warmup_steps=warmup_steps, seed=seed, world=world,
                     latent_noise=None if latent_noise is None else latent_noise.tolist(),
-                    parameters=[list(p.shape) for p in module.parameters()])
+                    parameters=[list(p.shape) for p in module.parameters()],
+                    **({} if split_seed in (None, seed) else {"split_seed": split_seed}))
     key = fingerprint(settings, rows.fingerprint_rows(), rows.n, rows.features) if checkpoint else ""
     saved = load_state(checkpoint, key) if checkpoint else None
     if saved is not None:

@@ -66,9 +66,15 @@ class Plugin:
         for the training state, written after every epoch; calling ``fit`` again with the same
         arguments after a crash or kill resumes from it. Under ``torch.distributed`` (e.g.
         ``torchrun``) all processes train one plugin together (:mod:`plugen.distributed`).
-        The training summary is kept in ``history_``. Returns ``self``.
+        The training summary is kept in ``history_``. With ``restarts`` > 1 one flow is trained per
+        seed on the same held-out rows and the one with the lowest held-out NLL is kept; ``history_``
+        is its summary plus ``restarts`` (seed, NLL, epochs of each) and ``chosen_seed``; an
+        ``on_epoch`` that stops training also skips the restarts still to come. Returns ``self``.
         """
         self._check_params()
+        if self.restarts > 1 and checkpoint is not None:
+            raise InputError("a checkpoint resumes one fit; use restarts=1 with checkpoint, "
+                             "or fit each seed separately")
         schema = LabelSchema(self.labels)
         reader = BlockReader(_streamed_array(Z)) if isinstance(Z, np.memmap) else None
         Z_np = None if reader else _latents_array(Z)
@@ -79,9 +85,6 @@ class Plugin:
         self.device_ = resolve_device(self.device)
         dtype = self._dtype()
         moments = scan(reader) if reader else (Z_np.mean(axis=0), Z_np.std(axis=0))
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(self.seed)
-            module = self._build(latent_dim, schema, _moments(*moments)).to(self.device_, dtype)
         if reader:
             rows = StreamedRows(reader, Y_np, lambda y: self._encode(schema, y), self.device_, dtype, self.seed)
             Z_init, T_init = rows.sample(INIT_ROWS, self.seed)
@@ -91,13 +94,26 @@ class Plugin:
             rows = InMemoryRows(Zt, Tt, self.device_)
             some = slice(None) if n <= INIT_ROWS else np.sort(np.random.default_rng(self.seed).choice(n, INIT_ROWS, replace=False))
             Z_init, T_init = Zt[some].to(self.device_), Tt[some].to(self.device_)
+        noise = torch.as_tensor(self.latent_noise * moments[1], dtype=dtype) if self.latent_noise else None
         previous = {name: getattr(self, name) for name in self._fitted if hasattr(self, name)}
         try:
-            self.schema_, self.latent_dim_, self.module_ = schema, latent_dim, module
-            self._initialize(Z_init, T_init)
-            del Z_init, T_init
-            noise = torch.as_tensor(self.latent_noise * moments[1], dtype=dtype) if self.latent_noise else None
-            self.history_ = self._train(module, rows, on_epoch, checkpoint, noise)
+            self.schema_, self.latent_dim_ = schema, latent_dim
+            best, tried = None, []
+            for restart in range(self.restarts):
+                seed = self.seed + restart
+                with torch.random.fork_rng(devices=[]):
+                    torch.manual_seed(seed)
+                    self.module_ = self._build(latent_dim, schema, _moments(*moments)).to(self.device_, dtype)
+                self._initialize(Z_init, T_init)
+                history = self._train(self.module_, rows, on_epoch, checkpoint, noise, seed)
+                tried.append({"seed": seed, "best_nll": history["best_nll"], "epochs": history["epochs"]})
+                if best is None or history["best_nll"] < best[0]["best_nll"]:
+                    best = (history, self.module_, seed)
+                if history["stopped"] == "callback":
+                    break
+            self.history_, self.module_, chosen = best
+            if self.restarts > 1:
+                self.history_.update(restarts=tried, chosen_seed=chosen)
         except BaseException:  # a failed fit leaves the plugin as it was
             for name in self._fitted:
                 if name in previous:
@@ -108,10 +124,10 @@ class Plugin:
         finally:
             if reader:
                 reader.close()
-        module.eval()
+        self.module_.eval()
         return self
 
-    def _train(self, module: nn.Module, rows, on_epoch, checkpoint, noise) -> dict:
+    def _train(self, module: nn.Module, rows, on_epoch, checkpoint, noise, seed: int) -> dict:
         return train(
             module,
             self._nll,
@@ -125,7 +141,8 @@ class Plugin:
             grad_clip=self.grad_clip,
             augment=self._augment,
             latent_noise=noise,
-            seed=self.seed,
+            seed=seed,
+            split_seed=self.seed,
             progress=self.progress,
             on_epoch=on_epoch,
             checkpoint=checkpoint,
@@ -147,6 +164,8 @@ class Plugin:
         for name in self._fractions:
             if name in params and not (isinstance(params[name], (int, float)) and 0 <= params[name] < 1):
                 raise InputError(f"{name} must be in [0, 1), got {params[name]!r}")
+        if "restarts" in params and not (isinstance(params["restarts"], int) and params["restarts"] >= 1):
+            raise InputError(f"restarts must be a whole number >= 1, got {params['restarts']!r}")
         for name, allowed in self._choices.items():
             if name in params and params[name] not in allowed:
                 raise InputError(f"{name} must be one of {list(allowed)}, got {params[name]!r}")

@@ -90,6 +90,7 @@ class FPN(Plugin):
         weight_decay: float = 1e-3,
         grad_clip: float = 1.0,
         latent_noise: float = 0.0,
+        restarts: int = 1,
         seed: int = 0,
         device: str = "auto",
         dtype: str = "float32",
