@@ -47,6 +47,9 @@ class Experiment:
     # about the same share of generated shapes judged as requested (6,000 latents: PluGeN 0.86 at 80
     # epochs vs 0.86; FPN 0.68 at 60 vs 0.71)
     demo_max_epochs: int = 80
+    # flows fitted per plugin at full scale, the one with the best held-out NLL kept (``restarts``
+    # of PluGeN and FPN); the demo and smoke scales fit one
+    restarts: int = 1
 
     def plugin_labels(self, data) -> tuple[dict[str, str], np.ndarray]:
         """The labels the plugins are fitted on (``{name: kind}``) and their columns of ``data.Y``."""
@@ -86,7 +89,10 @@ def experiments() -> dict[str, Experiment]:
                              fixed=[{"shape": 0}, {"shape": 1}, {"shape": 2}],
                              # 12 couplings: with the default 4, generated shapes were judged the
                              # requested one 0.67 of the time, with 12 0.86 (6,000 latents, seed 0)
-                             plugen_options={"transforms": 12}),
+                             plugen_options={"transforms": 12},
+                             # seeds 0 / 1 / 2 alone: test log-likelihood 5.37 / 5.84 / 4.86, edit
+                             # success 0.873 / 0.953 / 0.873, unseen combinations 0.840 / 0.926 / 0.730
+                             restarts=3),
     }
 
 
@@ -116,6 +122,8 @@ def run_image_experiments(names: list[str], output: Path, scale: str = "demo", b
         options = {"seed": seed, "backbone": bb.name, **settings["plugin"]}
         if scale == "demo":
             options["max_epochs"] = spec.demo_max_epochs
+        if scale == "full":
+            options["restarts"] = spec.restarts
         for method_name, make in (("PluGeN", lambda: PluGeN(labels, **{**options, **spec.plugen_options})),
                                   ("FPN", lambda: FPN(labels, **options)),
                                   ("linear", lambda: LinearDirections(labels))):
@@ -124,6 +132,9 @@ def run_image_experiments(names: list[str], output: Path, scale: str = "demo", b
             method = make().fit(Z_train, Y_train)
             methods[method_name] = method
             res["methods"][method_name] = {"fit_seconds": round(time.perf_counter() - t, 2)}
+            if "restarts" in getattr(method, "history_", {}):
+                res["methods"][method_name]["restarts"] = method.history_["restarts"]
+                res["methods"][method_name]["chosen_seed"] = method.history_["chosen_seed"]
         schema = methods["PluGeN"].schema_
         Z_edit = Z_test[: settings["edit_rows"]]
         for method_name, method in methods.items():
@@ -187,7 +198,8 @@ def render_report(results: dict) -> str:
         lines += [f"## {name} (backbone {res['backbone']}, {res['latent_dim']}-dim latents, {res['n_train']} training latents)", "",
                   "| | " + " | ".join(methods) + " |", "|---|" + "---|" * len(methods)]
         table = [
-            ("fit time", lambda m: f"{m['fit_seconds']} s"),
+            ("fit time", lambda m: f"{m['fit_seconds']} s" + (
+                f" ({len(m['restarts'])} restarts, seed {m['chosen_seed']} kept)" if "restarts" in m else "")),
             ("edit success (mean)", lambda m: f"{m['edits']['mean_success']:.3f}"),
             ("other labels preserved", lambda m: f"{m['edits']['mean_preserved']:.3f}"),
             ("generation accuracy (all requests)", lambda m: f"{m['generation']['mean_accuracy']:.3f}"),
