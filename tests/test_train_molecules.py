@@ -28,15 +28,23 @@ def test_short_run_with_a_token_cache_then_a_deferred_evaluation(tmp_path, monke
 
     monkeypatch.setattr(train_molecules, "tokenize_all", no_tokenizing)
     second = train_molecules.train_molecule_backbone("selfies-vae", tmp_path / "b", evaluation=False, kl_weight=1.0,
-                                                     **settings)
+                                                     word_dropout=0.5, **settings)
     assert second["training"]["final"] is None
-    assert second["training"]["kl_weight"] == 1.0 and " --kl-weight 1" in second["reproduce"]
+    assert second["training"]["kl_weight"] == 1.0 and second["training"]["word_dropout"] == 0.5
+    assert " --kl-weight 1 --word-dropout 0.5" in second["reproduce"]
     assert second["architecture"] == first["architecture"]  # same vocabulary and max_len
 
     final = train_molecules.record_evaluation("selfies-vae", tmp_path / "b")
     assert json.loads((tmp_path / "b" / "selfies-vae.json").read_text())["training"]["final"] == final
     assert 0 <= final["validation"]["token_accuracy"] <= 1
     model, _ = registry.load_model("selfies-vae", directory=tmp_path / "b")  # the weights still load
+
+
+def test_word_dropout_outside_0_1_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="word_dropout"):
+        train_molecules.train_molecule_backbone("selfies-vae", tmp_path, minutes=0.01, train_size=50, word_dropout=1.0,
+                                                progress=False, log=lambda line: None)
+    assert not (tmp_path / "selfies-vae.json").exists()
 
 
 def test_a_cache_of_other_molecules_is_not_used(tmp_path):

@@ -31,6 +31,7 @@ import torch.nn.functional as F
 
 from plugen.backbones import registry
 from plugen.backbones.molecules import MoleculeBackbone, SequenceVAE, pad
+from plugen.errors import InputError
 from plugen.molecules.tokenizers import TOKENIZERS, EncodeError
 
 LABELS = ("logP", "TPSA", "SAS")
@@ -114,9 +115,10 @@ def train_molecule_backbone(name: str, output_dir=registry.WEIGHTS, minutes: flo
                             train_size: int | None = None, seed: int = 0, device: str = "cpu",
                             progress: bool = True, log=print, batch_size: int | None = None,
                             lr: float | None = None, token_cache: str | Path | None = None,
-                            evaluation: bool = True, kl_weight: float | None = None) -> dict:
-    """Train ``name`` (a :data:`MOLECULE_SPECS` entry; ``minutes``, ``train_size``, ``batch_size``
-    ``lr`` and ``kl_weight`` override the spec) and save it to ``output_dir``. ``token_cache``: see
+                            evaluation: bool = True, kl_weight: float | None = None,
+                            word_dropout: float | None = None) -> dict:
+    """Train ``name`` (a :data:`MOLECULE_SPECS` entry; ``minutes``, ``train_size``, ``batch_size``,
+    ``lr``, ``kl_weight`` and ``word_dropout`` override the spec) and save it to ``output_dir``. ``token_cache``: see
     :func:`tokenized`. ``evaluation=False`` skips the final validation (it needs RDKit); run
     :func:`record_evaluation` later."""
     from plugen.molecules.data import load_subset
@@ -127,6 +129,9 @@ def train_molecule_backbone(name: str, output_dir=registry.WEIGHTS, minutes: flo
     batch_size = spec.batch_size if batch_size is None else int(batch_size)
     lr = spec.lr if lr is None else float(lr)
     kl_weight = spec.kl_weight if kl_weight is None else float(kl_weight)
+    word_dropout = spec.word_dropout if word_dropout is None else float(word_dropout)
+    if not 0.0 <= word_dropout < 1.0:
+        raise InputError(f"word_dropout must be in [0, 1), got {word_dropout}")
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     t0 = time.perf_counter()
@@ -167,8 +172,8 @@ def train_molecule_backbone(name: str, output_dir=registry.WEIGHTS, minutes: flo
             ids, lens = pad([train_ids[i] for i in idx], tok.pad)
             ids, lens = ids.to(device), lens.to(device)
             inputs = ids[:, :-1]
-            if spec.word_dropout > 0:
-                drop = (torch.rand(inputs.shape, device=device) < spec.word_dropout) & (inputs != tok.bos)
+            if word_dropout > 0:
+                drop = (torch.rand(inputs.shape, device=device) < word_dropout) & (inputs != tok.bos)
                 inputs = inputs.masked_fill(drop, tok.pad)
             model.train()
             logits, mu, logvar, prop = model(ids, lens, inputs)
@@ -203,7 +208,7 @@ def train_molecule_backbone(name: str, output_dir=registry.WEIGHTS, minutes: flo
     reproduce = f"python -m plugen.backbones.train {name} --threads {torch.get_num_threads()}"
     for flag, value, default in (("minutes", minutes, spec.minutes), ("train-size", train_size, spec.train_size),
                                  ("batch-size", batch_size, spec.batch_size), ("lr", lr, spec.lr), ("kl-weight", kl_weight, spec.kl_weight),
-                                 ("seed", seed, 0)):
+                                 ("word-dropout", word_dropout, spec.word_dropout), ("seed", seed, 0)):
         if value != default:
             reproduce += f" --{flag} {value:g}" if isinstance(value, float) else f" --{flag} {value}"  # 1e+06 is no int
     if str(device) != "cpu":
@@ -218,7 +223,7 @@ def train_molecule_backbone(name: str, output_dir=registry.WEIGHTS, minutes: flo
         "training": {"minutes_budget": minutes, "steps": step, "molecules_seen": seen, "epochs_started": epoch,
                      "batch_size": batch_size, "optimizer": "Adam", "lr": lr,
                      "schedule": "warm-up 200 steps, cosine to 0.1 lr over the time budget",
-                     "kl_weight": kl_weight, "kl_anneal_fraction": spec.anneal, "word_dropout": spec.word_dropout,
+                     "kl_weight": kl_weight, "kl_anneal_fraction": spec.anneal, "word_dropout": word_dropout,
                      "property_weight": spec.property_weight, "seed": seed, "device": str(device),
                      "threads": torch.get_num_threads(), "seconds": round(seconds, 1), "data_seconds": round(data_seconds, 1),
                      "history": history, "final": final},
@@ -286,6 +291,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=int, default=None, help="molecule VAEs: molecules per step (default 128)")
     parser.add_argument("--lr", type=float, default=None, help="molecule VAEs: peak learning rate (default 1e-3)")
     parser.add_argument("--kl-weight", type=float, default=None, help="molecule VAEs: weight of the KL term (default 0.25)")
+    parser.add_argument("--word-dropout", type=float, default=None,
+                        help="molecule VAEs: share of decoder input tokens hidden in training (default 0.1)")
     parser.add_argument("--token-cache", default=None, help="molecule VAEs: .npz file that keeps the tokenized training set")
     parser.add_argument("--no-evaluation", action="store_true",
                         help="molecule VAEs: skip the final validation (needs RDKit); run --evaluate-only later")
@@ -303,7 +310,7 @@ def run(args) -> None:
     meta = train_molecule_backbone(args.name, output, args.minutes, args.train_size, getattr(args, "seed", 0),
                                    getattr(args, "device", "cpu"), batch_size=args.batch_size, lr=args.lr,
                                    token_cache=args.token_cache, evaluation=not args.no_evaluation,
-                                   kl_weight=args.kl_weight)
+                                   kl_weight=args.kl_weight, word_dropout=args.word_dropout)
     print(json.dumps({"name": meta["name"], "seconds": meta["training"]["seconds"], "final": meta["training"]["final"]}, indent=2))
 
 if __name__ == "__main__":
