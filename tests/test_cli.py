@@ -75,6 +75,10 @@ def test_fit_with_restarts_reports_the_kept_seed(files, capsys):
         (["sample", "{d}/plugin", "-n", "3", "--set", "shape=9", "-o", "{d}/s.npy"], "unknown class 9"),
         (["predict", "{d}/nothing", "--latents", "{d}/z.npy", "-o", "{d}/p.csv"], "no checkpoint at"),
         (["fit", "--latents", "{d}/z.npy", "--labels", "{d}/y.csv", "--label", "age:continuous", "-o", "{d}/x"], "not a column"),
+        (["edit", "{d}/plugin", "--latents", "{d}/z.npy", "--set", "a=1", "--reencode", "1", "-o", "{d}/e.npy"],
+         "--reencode needs --backbone"),
+        (["edit", "{d}/plugin", "--latents", "{d}/z.npy", "--set", "a=1", "--reencode", "1", "--backbone", "toy",
+          "-o", "{d}/e.npy"], "unknown backbone 'toy'"),
     ],
 )
 def test_errors_exit_2_with_a_message(files, capsys, argv, message):
@@ -83,6 +87,24 @@ def test_errors_exit_2_with_a_message(files, capsys, argv, message):
     code, _, err = run(capsys, *[a.format(d=d) for a in argv])
     assert code == 2 and message in err
     assert not (d / "e.npy").exists() and not (d / "s.npy").exists()
+
+
+def test_edit_reencoded_through_a_shipped_backbone(tmp_path, capsys):
+    from plugen import PluGeN
+    from plugen.backbones import load
+    from plugen.data.mnist import load_mnist
+    from plugen.reencode import reencoded_edit
+
+    data = load_mnist()
+    backbone = load("mnist-vae")
+    Z = backbone.encode(data.images[::8])
+    plugin = PluGeN({"digit": "categorical"}, backbone="mnist-vae", max_epochs=2, progress=False)
+    plugin.fit(Z, data.column("digit")[::8]).save(tmp_path / "p")
+    np.save(tmp_path / "z.npy", Z[:5])
+    code, _, err = run(capsys, "edit", tmp_path / "p", "--latents", tmp_path / "z.npy", "--set", "digit=4",
+                       "--reencode", 2, "-o", tmp_path / "e.npy")  # the plugin records its backbone
+    assert code == 0, err
+    np.testing.assert_allclose(np.load(tmp_path / "e.npy"), reencoded_edit(plugin, backbone, Z[:5], {"digit": 4}, 2), atol=1e-5)
 
 
 def test_help_has_examples(capsys):

@@ -161,6 +161,19 @@ def test_lead_optimization_path_and_bad_inputs(plugin, backbone):
     assert len(bad) == 1 and "invalid" in bad["error"].iloc[0] and not bad["valid"].iloc[0]
 
 
+def test_reencoded_lead_optimization_moves_logp_further(plugin, backbone, validation):
+    from plugen.molecules import design
+
+    starts = validation[validation["logP"] <= 2.0].sample(20, random_state=0)["SMILES"].tolist()
+    gain = {}
+    for rounds in (0, 1):
+        path = design.optimize(plugin, backbone, starts, {"logP": 3.0}, steps=2, reencode=rounds)
+        assert path["valid"].all() and len(path) == 3 * len(starts)
+        by_step = path.groupby("step")["logP"].mean()
+        gain[rounds] = by_step[2] - by_step[0]
+    assert gain[1] > gain[0] + 0.2  # 50 molecules, +3 in one go: 1.59 plain, 2.16 re-encoded
+
+
 # ------------------------------------------------------------------ metrics and pictures
 def test_metrics():
     s = ["CCO", "CCO", None, "c1ccccc1"]

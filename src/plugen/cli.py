@@ -89,6 +89,10 @@ def build_parser() -> argparse.ArgumentParser:
     edit.add_argument("--latents", required=True)
     _set_arg(edit, required=True)
     edit.add_argument("--y-source", help="FPN only: .csv of the source labels (default: its own classifier)")
+    edit.add_argument("--reencode", type=int, default=0, metavar="ROUNDS",
+                      help="then decode, encode and edit again ROUNDS times, holding the other labels "
+                           "(plugen.reencode; needs a shipped backbone that can encode)")
+    edit.add_argument("--backbone", help="with --reencode: the shipped backbone (default: the one the plugin records)")
     edit.add_argument("-o", "--output", required=True, help=".npy or .csv")
     edit.set_defaults(run=_edit)
 
@@ -292,7 +296,17 @@ def _edit(args) -> int:
     if args.y_source:
         header, Ys = read_labels(args.y_source)
         kwargs["y_source"] = dict(zip(header, Ys.T))
-    out = model.edit(Z, _parse_sets(args.set), **kwargs)
+    if args.reencode:
+        from plugen.backbones import load as load_backbone
+        from plugen.errors import InputError
+        from plugen.reencode import reencoded_edit
+
+        name = args.backbone or model.backbone
+        if not name:
+            raise InputError("--reencode needs --backbone: the plugin does not record which backbone it was fitted on")
+        out = reencoded_edit(model, load_backbone(name), Z, _parse_sets(args.set), args.reencode, **kwargs)
+    else:
+        out = model.edit(Z, _parse_sets(args.set), **kwargs)
     write_array(args.output, out)
     print(f"wrote {out.shape[0]} edited latents to {args.output}", file=sys.stderr)
     return 0

@@ -51,6 +51,8 @@ def add_parser(sub) -> None:
         opt.add_argument(f"--{flag}", type=str, help=f"{label} change (+2, -1.5: relative to the molecule) or "
                          "absolute value (=4.5)")
     opt.add_argument("--steps", type=int, default=6)
+    opt.add_argument("--reencode", type=int, default=0, metavar="ROUNDS",
+                     help="close each step's edit through the backbone: decode, encode, edit again (default 0)")
     opt.add_argument("-o", "--output", required=True, help="CSV: one row per molecule and step")
     opt.add_argument("--grid", help="also draw the paths as a PNG grid")
     common(opt)
@@ -150,7 +152,8 @@ def _optimize(args) -> int:
         raise InputError("give at least one change: --logp +2, --tpsa -20, --sas =3")
     smiles = _read_smiles(args)
     bb, plugin = design.load_shipped(args.backbone, args.plugin)
-    frame = design.optimize(plugin, bb, smiles, changes, steps=args.steps, relative=relative)
+    frame = design.optimize(plugin, bb, smiles, changes, steps=args.steps, relative=relative,
+                            reencode=args.reencode)
     _write(frame, args.output)
     bad = frame[frame["step"].isna()]
     for _, row in bad.iterrows():

@@ -99,16 +99,19 @@ def generate(plugin, backbone, n: int, targets: Mapping[str, float], temperature
 
 
 def optimize(plugin, backbone, smiles: Sequence[str], changes: Mapping[str, float], steps: int = 6,
-             relative: bool = True, properties: Sequence[str] = PROPERTIES):
+             relative: bool = True, properties: Sequence[str] = PROPERTIES, reencode: int = 0):
     """Lead optimisation: encode each molecule, move the labels in ``changes`` to their targets in
     ``steps`` equal steps (``relative``: the change is added to the molecule's own RDKit value),
-    decode every step. DataFrame, one row per molecule and step (step 0: the decoded input):
+    decode every step. ``reencode`` > 0 closes each step's edit through the backbone that many
+    times (:func:`plugen.reencode.reencoded_edit`: decode, encode, edit again holding the other
+    labels). DataFrame, one row per molecule and step (step 0: the decoded input):
     ``input``, ``step``, ``target_<label>``, ``smiles``, ``valid``, properties, ``similarity``
     (Tanimoto, Morgan radius 2, to the input) and ``error``; an unreadable input gives one row with
     its error and no exception."""
     import pandas as pd
 
     from plugen.molecules.metrics import tanimoto
+    from plugen.reencode import reencoded_edit
 
     unknown = [k for k in changes if k not in plugin.label_names]
     if unknown:
@@ -126,7 +129,8 @@ def optimize(plugin, backbone, smiles: Sequence[str], changes: Mapping[str, floa
         final = {k: base[k] + float(v) if relative else float(v) for k, v in changes.items()}
         targets = [{k: base[k] + (final[k] - base[k]) * j / steps for k in changes} for j in range(steps + 1)]
         Zi = np.repeat(Z[i : i + 1], steps + 1, axis=0)
-        edited = np.concatenate([plugin.edit(Zi[j : j + 1], targets[j]) if j else Zi[:1] for j in range(steps + 1)])
+        edited = np.concatenate([reencoded_edit(plugin, backbone, Zi[j : j + 1], targets[j], reencode) if j else Zi[:1]
+                                 for j in range(steps + 1)])
         decoded = backbone.decode(edited)
         props = _frame(decoded, properties)
         for j in range(steps + 1):
