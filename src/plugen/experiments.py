@@ -4,9 +4,9 @@
 backbone, fits PluGeN, FPN (the PluGeN paper's "cFlow") and the linear InterFaceGAN-style baseline
 on the latents, judges edits and generations on decoded images (:mod:`plugen.evaluation.images`;
 "PluGeN re-encoded" is PluGeN's flow with its edits closed through the backbone,
-:mod:`plugen.reencode`), draws the pictures, and writes ``metrics.json`` and ``report.md``. ``scale="demo"`` is the main
-job (under 3 minutes on 2 CPU cores); ``scale="full"`` judges more samples; ``scale="smoke"``
-only checks that everything runs.
+:mod:`plugen.reencode`), draws the pictures, and writes ``metrics.json`` and ``report.md``.
+``scale="demo"`` is the main job (under 3 minutes on 2 CPU cores); ``scale="full"`` judges more
+samples; ``scale="smoke"`` only checks that everything runs.
 """
 
 from __future__ import annotations
