@@ -31,8 +31,9 @@ from plugen.errors import InputError
 def reencoded_edit(plugin, backbone, Z, changes: Mapping[str, Any], rounds: int = 1, **edit_kwargs) -> np.ndarray:
     """``plugin.edit(Z, changes, **edit_kwargs)`` followed by ``rounds`` decode / encode / edit
     rounds in which the labels not in ``changes`` are held at ``plugin.predict(Z)`` (FPN's
-    ``y_source=`` serves the first edit only; the held labels are its classifier's reading). Rows whose decoded sample cannot be encoded again (a molecule that
-    failed to decode) keep their latest latent. ``rounds=0`` is the plain edit."""
+    ``y_source=`` serves the first edit only; the held labels are its classifier's reading). Rows
+    whose decoded sample cannot be encoded again (a molecule that failed to decode) keep their
+    latest latent. ``rounds=0`` is the plain edit."""
     if isinstance(rounds, bool) or not isinstance(rounds, (int, np.integer)) or rounds < 0:
         raise InputError(f"rounds must be an integer >= 0, got {rounds!r}")
     if rounds and not getattr(backbone, "can_encode", False):

@@ -118,8 +118,8 @@ def train_molecule_backbone(name: str, output_dir=registry.WEIGHTS, minutes: flo
                             evaluation: bool = True, kl_weight: float | None = None,
                             word_dropout: float | None = None) -> dict:
     """Train ``name`` (a :data:`MOLECULE_SPECS` entry; ``minutes``, ``train_size``, ``batch_size``,
-    ``lr``, ``kl_weight`` and ``word_dropout`` override the spec) and save it to ``output_dir``. ``token_cache``: see
-    :func:`tokenized`. ``evaluation=False`` skips the final validation (it needs RDKit); run
+    ``lr``, ``kl_weight`` and ``word_dropout`` override the spec) and save it to ``output_dir``.
+    ``token_cache``: see :func:`tokenized`. ``evaluation=False`` skips the final validation (it needs RDKit); run
     :func:`record_evaluation` later."""
     from plugen.molecules.data import load_subset
 
