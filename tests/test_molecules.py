@@ -147,6 +147,20 @@ def test_generation_moves_the_requested_property(plugin, backbone):
         design.generate(plugin, backbone, 5, {"QED": 0.9})
 
 
+def test_generate_and_filter_keeps_the_closest_distinct_molecules(plugin, backbone):
+    from plugen.molecules import design
+
+    plain = design.generate(plugin, backbone, 30, {"logP": 4.5}, seed=3)
+    kept = design.generate(plugin, backbone, 30, {"logP": 4.5}, seed=3, oversample=8)
+    assert len(kept) == 30 and kept["valid"].all() and kept["smiles"].is_unique
+    plain_error = (plain["logP"] - 4.5).abs().mean()
+    kept_error = (kept["logP"] - 4.5).abs()
+    assert kept_error.mean() < plain_error / 2
+    assert kept_error.is_monotonic_increasing  # closest first
+    with pytest.raises(InputError, match="oversample"):
+        design.generate(plugin, backbone, 5, {"logP": 4.5}, oversample=0)
+
+
 def test_lead_optimization_path_and_bad_inputs(plugin, backbone):
     from plugen.molecules import design
 
@@ -203,6 +217,10 @@ def test_cli_generate_optimize_properties(tmp_path, capsys):
     assert main(["molecules", "generate", "--logp", "3.0", "-n", "40", "-o", str(out)]) == 0
     frame = pd.read_csv(out)
     assert len(frame) == 40 and {"smiles", "valid", "logP", "TPSA", "SAS", "QED", "target_logP"} <= set(frame.columns)
+    filtered = tmp_path / "filtered.csv"
+    assert main(["molecules", "generate", "--logp", "3.0", "-n", "40", "--oversample", "3", "-o", str(filtered)]) == 0
+    closer = pd.read_csv(filtered)
+    assert len(closer) == 40 and (closer["logP"] - 3).abs().mean() < (frame["logP"] - 3).abs().mean()
 
     path = tmp_path / "path.csv"
     code = main(["molecules", "optimize", "--smiles", "CCOc1ccccc1", "--smiles", "C1CC", "--logp", "+2",

@@ -4,6 +4,7 @@ Examples::
 
     plugen molecules generate --logp 3.0 -n 1000 -o out.csv
     plugen molecules generate --logp 4.5 --tpsa 40 -n 500 -o joint.csv
+    plugen molecules generate --logp 4.5 -n 500 --oversample 10 -o filtered.csv   # generate-and-filter
     plugen molecules optimize --smiles "CCOc1ccccc1" --logp +2 --steps 4 -o path.csv --grid path.png
     plugen molecules properties --input molecules.txt -o props.csv
     plugen molecules fit -o my.plugin          # reproduces the shipped plugin
@@ -40,6 +41,9 @@ def add_parser(sub) -> None:
     gen.add_argument("-n", type=int, default=1000)
     gen.add_argument("--temperature", type=float, default=1.0)
     gen.add_argument("--seed", type=int, default=0)
+    gen.add_argument("--oversample", type=int, default=1, metavar="K",
+                     help="generate-and-filter: sample K x n, keep the n valid distinct molecules whose RDKit "
+                          "properties are closest to the targets (default 1: the plugin's samples as they come)")
     gen.add_argument("-o", "--output", required=True, help="CSV: smiles, valid, logP, TPSA, SAS, QED, error, targets")
     common(gen)
     gen.set_defaults(run=_generate)
@@ -123,8 +127,12 @@ def _generate(args) -> int:
     if args.n < 1:
         raise InputError("-n must be at least 1")
     bb, plugin = design.load_shipped(args.backbone, args.plugin)
-    frame = design.generate(plugin, bb, args.n, targets, args.temperature, seed=args.seed)
+    frame = design.generate(plugin, bb, args.n, targets, args.temperature, seed=args.seed, oversample=args.oversample,
+                            progress=True)
     _write(frame, args.output)
+    if len(frame) < args.n:
+        print(f"plugen molecules generate: only {len(frame)} of {args.n} molecules were valid and distinct "
+              f"among {args.n * args.oversample} samples; raise --oversample for more", file=sys.stderr)
     smiles = [s if v else None for s, v in zip(frame["smiles"], frame["valid"])]
     stats = summary(smiles, properties={k: frame[k].to_numpy() for k in design.LABELS}, targets=targets)
     print(json.dumps({"output": args.output, **_rounded(stats)}, indent=2))

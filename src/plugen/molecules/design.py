@@ -63,8 +63,19 @@ def fit_plugin(backbone=DEFAULT_BACKBONE, n: int = 100_000, labels: Sequence[str
     return plugin, info
 
 
-def _frame(smiles: Sequence[str | None], which=PROPERTIES):
-    frame = compute([s or "" for s in smiles], which, workers=1, progress=False)
+def _decode(backbone, Z, progress: bool, chunk: int = 2048) -> list[str | None]:
+    from tqdm.auto import tqdm
+
+    out: list[str | None] = []
+    with tqdm(total=len(Z), desc="decode", unit="mol", disable=not progress, leave=False) as bar:
+        for i in range(0, len(Z), chunk):
+            out += backbone.decode(Z[i : i + chunk])
+            bar.update(len(Z[i : i + chunk]))
+    return out
+
+
+def _frame(smiles: Sequence[str | None], which=PROPERTIES, progress: bool = False):
+    frame = compute([s or "" for s in smiles], which, workers=1, progress=progress)
     frame["valid"] = frame["error"] == ""
     frame.loc[~frame["valid"], "error"] = "decoding failed: no molecule"
     frame["smiles"] = frame["canonical"]
@@ -72,21 +83,25 @@ def _frame(smiles: Sequence[str | None], which=PROPERTIES):
 
 
 def generate(plugin, backbone, n: int, targets: Mapping[str, float], temperature: float = 1.0,
-             properties: Sequence[str] = PROPERTIES, seed: int | None = 0, oversample: int = 1):
+             properties: Sequence[str] = PROPERTIES, seed: int | None = 0, oversample: int = 1,
+             progress: bool = False):
     """``n`` molecules sampled with the requested label values (unnamed labels follow their
     training distribution). DataFrame: ``smiles`` (None if decoding failed), ``valid``, the
     properties, ``error`` and one ``target_<label>`` column per request.
 
     ``oversample`` > 1 is generate-and-filter on top of the plugin: sample ``oversample * n``,
     compute the RDKit properties and keep the ``n`` valid, distinct molecules closest to the targets
-    (sum of |value - target| / training sd); fewer rows if fewer qualify."""
+    (sum of |value - target| / training sd); fewer rows if fewer qualify. ``progress`` shows bars
+    for decoding and for the properties."""
     unknown = [k for k in targets if k not in plugin.label_names]
     if unknown:
         raise InputError(f"the plugin has no label {unknown}; it controls {plugin.label_names}")
-    oversample = max(int(oversample), 1)
+    if int(oversample) < 1:
+        raise InputError(f"oversample must be at least 1, got {oversample}")
+    oversample = int(oversample)
     Z = plugin.sample(int(n) * oversample, dict(targets), temperature=temperature, seed=seed)
     which = list(dict.fromkeys([*properties, *targets]))
-    frame = _frame(backbone.decode(Z), which)
+    frame = _frame(_decode(backbone, Z, progress), which, progress)
     if oversample > 1:
         stats = {label.name: label.std for label in plugin.schema_.labels}
         distance = sum((frame[k] - float(v)).abs() / float(stats.get(k) or 1.0) for k, v in targets.items())
