@@ -1,33 +1,95 @@
 """Where the molecule property error comes from: the plugin on latents vs the decoder.
 
-Encodes 1,500 validation molecules and decodes them (property correlation original vs decoded),
-reads the plugin's and the backbone property head's predictions, and samples logP 1.5 / 4.5 at two
-temperatures: latent-level value (plugin predict, property head) vs RDKit logP of the decoded molecules.
+1. Encodes 1,500 validation molecules and decodes them (property correlation original vs decoded)
+   and reads the plugin's and the backbone property head's predictions on their latents.
+2. Samples logP 1.5 / 4.5 at two temperatures: latent-level value (plugin, property head) vs RDKit
+   logP of the decoded molecules.
+3. The decoder between real molecules: for 400 training molecules with logP within 0.2 of 1.5 and of
+   4.5, decodes their latents, midpoints of random pairs of them, the latents plus Gaussian noise
+   (in units of each latent dimension's sd over the training latents) and the plugin's samples
+   for that logP, with the median distance of each set to its nearest real latent.
 
     python benchmarks/molecules_diagnose.py > benchmarks/results/molecules_diagnose.txt
 """
-import numpy as np, torch, time
-torch.set_num_threads(1)
+
+from __future__ import annotations
+
+import datetime
+
+import numpy as np
+import torch
+from scipy.spatial.distance import cdist
+
 from plugen.molecules import design
 from plugen.molecules.data import load_subset
 from plugen.molecules.properties import compute, quiet_rdkit
-quiet_rdkit()
-bb, plugin = design.load_shipped()
-v = load_subset("validation").iloc[:1500]
-z = bb.encode(v["SMILES"].tolist())
-d = bb.decode(z)
-p = compute([s or "" for s in d], ("logP", "TPSA", "SAS"), workers=1, progress=False)
-for k in ("logP", "TPSA", "SAS"):
-    print(k, "corr(orig, decoded)", np.corrcoef(v[k], p[k])[0, 1].round(3), "mean orig/dec", v[k].mean().round(3), p[k].mean().round(3))
-pred = plugin.predict(z)
-head = bb.model.property_head(torch.from_numpy(z)).detach().numpy() * np.array(bb.meta["property_head"]["std"]) + np.array(bb.meta["property_head"]["mean"])
-for i, k in enumerate(("logP", "TPSA", "SAS")):
-    print(k, "plugin predict corr", np.corrcoef(v[k], pred[:, i])[0, 1].round(3), "head corr", np.corrcoef(v[k], head[:, i])[0, 1].round(3))
-for T in (1.0, 0.5):
+
+PROPS = ("logP", "TPSA", "SAS")
+
+
+def decoded_properties(bb, Z, which=PROPS):
+    return compute([s or "" for s in bb.decode(Z)], which, workers=1, progress=False)
+
+
+def head(bb, Z) -> np.ndarray:
+    meta = bb.meta["property_head"]
+    out = bb.model.property_head(torch.as_tensor(Z)).detach().numpy()
+    return out * np.array(meta["std"]) + np.array(meta["mean"])
+
+
+def round_trip(bb, plugin) -> None:
+    v = load_subset("validation").iloc[:1500]
+    z = bb.encode(v["SMILES"].tolist())
+    p = decoded_properties(bb, z)
+    pred, h = plugin.predict(z), head(bb, z)
+    for i, k in enumerate(PROPS):
+        print(k, "corr(orig, decoded)", np.corrcoef(v[k], p[k])[0, 1].round(3),
+              "mean orig/dec", v[k].mean().round(3), p[k].mean().round(3))
+    for i, k in enumerate(PROPS):
+        print(k, "plugin predict corr", np.corrcoef(v[k], pred[:, i])[0, 1].round(3),
+              "head corr", np.corrcoef(v[k], h[:, i])[0, 1].round(3))
+
+
+def sampled(bb, plugin) -> None:
+    for T in (1.0, 0.5):
+        for t in (1.5, 4.5):
+            Z = plugin.sample(1000, {"logP": t}, temperature=T, seed=0)
+            decoded = bb.decode(Z)
+            logp = compute([s or "" for s in decoded], ("logP",), workers=1, progress=False)["logP"]
+            print("T", T, "target", t, "head on sampled z", head(bb, Z)[:, 0].mean().round(3),
+                  "plugin predict", plugin.predict(Z)[:, 0].mean().round(3), "decoded", logp.mean().round(3),
+                  "uniq", len(set(decoded)) / len(decoded))
+
+
+def between_real_molecules(bb, plugin, per_band: int = 400, pairs: int = 300) -> None:
+    train = load_subset("train")
+    rng = np.random.default_rng(0)
+    scale = bb.encode(train["SMILES"].iloc[:5000].tolist()).std(0)
+    print("set, target: decoded logP mean, MAE to target, SAS mean; median distance to the nearest real latent")
     for t in (1.5, 4.5):
-        torch.manual_seed(0)
-        Z = plugin.sample(1000, {"logP": t}, temperature=T)
-        h = bb.model.property_head(torch.as_tensor(Z)).detach().numpy()[:, 0] * bb.meta["property_head"]["std"][0] + bb.meta["property_head"]["mean"][0]
-        dd = bb.decode(Z)
-        pp = compute([s or "" for s in dd], ("logP",), workers=1, progress=False)["logP"]
-        print("T", T, "target", t, "head on sampled z", h.mean().round(3), "plugin predict", plugin.predict(Z)[:, 0].mean().round(3), "decoded", pp.mean().round(3), "uniq", len(set(dd)) / len(dd))
+        band = train[(train["logP"] - t).abs() < 0.2].iloc[:per_band]
+        Z = bb.encode(band["SMILES"].tolist())
+        Z = Z[np.isfinite(Z).all(1)]
+        i, j = rng.integers(0, len(Z), pairs), rng.integers(0, len(Z), pairs)
+        sets = {"real latents": Z, "midpoints of pairs": (Z[i] + Z[j]) / 2}
+        for s in (0.1, 0.25, 0.5):
+            sets[f"real + noise {s} sd"] = Z[i] + s * scale * rng.standard_normal(Z[i].shape).astype(np.float32)
+        sets["plugin samples"] = plugin.sample(pairs, {"logP": t}, seed=1)
+        for name, S in sets.items():
+            p = decoded_properties(bb, S, ("logP", "SAS"))
+            d = cdist(S, Z)
+            nearest = np.where(d < 1e-6, np.inf, d).min(1) if S is Z else d.min(1)
+            print(f"{name}, logP {t}: {p['logP'].mean():.3f}, MAE {(p['logP'] - t).abs().mean():.3f}, "
+                  f"SAS {p['SAS'].mean():.3f}; distance {np.median(nearest):.2f}")
+
+
+if __name__ == "__main__":
+    torch.set_num_threads(1)
+    quiet_rdkit()
+    bb, plugin = design.load_shipped()
+    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    print(f"# output of benchmarks/molecules_diagnose.py ({stamp}, shipped selfies-vae + selfies-vae.plugin, "
+          "1 torch thread)")
+    round_trip(bb, plugin)
+    sampled(bb, plugin)
+    between_real_molecules(bb, plugin)
