@@ -200,6 +200,28 @@ def test_pick_predicts_the_picture_and_edit_moves_the_attribute(mnist):
     assert sum(d == k for k, d in enumerate(digits)) >= 8
 
 
+def test_reencoded_edit_is_the_library_function_and_needs_an_encoder(mnist):
+    from plugen.reencode import reencoded_edit
+    from plugen.ui.workspace import Workspace
+
+    z = mnist.pick(5).z
+    again = mnist.edit(z, {"digit": 2}, rounds=1)
+    expected = reencoded_edit(mnist.plugin, mnist.backbone, z[None], {"digit": 2}, 1)[0]
+    assert mnist.can_reencode and np.allclose(again.z, expected, atol=1e-6)
+    assert not np.allclose(again.z, mnist.edit(z, {"digit": 2}).z, atol=1e-3)  # the round changed the latent
+
+    class DecoderOnly:  # a generator without an encoder (a GAN)
+        name, latent_dim = "decoder-only", mnist.backbone.latent_dim
+
+        def decode(self, Z):
+            return mnist.backbone.decode(Z)
+
+    ws = Workspace("decoder only", mnist.plugin, DecoderOnly(), mnist.domain)
+    assert not ws.can_reencode
+    with pytest.raises(InputError, match="no encoder"):
+        ws.edit(z, {"digit": 2}, rounds=1)
+
+
 def test_generate_draws_the_requested_class(mnist):
     views = mnist.generate({"digit": 7}, 6, temperature=0.6, seed=1)
     assert len(views) == 6
@@ -270,6 +292,9 @@ def test_editor_slide_accumulates_moved_attributes(editor):
     assert state["touched"] == {"thickness": 4.5, "slant": -0.4}
     assert both.predictions["thickness"]["value"] > view.predictions["thickness"]["value"]
     assert both.predictions["slant"]["value"] < view.predictions["slant"]["value"]
+    state, again = editor.redo(state, 1)  # the re-encode box ticked: the same moves, re-encoded
+    assert np.allclose(again.z, editor.slide(state, 2, values, rounds=1)[1].z)
+    assert not np.allclose(again.z, both.z, atol=1e-3)
     state, back = editor.reset(state)
     assert state["touched"] == {} and np.allclose(back.z, view.z)
 
@@ -402,6 +427,20 @@ def test_page_slider_changes_picture_and_prediction_fast(page):
           f"over {len(latencies)} moves")
     assert median <= LATENCY_GOAL_MS, latencies
     assert page.inner_text("#status").strip() == ""
+
+
+def test_page_reencode_box_redoes_the_edit(page):
+    page.evaluate(MOVE_JS, [0, 3])  # the digit slider to 3
+    plain = picture_pixels(page)
+    src = page.get_attribute("#picture img", "src")
+    page.click("#reencode input")
+    page.wait_for_function("s => document.querySelector('#picture img').src !== s", arg=src, timeout=10000)
+    assert np.abs(picture_pixels(page) - plain).mean() > 0.2  # the same request, closed through the VAE
+    assert predicted(page, "digit") == 3 and page.inner_text("#status").strip() == ""
+    src = page.get_attribute("#picture img", "src")
+    page.click("#reencode input")  # off again: the plain edit
+    page.wait_for_function("s => document.querySelector('#picture img').src !== s", arg=src, timeout=10000)
+    assert np.abs(picture_pixels(page) - plain).mean() < 1e-3
 
 
 def test_page_bad_image_shows_a_message_and_keeps_working(page, tmp_path):

@@ -112,9 +112,9 @@ class Editor:
         view = ws.from_text(text)
         return self.state(state["workspace"], view), view
 
-    def slide(self, state: dict, slot: int, values: list[float]) -> tuple[dict, View]:
+    def slide(self, state: dict, slot: int, values: list[float], rounds: int = 0) -> tuple[dict, View]:
         """Slider ``slot`` moved; ``values`` are all slot values. Edits the latent with every
-        attribute moved so far."""
+        attribute moved so far (``rounds``: re-encoded edits, :meth:`Workspace.edit`)."""
         ws = self.workspace(state.get("workspace"))
         if state.get("z") is None:
             raise PlugenError("pick a sample first")
@@ -126,8 +126,15 @@ class Editor:
         for i, c in enumerate(controls):  # keep the other moved attributes at their sliders' values
             if c.name in touched and i < len(values) and values[i] is not None:
                 touched[c.name] = float(values[i])
-        view = ws.edit(np.asarray(state["z"], np.float32), touched)
+        view = ws.edit(np.asarray(state["z"], np.float32), touched, rounds)
         return {**state, "touched": touched}, view
+
+    def redo(self, state: dict, rounds: int) -> tuple[dict, View]:
+        """The current edit again with ``rounds`` re-encoding rounds (the checkbox changed)."""
+        ws = self.workspace(state.get("workspace"))
+        if state.get("z") is None:
+            raise PlugenError("pick a sample first")
+        return state, ws.edit(np.asarray(state["z"], np.float32), dict(state.get("touched") or {}), rounds)
 
     def reset(self, state: dict) -> tuple[dict, View]:
         """Back to the unedited sample."""
@@ -269,6 +276,10 @@ def build_app(editor: Editor):
                         info=c.info if c else None, visible=c is not None, elem_id=f"slider-{i}",
                         elem_classes=["plugen-slider"]))
                 reset_btn = gr.Button("Reset edits", size="sm", elem_id="reset")
+                reencode = gr.Checkbox(value=False, label="re-encode edits", elem_id="reencode",
+                                       info="decode, encode and edit again, holding the other attributes "
+                                            "(keeps them better; one decode and encode more per move)",
+                                       visible=first_ws is not None and first_ws.can_reencode)
         with gr.Accordion("3. Generate new samples", open=True):
             with gr.Row():
                 fixed = gr.CheckboxGroup(choices=[c.name for c in controls], label="fix these attributes at their "
@@ -332,10 +343,11 @@ def build_app(editor: Editor):
                     _caption(ws, 0), gr.update(visible=n > 0), gr.update(visible=n > 0),
                     gr.update(visible=not text_mode), gr.update(visible=text_mode), gr.update(visible=text_mode),
                     gr.update(visible=text_mode), gr.update(visible=text_mode),
-                    gr.update(choices=[c.name for c in cs], value=[]), [], [], status_html())
+                    gr.update(choices=[c.name for c in cs], value=[]), [], [],
+                    gr.update(visible=ws.can_reencode, value=False), status_html())
 
         choose_outputs = [*new_outputs, about, index, caption, pick_btn, random_btn, upload, smiles_in, smiles_btn,
-                          smiles_out, download, fixed, gallery, generated]
+                          smiles_out, download, fixed, gallery, generated, reencode]
         on(chooser.input, on_choose, [chooser], choose_outputs, show_progress="minimal")
 
         # ---- sources of a sample
@@ -372,12 +384,18 @@ def build_app(editor: Editor):
 
         # ---- edit: every slider input edits, the latest request wins while one is running
         for i, slider in enumerate(slots):
-            def on_slide(st, *values, _slot=i):
-                st, view = editor.slide(st, _slot, list(values))
+            def on_slide(st, again, *values, _slot=i):
+                st, view = editor.slide(st, _slot, list(values), int(again))
                 return (*show(editor.workspace(st["workspace"]), st, view), status_html())
 
-            on(slider.input, on_slide, [state, *slots], view_outputs, trigger_mode="always_last", queue=False,
-               api_name=f"slide_{i}")
+            on(slider.input, on_slide, [state, reencode, *slots], view_outputs, trigger_mode="always_last",
+               queue=False, api_name=f"slide_{i}")
+
+        def on_reencode(st, again):
+            st, view = editor.redo(st, int(again))
+            return (*show(editor.workspace(st["workspace"]), st, view), status_html())
+
+        on(reencode.input, on_reencode, [state, reencode], view_outputs)
 
         def on_reset(st):
             st, view = editor.reset(st)

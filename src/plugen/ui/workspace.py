@@ -74,7 +74,7 @@ class Workspace:
     captions: list[str] = field(default_factory=list)
     class_names: dict[str, list[str]] = field(default_factory=dict)
     description: str = ""
-    reencode: bool = True
+    judge_picture: bool = True  # predict attributes from the decoded sample encoded again
 
     def __post_init__(self):
         if getattr(self.backbone, "latent_dim", None) != self.plugin.latent_dim_:
@@ -122,11 +122,23 @@ class Workspace:
         return self.views(Z)
 
     # ------------------------------------------------------------------ editing
-    def edit(self, z, changes: Mapping[str, Any]) -> View:
-        """The latent ``z`` with the labels in ``changes`` set (all else kept), shown."""
+    @property
+    def can_reencode(self) -> bool:
+        """Whether edits can be closed through the backbone (it has an encoder)."""
+        return can_encode(self.backbone)
+
+    def edit(self, z, changes: Mapping[str, Any], rounds: int = 0) -> View:
+        """The latent ``z`` with the labels in ``changes`` set (all else kept), shown. ``rounds`` > 0
+        re-encodes the edit that many times (:func:`plugen.reencode.reencoded_edit`: decode, encode,
+        edit again with the other labels held at what the plugin read on ``z``)."""
+        from plugen.reencode import reencoded_edit
+
         z = np.asarray(z, np.float32).reshape(1, -1)
         changes = {k: float(v) for k, v in changes.items()}
-        edited = self.plugin.edit(z, changes) if changes else z
+        if rounds and not self.can_reencode:
+            raise InputError(f"backbone {getattr(self.backbone, 'name', '?')!r} has no encoder: edits cannot be "
+                             "re-encoded")
+        edited = reencoded_edit(self.plugin, self.backbone, z, changes, int(rounds)) if changes else z
         return self.view(edited[0])
 
     def warm_up(self) -> None:
@@ -146,7 +158,7 @@ class Workspace:
         Z = np.asarray(Z, np.float32)
         decoded = self.domain.unbatch(self.backbone.decode(Z))
         judged = Z
-        if self.reencode and can_encode(self.backbone):
+        if self.judge_picture and can_encode(self.backbone):
             try:
                 judged = self._encode(decoded)
             except InputError:  # e.g. a decoded SMILES that is not a molecule: judge the latent
