@@ -23,3 +23,15 @@ def test_image_experiments_write_a_complete_report(tmp_path):
     assert reencoded["generation"] == saved["mnist"]["methods"]["PluGeN"]["generation"]  # the same sampler
     assert reencoded["edits"] != saved["mnist"]["methods"]["PluGeN"]["edits"] and "| PluGeN re-encoded |" in report
     assert saved["mnist"]["labels"] == {"digit": "categorical", "thickness": "continuous", "slant": "continuous"}
+
+
+def test_gan_experiment_fits_on_labelled_samples_and_edits_inverted_digits(tmp_path):
+    results = run_image_experiments(["mnist-gan"], tmp_path, scale="smoke")
+    res = results["mnist-gan"]
+    assert set(res["methods"]) == {"PluGeN", "FPN", "linear"}  # no encoder: no re-encoded column
+    assert res["n_train"] == 1000 and res["n_test"] == 20  # half of 2,000 GAN samples; 20 inverted digits
+    report = (tmp_path / "report.md").read_text()
+    assert "GAN samples, labelled from their pictures" in report and "real test digits inverted" in report
+    assert all((tmp_path / figure).exists() for figure in res["figures"])
+    for method in res["methods"].values():
+        assert 0 <= method["edits"]["mean_success"] <= 1 and np.isfinite(method["generation"]["frechet_distance"])

@@ -7,6 +7,10 @@ on the latents, judges edits and generations on decoded images (:mod:`plugen.eva
 :mod:`plugen.reencode`), draws the pictures, and writes ``metrics.json`` and ``report.md``.
 ``scale="demo"`` is the main job (under 3 minutes on 2 CPU cores); ``scale="full"`` judges more
 samples; ``scale="smoke"`` only checks that everything runs.
+
+``"mnist-gan"`` runs the same protocol on the shipped GAN, which has no encoder: the plugins are fitted
+on the GAN's own samples labelled from their pictures (:mod:`plugen.data.generated`, as the PluGeN
+paper labels StyleGAN), and the real test digits to edit are found by inverting the generator.
 """
 
 from __future__ import annotations
@@ -28,11 +32,18 @@ REENCODE_ROUNDS = 1
 REENCODED = "PluGeN re-encoded"
 
 SCALES = {
-    "smoke": {"edit_rows": 20, "per_request": 10, "shapes_train": 1000, "shapes_test": 100, "plugin": {"max_epochs": 3}},
+    "smoke": {"edit_rows": 20, "per_request": 10, "shapes_train": 1000, "shapes_test": 100, "gan_samples": 2000,
+              "plugin": {"max_epochs": 3}},
     # the plugins stop after each experiment's ``demo_max_epochs`` at most (the main job's 3 minutes)
-    "demo": {"edit_rows": 150, "per_request": 60, "shapes_train": 6000, "shapes_test": 600, "plugin": {}},
-    "full": {"edit_rows": 500, "per_request": 300, "shapes_train": 20000, "shapes_test": 2000, "plugin": {}},
+    "demo": {"edit_rows": 150, "per_request": 60, "shapes_train": 6000, "shapes_test": 600, "gan_samples": 10000,
+             "plugin": {}},
+    "full": {"edit_rows": 500, "per_request": 300, "shapes_train": 20000, "shapes_test": 2000, "gan_samples": 20000,
+             "plugin": {}},
 }
+#: share of the GAN's samples kept for fitting: those the digit reader is surest of
+GAN_KEEP = 0.5
+#: inversion of the real test digits into the GAN's latent space (GANBackbone.invert)
+GAN_INVERSION = {"steps": 300, "restarts": 4}
 
 
 @dataclass
@@ -56,6 +67,8 @@ class Experiment:
     # flows fitted per plugin at full scale, the one with the best held-out NLL kept (``restarts``
     # of PluGeN and FPN); the demo and smoke scales fit one
     restarts: int = 1
+    # (backbone, train, test, settings, seed) -> (Z_train, train, Z_test, test, notes); default: encode both
+    latents: Callable[..., tuple] | None = None
 
     def plugin_labels(self, data) -> tuple[dict[str, str], np.ndarray]:
         """The labels the plugins are fitted on (``{name: kind}``) and their columns of ``data.Y``."""
@@ -73,6 +86,29 @@ def _shapes(settings):
     from plugen.data.shapes import make_shapes
 
     return make_shapes(settings["shapes_train"], "train", seed=1), make_shapes(settings["shapes_test"], "train", seed=2)
+
+
+def _encoded(bb, train, test, settings, seed):
+    return bb.encode(train.images), train, bb.encode(test.images), test, {}
+
+
+def _gan_latents(bb, train, test, settings, seed):
+    """The GAN's samples labelled by :func:`plugen.data.generated.mnist_reader` (fitted on the real
+    training digits) to fit on; the real test digits to edit, inverted."""
+    from plugen.data.generated import labelled_samples, mnist_reader
+
+    n = settings["gan_samples"]
+    Z_train, samples = labelled_samples(bb, n, mnist_reader(train, seed), train.labels, keep=GAN_KEEP, seed=seed)
+    test = test.subset(np.arange(min(settings["edit_rows"], len(test))))
+    _log(f"[mnist-gan] inverting {len(test)} test digits")
+    Z_test, error = bb.invert(test.images, seed=seed, **GAN_INVERSION)
+    notes = {"training latents": f"{len(Z_train)} of {n} GAN samples, labelled from their pictures (digit: RBF SVM "
+                                 f"on pixels fitted on the real training digits, the surest {GAN_KEEP:.0%} kept; "
+                                 "thickness and slant: morphometry)",
+             "test latents": f"{len(test)} real test digits inverted ({GAN_INVERSION['steps']} Adam steps, "
+                             f"{GAN_INVERSION['restarts']} restarts): reconstruction "
+                             f"MSE median {np.median(error):.4f}, 90th percentile {np.quantile(error, 0.9):.4f}"}
+    return Z_train, samples, Z_test, test, notes
 
 
 def experiments() -> dict[str, Experiment]:
@@ -100,6 +136,9 @@ def experiments() -> dict[str, Experiment]:
                              # 0.873, unseen combinations 0.840 / 0.926 / 0.730; the best of 3 by held-out
                              # NLL (seed 1 in the benchmark): 0.907 and 0.868
                              restarts=3),
+        "mnist-gan": Experiment("mnist-gan", "mnist-gan", _mnist, mnist_judge, ["digit", "thickness", "slant"],
+                                [{"digit": d} for d in range(10)], "digit", ["thickness", "slant"], "digit",
+                                plugen_options={"transforms": 12}, demo_max_epochs=40, latents=_gan_latents),
     }
 
 
@@ -121,11 +160,11 @@ def run_image_experiments(names: list[str], output: Path, scale: str = "demo", b
         train, test = spec.load(settings)
         bb = load_backbone(backbone or spec.backbone)
         judge = spec.judge()
-        Z_train, Z_test = bb.encode(train.images), bb.encode(test.images)
+        Z_train, train, Z_test, test, notes = (spec.latents or _encoded)(bb, train, test, settings, seed)
         labels, Y_train = spec.plugin_labels(train)
         methods: dict[str, Any] = {}
         res: dict[str, Any] = {"backbone": bb.name, "latent_dim": bb.latent_dim, "n_train": len(Z_train),
-                               "n_test": len(Z_test), "labels": labels, "methods": {}}
+                               "n_test": len(Z_test), "labels": labels, "notes": notes, "methods": {}}
         options = {"seed": seed, "backbone": bb.name, **settings["plugin"]}
         if scale == "demo":
             options["max_epochs"] = spec.demo_max_epochs
@@ -207,13 +246,14 @@ def render_report(results: dict) -> str:
              f"Scale: {results['scale']}. Every figure is judged on decoded images by independent evaluators "
              "(CNNs trained on raw images; morphometry or pixel measurements for continuous labels); "
              "\"linear\" is the InterFaceGAN-style direction baseline, FPN the PluGeN paper's cFlow.", ""]
-    for name in ("mnist", "shapes"):
+    for name in experiments():
         if name not in results:
             continue
         res = results[name]
         methods = res["methods"]
-        lines += [f"## {name} (backbone {res['backbone']}, {res['latent_dim']}-dim latents, {res['n_train']} training latents)", "",
-                  "| | " + " | ".join(methods) + " |", "|---|" + "---|" * len(methods)]
+        lines += [f"## {name} (backbone {res['backbone']}, {res['latent_dim']}-dim latents, {res['n_train']} training latents)", ""]
+        lines += [f"- {k.capitalize()}: {v}." for k, v in res.get("notes", {}).items()] + ([""] if res.get("notes") else [])
+        lines += ["| | " + " | ".join(methods) + " |", "|---|" + "---|" * len(methods)]
         table = [
             ("fit time", lambda m: "PluGeN's flow" if "reencode_rounds" in m else f"{m['fit_seconds']} s" + (
                 f" ({len(m['restarts'])} restarts, seed {m['chosen_seed']} kept)" if "restarts" in m else "")),
