@@ -3,12 +3,12 @@
 A GAN's latents of real images are not at hand, so the plugin is fitted on the generator's own
 samples: draw latents from its prior ``N(0, I)``, decode them and read the labels from the pictures
 with a classifier of one's own (the PluGeN paper's StyleGAN experiment labelled its samples with the
-Microsoft Face API). Here only the share the classifier is surest of is kept, since a small generator
-also draws samples that are no clear member of any class. Real images are then edited through the GAN's inversion
-(:meth:`plugen.backbones.GANBackbone.invert`).
+Microsoft Face API). Here only the share the classifier is surest of is kept, since a small
+generator also draws samples that are no clear member of any class. Real images are then edited
+through the GAN's inversion (:meth:`plugen.backbones.GANBackbone.invert`).
 
->>> Z, data = labelled_samples(load("mnist-gan"), 20000, mnist_reader(train), keep=0.5)  # doctest: +SKIP
->>> PluGeN(labels).fit(Z, data.Y[:, :3])                                               # doctest: +SKIP
+>>> Z, data = labelled_samples(load("mnist-gan"), 20000, mnist_reader(train), train.labels)  # doctest: +SKIP
+>>> PluGeN(labels).fit(Z, data.Y[:, :3])                                                   # doctest: +SKIP
 """
 
 from __future__ import annotations
