@@ -46,9 +46,11 @@ def test_fit_edit_sample_predict_info(files, capsys):
 def test_fpn_with_chosen_labels_and_source_labels(files, capsys):
     d = files
     code, _, _ = run(capsys, "fit", "--latents", d / "z.npy", "--labels", d / "y.csv", "--label", "a:binary",
-                     "--label", "shape:categorical", "--method", "fpn", "--flow", "maf", "--epochs", 2, "--latent-noise", 0.1, "--quiet", "-o", d / "f")
+                     "--label", "shape:categorical", "--method", "fpn", "--flow", "maf", "--epochs", 2, "--latent-noise", 0.1,
+                     "--classifier-weight", 3, "--quiet", "-o", d / "f")
     assert code == 0
-    assert json.loads((d / "f" / "plugin.json").read_text())["params"]["latent_noise"] == 0.1
+    params = json.loads((d / "f" / "plugin.json").read_text())["params"]
+    assert params["latent_noise"] == 0.1 and params["classifier_weight"] == 3
     write_array(d / "src.csv", np.array([[1, 0]] * 600), header=["a", "shape"])
     code, _, err = run(capsys, "edit", d / "f", "--latents", d / "z.npy", "--set", "shape=1", "--y-source", d / "src.csv", "-o", d / "e.npy")
     assert code == 0, err
@@ -75,6 +77,8 @@ def test_fit_with_restarts_reports_the_kept_seed(files, capsys):
         (["sample", "{d}/plugin", "-n", "3", "--set", "shape=9", "-o", "{d}/s.npy"], "unknown class 9"),
         (["predict", "{d}/nothing", "--latents", "{d}/z.npy", "-o", "{d}/p.csv"], "no checkpoint at"),
         (["fit", "--latents", "{d}/z.npy", "--labels", "{d}/y.csv", "--label", "age:continuous", "-o", "{d}/x"], "not a column"),
+        (["fit", "--latents", "{d}/z.npy", "--labels", "{d}/y.csv", "--classifier-weight", "1", "-o", "{d}/x"],
+         "--method fpn only"),
         (["edit", "{d}/plugin", "--latents", "{d}/z.npy", "--set", "a=1", "--reencode", "1", "-o", "{d}/e.npy"],
          "--reencode needs --backbone"),
         (["edit", "{d}/plugin", "--latents", "{d}/z.npy", "--set", "a=1", "--reencode", "1", "--backbone", "toy",

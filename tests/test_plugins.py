@@ -156,6 +156,69 @@ def test_restarts_keep_the_flow_with_the_best_held_out_nll(cls, small):
     assert single.history_["best_nll"] == tried[0]["best_nll"] and "restarts" not in single.history_
 
 
+def _true_label_log_posterior(fpn, Z, Y, k):
+    """log p(y_k | z, y_-k) of the given labels by Bayes' rule over log_prob (FPN eq. 15-17)."""
+    label = fpn.schema_.labels[k]
+    values, log_prior = fpn._support(label)
+    joint = []
+    for v in values:
+        Yv = Y.copy()
+        Yv[:, k] = v
+        joint.append(fpn.log_prob(Z, Yv))
+    joint = np.stack(joint, axis=1) + log_prior
+    joint -= joint.max(axis=1, keepdims=True)
+    log_post = joint - np.log(np.exp(joint).sum(axis=1, keepdims=True))
+    return log_post[np.arange(len(Z)), np.searchsorted(values, Y[:, k])]
+
+
+def test_fpn_hybrid_objective_is_nll_plus_weighted_cross_entropy(small):
+    Z, Y, labels = small
+    Y = Y.copy()
+    Y[::4, 0] = np.nan  # an unknown label adds no cross-entropy
+    fpn = quick(FPN, labels, classifier_weight=2.5, dtype="float64").fit(Z, Y)
+    z = torch.as_tensor(Z[:50], dtype=torch.float64)
+    context = fpn._context(Y[:50])
+    with torch.no_grad():
+        loss = fpn._training_loss(z, context).numpy()
+    expected = -fpn.log_prob(Z[:50].astype(np.float64), Y[:50])
+    for k, label in enumerate(fpn.schema_.labels):
+        if label.kind != "continuous":
+            known = ~np.isnan(Y[:50, k])
+            ce = np.zeros(50)
+            ce[known] = -_true_label_log_posterior(fpn, Z[:50][known].astype(np.float64), Y[:50][known], k)
+            expected += 2.5 * ce
+    assert np.allclose(loss, expected, rtol=1e-8, atol=1e-8)
+
+
+def test_fpn_hybrid_objective_sharpens_the_classifier_on_mnist_latents():
+    from plugen.backbones import load
+    from plugen.data.mnist import load_mnist
+
+    train, test = load_mnist().split(0.9, seed=0)
+    bb = load("mnist-vae")
+    Z, y = bb.encode(train.images[:1500]), train.column("digit")[:1500]
+    Z_test, y_test = bb.encode(test.images), test.column("digit")
+    fits = {w: FPN({"digit": "categorical"}, **{**FAST, "max_epochs": 10}, transforms=2, hidden_features=64,
+                   classifier_weight=w).fit(Z, y) for w in (0, 10)}
+    cross_entropy = {w: -_true_label_log_posterior(f, Z, y[:, None].astype(float), 0).mean() for w, f in fits.items()}
+    # the discriminative term makes Bayes' rule surer of the true digits it was trained on ...
+    assert cross_entropy[10] < 0.5 * cross_entropy[0], cross_entropy
+    # ... and both remain good classifiers of unseen digits
+    for f in fits.values():
+        assert np.mean(f.predict(Z_test)[:, 0] == y_test) >= 0.9
+
+
+def test_fpn_hybrid_checkpoint_round_trip_and_bad_weight(small, tmp_path):
+    Z, Y, labels = small
+    fpn = quick(FPN, labels, classifier_weight=1.0).fit(Z, Y)
+    again = FPN.load(fpn.save(tmp_path / "hybrid"))
+    assert again.classifier_weight == 1.0
+    assert np.array_equal(again.predict(Z[:20]), fpn.predict(Z[:20]))
+    for bad in (-1, float("nan"), "high"):
+        with pytest.raises(InputError, match="classifier_weight"):
+            quick(FPN, labels, classifier_weight=bad).fit(Z, Y)
+
+
 def test_labels_as_dict_or_dataframe_columns(small):
     Z, Y, labels = small
     columns = {name: Y[:, k] for k, name in enumerate(labels)}

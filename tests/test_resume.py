@@ -49,6 +49,11 @@ def test_state_of_another_fit_or_a_corrupted_one_is_refused(tmp_path, small):
         PluGeN(labels, **settings()).fit(Z[:500], Y[:500], checkpoint=state)
     with pytest.raises(CheckpointError, match="other data or with other settings"):
         PluGeN(labels, **dict(settings(), lr=1e-4)).fit(Z, Y, checkpoint=state)
+    fpn_state = tmp_path / "fpn.state"
+    with pytest.raises(Killed):
+        FPN(labels, **settings()).fit(Z, Y, on_epoch=kill_at(2), checkpoint=fpn_state)
+    with pytest.raises(CheckpointError, match="other data or with other settings"):  # another objective
+        FPN(labels, **settings(), classifier_weight=2.0).fit(Z, Y, checkpoint=fpn_state)
     state.write_bytes(state.read_bytes()[:100])
     with pytest.raises(CheckpointError, match="corrupted or truncated"):
         PluGeN(labels, **settings()).fit(Z, Y, checkpoint=state)

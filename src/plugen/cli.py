@@ -68,6 +68,9 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--latent-noise", type=float,
                      help="training noise, in standard deviations per latent dimension (about 0.1 for a "
                           "non-generative autoencoder's latents; default 0)")
+    fit.add_argument("--classifier-weight", type=float,
+                     help="fpn only: weight of the Bayes classifier's cross-entropy added to the likelihood "
+                          "(hybrid objective; about 10 when the plugin is wanted as a classifier; default 0)")
     fit.add_argument("--seed", type=int, default=0)
     fit.add_argument("--restarts", type=int, default=1,
                      help="fit N flows (seeds SEED, SEED+1, ...) and keep the one with the lowest held-out NLL; "
@@ -228,10 +231,12 @@ def _fit(args) -> int:
                  + ", ".join(f"{k}:{v}" for k, v in labels.items()))
         Y = Y[:, [header.index(name) for name in labels]]
         cls = FPN if args.method == "fpn" else PluGeN
+        if args.classifier_weight is not None and cls is not FPN:
+            raise InputError("--classifier-weight applies to --method fpn only")
         options = {"seed": args.seed, "restarts": args.restarts, "device": args.device, "backbone": args.backbone,
                    "progress": not args.quiet, "autocast": args.autocast, "compile": args.compile}
         for key, value in (("flow", args.flow), ("max_epochs", args.epochs), ("batch_size", args.batch_size), ("lr", args.lr),
-                           ("latent_noise", args.latent_noise)):
+                           ("latent_noise", args.latent_noise), ("classifier_weight", args.classifier_weight)):
             if value is not None:
                 options[key] = value
         state = Path(f"{args.output}.training-state.pt")

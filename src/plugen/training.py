@@ -88,6 +88,7 @@ def train(
     checkpoint: str | Path | None = None,
     autocast: str | None = None,
     compile: bool = False,
+    objective_settings: dict | None = None,
 ) -> dict:
     """Minimise the mean of ``nll(z, t)`` over the training part of ``rows``.
 
@@ -106,7 +107,8 @@ def train(
     ``checkpoint``: a file where the full training state is saved after every epoch; when it
     exists at the start, training resumes from it; it is removed when training ends.
     ``autocast="bf16"`` runs the forward pass under bfloat16 autocast; ``compile`` wraps the
-    objective in ``torch.compile``. Returns a summary: epochs and steps run, best held-out NLL
+    objective in ``torch.compile``. ``objective_settings``: settings of ``nll`` that the caller
+    wants in the checkpoint's fingerprint (a state saved under other ones is not resumed). Returns a summary: epochs and steps run, best held-out NLL
     per row and per dimension, why it stopped, the wall time, and per-epoch history (training and
     held-out NLL, learning rate, wall time since the start). ``module``
     ends with its best (held-out) weights.
@@ -146,7 +148,7 @@ def train(
                     weight_decay=weight_decay, grad_clip=grad_clip, warmup_steps=warmup_steps, seed=seed, world=world,
                     latent_noise=None if latent_noise is None else latent_noise.tolist(),
                     parameters=[list(p.shape) for p in module.parameters()],
-                    **({} if split_seed in (None, seed) else {"split_seed": split_seed}))
+                    **({} if split_seed in (None, seed) else {"split_seed": split_seed}), **(objective_settings or {}))
     key = fingerprint(settings, rows.fingerprint_rows(), rows.n, rows.features) if checkpoint else ""
     saved = load_state(checkpoint, key) if checkpoint else None
     if saved is not None:

@@ -130,7 +130,7 @@ class Plugin:
     def _train(self, module: nn.Module, rows, on_epoch, checkpoint, noise, seed: int) -> dict:
         return train(
             module,
-            self._nll,
+            self._training_loss,
             rows,
             batch_size=self.batch_size,
             lr=self.lr,
@@ -148,12 +148,14 @@ class Plugin:
             checkpoint=checkpoint,
             autocast=self.autocast,
             compile=self.compile,
+            objective_settings=self._objective_settings(),
         )
 
     #: hyperparameters that must be positive numbers, and those that must lie in [0, 1)
     _positive = ("transforms", "hidden_features", "depth", "batch_size", "lr", "max_epochs", "patience",
                  "sigma", "continuous_sigma")
     _fractions = ("val_fraction", "label_dropout", "weight_decay", "latent_noise")
+    _nonnegative = ("classifier_weight",)
     _choices = {"covariance": ("auto", "per-class", "shared"), "autocast": (None, "bf16"), "compile": (False, True)}
 
     def _check_params(self) -> None:
@@ -164,6 +166,9 @@ class Plugin:
         for name in self._fractions:
             if name in params and not (isinstance(params[name], (int, float)) and 0 <= params[name] < 1):
                 raise InputError(f"{name} must be in [0, 1), got {params[name]!r}")
+        for name in self._nonnegative:
+            if name in params and not (isinstance(params[name], (int, float)) and params[name] >= 0):
+                raise InputError(f"{name} must be a number >= 0, got {params[name]!r}")
         if "restarts" in params and not (isinstance(params["restarts"], int) and params["restarts"] >= 1):
             raise InputError(f"restarts must be a whole number >= 1, got {params['restarts']!r}")
         for name, allowed in self._choices.items():
@@ -193,6 +198,14 @@ class Plugin:
 
     def _nll(self, z: Tensor, t: Tensor) -> Tensor:
         raise NotImplementedError
+
+    def _training_loss(self, z: Tensor, t: Tensor) -> Tensor:
+        """Per-row objective that training minimises (and early stopping watches): the NLL."""
+        return self._nll(z, t)
+
+    def _objective_settings(self) -> dict:
+        """Hyperparameters of :meth:`_training_loss` beyond the NLL (they key resumable states)."""
+        return {}
 
     _augment = None
 
