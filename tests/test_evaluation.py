@@ -41,3 +41,24 @@ def test_linear_directions_gradual_binary_edit(data):
     d = model.directions_[(0, 1.0)]
     scores = [(model.edit(test.Z[:50], {"a": v}) @ d[0] + d[1]).mean() for v in (0, 0.5, 1)]
     assert scores[0] < scores[1] < scores[2]
+
+
+def test_classification_cv_tests_every_row_once_and_averages_the_folds():
+    from plugen.data import entangled
+    from plugen.evaluation.images import classification_cv
+
+    d = entangled(n=400, latent_dim=8, seed=2)
+    y = d.Y[:, list(d.labels).index("shape")].astype(int)
+    out = classification_cv(d.Z, y, folds=4, fpn_flows=("realnvp",), classifier_weights=(0.0, 5.0),
+                            fpn_options={"max_epochs": 5})
+    assert len(out["folds"]) == 4
+    models = [r["model"] for r in out["folds"][0]]
+    assert models == ["logistic regression", "linear SVM", "RBF SVM", "FPN (realnvp)", "FPN (realnvp), hybrid beta=5"]
+    for model, summary in out["summary"].items():
+        accuracies = [next(r["test_accuracy"] for r in fold if r["model"] == model) for fold in out["folds"]]
+        assert summary["mean_test_accuracy"] == pytest.approx(np.mean(accuracies))
+        assert summary["fold_min"] == min(accuracies) and summary["fold_max"] == max(accuracies)
+        # each fold's test part is a quarter of the rows: accuracies come in steps of 1/100
+        assert all(abs(a * 100 - round(a * 100)) < 1e-9 for a in accuracies)
+    assert out["summary"]["RBF SVM"]["mean_test_accuracy"] > 0.8
+    assert out["summary"]["FPN (realnvp)"]["mean_test_accuracy"] > 0.8

@@ -11,7 +11,8 @@
   every requested label right, macro F1 / AUC per categorical label, and the Fréchet distance of
   all generated images to real ones in the judge's feature space (not Inception FID).
 - :func:`classification_table`: FPN Table 1. FPN (MAF, RealNVP) as a Bayes classifier against
-  logistic regression, linear SVM and RBF SVM (C by 5-fold grid search) on the same latent split.
+  logistic regression, linear SVM and RBF SVM (C by 5-fold grid search) on the same latent split;
+  :func:`classification_cv` repeats it on stratified folds of all rows.
 
 A *method* is anything with ``edit(Z, changes)`` and ``sample(n, conditions, temperature=, seed=)``
 (PluGeN, FPN, :class:`~plugen.evaluation.baselines.LinearDirections`).
@@ -20,7 +21,7 @@ A *method* is anything with ``edit(Z, changes)`` and ``sample(n, conditions, tem
 from __future__ import annotations
 
 import time
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
@@ -111,8 +112,12 @@ def generation_table(method, backbone, judge, requests: list[dict[str, Any]], n:
 
 
 def classification_table(Z_train, y_train, Z_test, y_test, fpn_flows=("maf", "realnvp"), seed: int = 0,
-                         fpn_options: Mapping[str, Any] | None = None) -> list[dict]:
-    """Train / test accuracy of FPN Bayes classifiers and scikit-learn baselines (FPN Table 1)."""
+                         fpn_options: Mapping[str, Any] | None = None,
+                         classifier_weights: Sequence[float] = (0.0,)) -> list[dict]:
+    """Train / test accuracy of FPN Bayes classifiers and scikit-learn baselines (FPN Table 1).
+
+    One FPN row per flow and ``classifier_weight`` (0: the paper's maximum likelihood; > 0: the
+    hybrid objective of :class:`~plugen.FPN`)."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import GridSearchCV
     from sklearn.pipeline import make_pipeline
@@ -135,11 +140,29 @@ def classification_table(Z_train, y_train, Z_test, y_test, fpn_flows=("maf", "re
                      "test_accuracy": float(search.score(Z_test, y_test)),
                      "seconds": round(time.perf_counter() - start, 1)})
     for flow in fpn_flows:
-        start = time.perf_counter()
-        fpn = FPN({"class": "categorical"}, flow=flow, seed=seed, progress=False, **(fpn_options or {}))
-        fpn.fit(Z_train, y_train)
-        rows.append({"model": f"FPN ({flow})",
-                     "train_accuracy": float(np.mean(fpn.predict(Z_train)[:, 0] == y_train)),
-                     "test_accuracy": float(np.mean(fpn.predict(Z_test)[:, 0] == y_test)),
-                     "seconds": round(time.perf_counter() - start, 1)})
+        for weight in classifier_weights:
+            start = time.perf_counter()
+            fpn = FPN({"class": "categorical"}, flow=flow, seed=seed, progress=False, classifier_weight=weight,
+                      **(fpn_options or {}))
+            fpn.fit(Z_train, y_train)
+            rows.append({"model": f"FPN ({flow})" + (f", hybrid beta={weight:g}" if weight else ""),
+                         "train_accuracy": float(np.mean(fpn.predict(Z_train)[:, 0] == y_train)),
+                         "test_accuracy": float(np.mean(fpn.predict(Z_test)[:, 0] == y_test)),
+                         "seconds": round(time.perf_counter() - start, 1)})
     return rows
+
+
+def classification_cv(Z, y, folds: int = 5, seed: int = 0, **table_options) -> dict:
+    """:func:`classification_table` on each of ``folds`` stratified folds of all rows: every row is
+    a test row once, so accuracies rest on all of them rather than on one small test split.
+    Returns the per-fold tables and, per model, the mean test accuracy and its fold range."""
+    from sklearn.model_selection import StratifiedKFold
+
+    splits = StratifiedKFold(folds, shuffle=True, random_state=seed).split(Z, y)
+    tables = [classification_table(Z[tr], y[tr], Z[te], y[te], seed=seed, **table_options) for tr, te in splits]
+    summary = {}
+    for row in tables[0]:
+        accuracies = [next(r["test_accuracy"] for r in table if r["model"] == row["model"]) for table in tables]
+        summary[row["model"]] = {"mean_test_accuracy": float(np.mean(accuracies)),
+                                 "fold_min": float(min(accuracies)), "fold_max": float(max(accuracies))}
+    return {"folds": tables, "summary": summary}
