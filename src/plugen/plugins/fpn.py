@@ -78,7 +78,8 @@ class FPN(Plugin):
             0 (default) is the paper's maximum likelihood (eq. 14). Use it when the plugin is
             wanted as a classifier: on the 4,500 MNIST training digits, beta = 10 raised test
             accuracy from 0.962 to 0.970 (``benchmarks/images.py``), at about four times the
-            training time (one extra flow pass per class value) and a slightly worse likelihood.
+            training time (one extra flow pass per class value) and a slightly worse likelihood
+            (test mean log p(z | y) -17.49 against -17.03).
             Early stopping and ``restarts`` then watch this objective.
         Other arguments as for :class:`~plugen.PluGeN`.
     """
