@@ -28,6 +28,7 @@ from plugen.molecules import design
 from plugen.molecules.data import load_subset, training_set
 from plugen.molecules.metrics import summary, tanimoto
 from plugen.molecules.properties import compute, quiet_rdkit
+from plugen.reencode import reencode
 
 SINGLE = [{"logP": v} for v in (1.5, 3.0, 4.5)] + [{"TPSA": v} for v in (40.0, 60.0, 80.0)] + [{"SAS": v} for v in (2.0, 3.0, 4.0)]
 JOINT = [{"logP": 4.5, "TPSA": 40.0}, {"logP": 1.5, "TPSA": 80.0}, {"logP": 3.0, "SAS": 2.0}]
@@ -41,11 +42,12 @@ def name_of(targets: dict) -> str:
 
 
 def run_targets(bb, plugin, targets: dict, n: int, temperature: float, train: frozenset, seed: int,
-                oversample: int = 1) -> tuple[dict, dict]:
+                oversample: int = 1, reencode: int = 0) -> tuple[dict, dict]:
     torch.manual_seed(seed)
     t0 = time.perf_counter()
-    if oversample > 1:  # plugin samples filtered by their RDKit properties (design.generate)
-        frame = design.generate(plugin, bb, n, targets, temperature, PROPS, seed=seed, oversample=oversample)
+    if oversample > 1 or reencode:  # filtered by RDKit properties, or re-encoded samples (design.generate)
+        frame = design.generate(plugin, bb, n, targets, temperature, PROPS, seed=seed, oversample=oversample,
+                                reencode=reencode)
         smiles = frame["smiles"].tolist()
         t1 = t2 = time.perf_counter()
         values = {p: frame[p].to_numpy() for p in PROPS}
@@ -74,6 +76,8 @@ def main(argv=None) -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--oversample", type=int, default=1,
                         help="generate-and-filter: sample this many times n, keep the n closest to the targets (RDKit)")
+    parser.add_argument("--reencode", type=int, default=0, metavar="ROUNDS",
+                        help="re-encoded samples: decode, encode and set the targets again ROUNDS times")
     parser.add_argument("--fcd-n", type=int, default=10_000, help="molecules on each side of FCD")
     parser.add_argument("--output", default=str(ROOT))
     parser.add_argument("--tag", default="molecules", help="file name stem of the results")
@@ -88,7 +92,7 @@ def main(argv=None) -> None:
     train = training_set()
     subset = load_subset("all")
     results = {"command": "python " + " ".join(sys.argv), "n": args.n, "temperature": args.temperature,
-               "oversample": args.oversample,
+               "oversample": args.oversample, "reencode": args.reencode,
                "machine": f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} torch thread(s)",
                "torch": torch.__version__, "backbone": bb.name, "backbone_training": bb.meta["training"]["final"],
                "training_set": {p: {"mean": float(subset[p].mean()), "sd": float(subset[p].std())} for p in PROPS},
@@ -101,13 +105,16 @@ def main(argv=None) -> None:
     uncond = bb.decode(Z)
     results["decode_25k_seconds"] = round(time.perf_counter() - t0, 1)
     print(f"decoded 25,000 latents in {results['decode_25k_seconds']} s", flush=True)
+    if args.reencode:  # the unconditional samples re-encoded too (no targets: decode and encode only)
+        uncond = bb.decode(reencode(plugin, bb, Z, {}, rounds=args.reencode))
     frame = compute([s or "" for s in uncond[: args.n]], PROPS, workers=1, progress=False)
     results["unconditional"] = summary(uncond[: args.n], train, {p: frame[p].to_numpy() for p in PROPS})
 
     requests = SINGLE + ([] if args.quick else JOINT)
     rows, by_label = [], {p: {} for p in PROPS}
     for i, targets in enumerate(requests):
-        stats, values = run_targets(bb, plugin, targets, args.n, args.temperature, train, args.seed + 1 + i, args.oversample)
+        stats, values = run_targets(bb, plugin, targets, args.n, args.temperature, train, args.seed + 1 + i, args.oversample,
+                                    args.reencode)
         stats["request"] = name_of(targets)
         rows.append(stats)
         if len(targets) == 1:
@@ -182,7 +189,9 @@ def markdown(r: dict, tag: str) -> str:
              f"Command: `{r['command']}`; {r['machine']}, torch {r['torch']}; {r['n']:,} molecules per request, "
              f"temperature {r['temperature']}."
              + (f" **Generate-and-filter**: {r['oversample']} x n plugin samples, the n valid distinct ones closest "
-                "to the targets by RDKit kept (validity is then 1 by construction)." if r.get("oversample", 1) > 1 else ""), "",
+                "to the targets by RDKit kept (validity is then 1 by construction)." if r.get("oversample", 1) > 1 else "")
+             + (f" **Re-encoded samples**: each sample decoded, encoded and given its targets again, {r['reencode']} "
+                "times (the unconditional row too)." if r.get("reencode") else ""), "",
              f"Decoding 25,000 latents: **{r['decode_25k_seconds']} s**. Goals: validity >= 95%, uniqueness >= 90%, "
              f"MAE to target <= {GOALS['logP']} (logP), {GOALS['TPSA']} (TPSA), {GOALS['SAS']} (SAS).", "",
              "| request | validity | uniqueness | novelty | " + " | ".join(f"{p} mean ± sd (MAE)" for p in PROPS) + " |",

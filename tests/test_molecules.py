@@ -161,6 +161,20 @@ def test_generate_and_filter_keeps_the_closest_distinct_molecules(plugin, backbo
         design.generate(plugin, backbone, 5, {"logP": 4.5}, oversample=0)
 
 
+def test_reencoded_samples_are_nearer_the_target_and_more_like_real_molecules(plugin, backbone):
+    from plugen.molecules import design
+
+    plain = design.generate(plugin, backbone, 200, {"logP": 4.5}, seed=4)
+    again = design.generate(plugin, backbone, 200, {"logP": 4.5}, seed=4, reencode=2)
+    assert again["valid"].mean() >= 0.95 and again["smiles"].nunique() >= 180
+    # 500 molecules, 4 rounds (scratch probe): MAE 1.27 -> 0.78, SAS 3.64 -> 2.93 (training 2.45)
+    assert (again["logP"] - 4.5).abs().mean() < (plain["logP"] - 4.5).abs().mean() - 0.15
+    assert again["SAS"].mean() < plain["SAS"].mean() - 0.2
+    for bad in (-1, True, 1.5):
+        with pytest.raises(InputError, match="reencode"):
+            design.generate(plugin, backbone, 5, {"logP": 4.5}, reencode=bad)
+
+
 def test_lead_optimization_path_and_bad_inputs(plugin, backbone):
     from plugen.molecules import design
 
@@ -221,6 +235,13 @@ def test_cli_generate_optimize_properties(tmp_path, capsys):
     assert main(["molecules", "generate", "--logp", "3.0", "-n", "40", "--oversample", "3", "-o", str(filtered)]) == 0
     closer = pd.read_csv(filtered)
     assert len(closer) == 40 and (closer["logP"] - 3).abs().mean() < (frame["logP"] - 3).abs().mean()
+    reencoded = tmp_path / "reencoded.csv"
+    assert main(["molecules", "generate", "--logp", "3.0", "-n", "40", "--reencode", "1", "-o", str(reencoded)]) == 0
+    from plugen.molecules import design
+
+    bb, shipped = design.load_shipped()
+    expected = design.generate(shipped, bb, 40, {"logP": 3.0}, reencode=1)
+    assert pd.read_csv(reencoded)["smiles"].tolist() == expected["smiles"].tolist()
 
     path = tmp_path / "path.csv"
     code = main(["molecules", "optimize", "--smiles", "CCOc1ccccc1", "--smiles", "C1CC", "--logp", "+2",

@@ -8,7 +8,7 @@ from plugen.backbones import load
 from plugen.data.mnist import load_mnist
 from plugen.evaluation.images import edit_table
 from plugen.evaluation.judges import mnist_judge
-from plugen.reencode import ReencodedEdits, reencoded_edit
+from plugen.reencode import ReencodedEdits, reencode, reencoded_edit
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 LABELS = ["digit", "thickness", "slant"]
@@ -45,6 +45,18 @@ def test_the_last_edit_holds_the_source_labels_and_sets_the_requested_ones(mnist
     np.testing.assert_array_equal(reencoded_edit(plugin, backbone, Z, {"digit": 7}, rounds=0), plugin.edit(Z, {"digit": 7}))
 
 
+def test_reencoding_samples_sets_only_the_requested_labels_again(mnist):
+    plugin, backbone, _ = mnist
+    Z = plugin.sample(50, {"digit": 7}, seed=0)
+    out = reencode(plugin, backbone, Z, {"digit": 7}, rounds=2)
+    once = plugin.edit(backbone.encode(backbone.decode(Z)), {"digit": 7})
+    np.testing.assert_allclose(out, plugin.edit(backbone.encode(backbone.decode(once)), {"digit": 7}), atol=1e-4)
+    read = plugin.predict(out)
+    assert (read[:, 0] == 7).all()
+    assert not np.allclose(read[:, 1:], plugin.predict(Z)[:, 1:], atol=1e-2)  # thickness, slant: not held
+    np.testing.assert_array_equal(reencode(plugin, backbone, Z, {"digit": 7}, rounds=0), Z)
+
+
 class _Unreadable:
     """The MNIST VAE, except that every other decoded sample cannot be encoded (as a molecule whose
     decoding failed): its latent row comes back NaN."""
@@ -78,6 +90,8 @@ def test_bad_settings_are_refused(mnist):
         reencoded_edit(plugin, backbone, Z, {"digit": 1}, rounds=-1)
     with pytest.raises(InputError, match="cannot encode"):
         reencoded_edit(plugin, load("mnist-gan"), np.zeros((2, plugin.latent_dim_), np.float32), {"digit": 1})
+    with pytest.raises(InputError, match="cannot encode"):
+        reencode(plugin, load("mnist-gan"), np.zeros((2, plugin.latent_dim_), np.float32), {"digit": 1})
     with pytest.raises(InputError, match="unknown label|no label"):
         reencoded_edit(plugin, backbone, Z, {"colour": 1})
     wrapped = ReencodedEdits(plugin, backbone)

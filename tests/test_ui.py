@@ -220,6 +220,18 @@ def test_reencoded_edit_is_the_library_function_and_needs_an_encoder(mnist):
     assert not ws.can_reencode
     with pytest.raises(InputError, match="no encoder"):
         ws.edit(z, {"digit": 2}, rounds=1)
+    with pytest.raises(InputError, match="no encoder"):
+        ws.generate({"digit": 2}, 2, rounds=1)
+
+
+def test_reencoded_samples_are_the_library_function(mnist):
+    from plugen.reencode import reencode
+
+    plain = mnist.generate({"digit": 4}, 4, temperature=0.6, seed=2)
+    again = mnist.generate({"digit": 4}, 4, temperature=0.6, seed=2, rounds=1)
+    expected = reencode(mnist.plugin, mnist.backbone, np.stack([v.z for v in plain]), {"digit": 4}, 1)
+    np.testing.assert_allclose(np.stack([v.z for v in again]), expected, atol=1e-6)
+    assert all(v.predictions["digit"]["value"] == 4 for v in again)
 
 
 def test_generate_draws_the_requested_class(mnist):

@@ -5,6 +5,7 @@ Examples::
     plugen molecules generate --logp 3.0 -n 1000 -o out.csv
     plugen molecules generate --logp 4.5 --tpsa 40 -n 500 -o joint.csv
     plugen molecules generate --logp 4.5 -n 500 --oversample 10 -o filtered.csv   # generate-and-filter
+    plugen molecules generate --logp 4.5 -n 500 --reencode 4 -o reencoded.csv     # re-encoded samples
     plugen molecules optimize --smiles "CCOc1ccccc1" --logp +2 --steps 4 -o path.csv --grid path.png
     plugen molecules properties --input molecules.txt -o props.csv
     plugen molecules fit -o my.plugin          # reproduces the shipped plugin
@@ -44,6 +45,9 @@ def add_parser(sub) -> None:
     gen.add_argument("--oversample", type=int, default=1, metavar="K",
                      help="generate-and-filter: sample K x n, keep the n valid distinct molecules whose RDKit "
                           "properties are closest to the targets (default 1: the plugin's samples as they come)")
+    gen.add_argument("--reencode", type=int, default=0, metavar="ROUNDS",
+                     help="decode, encode and set the targets again ROUNDS times: samples nearer the targets and "
+                          "more like real molecules, one decode and encode per round (default 0)")
     gen.add_argument("-o", "--output", required=True, help="CSV: smiles, valid, logP, TPSA, SAS, QED, error, targets")
     common(gen)
     gen.set_defaults(run=_generate)
@@ -128,7 +132,7 @@ def _generate(args) -> int:
         raise InputError("-n must be at least 1")
     bb, plugin = design.load_shipped(args.backbone, args.plugin)
     frame = design.generate(plugin, bb, args.n, targets, args.temperature, seed=args.seed, oversample=args.oversample,
-                            progress=True)
+                            reencode=args.reencode, progress=True)
     _write(frame, args.output)
     if len(frame) < args.n:
         print(f"plugen molecules generate: only {len(frame)} of {args.n} molecules were valid and distinct "

@@ -74,6 +74,19 @@ def _decode(backbone, Z, progress: bool, chunk: int = 2048) -> list[str | None]:
     return out
 
 
+def _reencoded(plugin, backbone, Z, targets: dict, rounds: int, progress: bool) -> np.ndarray:
+    """``rounds`` of :func:`plugen.reencode.reencode` setting the targets, one bar step each."""
+    from tqdm.auto import tqdm
+
+    from plugen.reencode import reencode
+
+    if isinstance(rounds, bool) or not isinstance(rounds, (int, np.integer)) or rounds < 0:
+        raise InputError(f"reencode must be an integer >= 0, got {rounds!r}")
+    for _ in tqdm(range(rounds), desc="re-encode", unit="round", disable=not progress, leave=False):
+        Z = reencode(plugin, backbone, Z, targets)
+    return Z
+
+
 def _frame(smiles: Sequence[str | None], which=PROPERTIES, progress: bool = False):
     frame = compute([s or "" for s in smiles], which, workers=1, progress=progress)
     frame["valid"] = frame["error"] == ""
@@ -84,15 +97,21 @@ def _frame(smiles: Sequence[str | None], which=PROPERTIES, progress: bool = Fals
 
 def generate(plugin, backbone, n: int, targets: Mapping[str, float], temperature: float = 1.0,
              properties: Sequence[str] = PROPERTIES, seed: int | None = 0, oversample: int = 1,
-             progress: bool = False):
+             reencode: int = 0, progress: bool = False):
     """``n`` molecules sampled with the requested label values (unnamed labels follow their
     training distribution). DataFrame: ``smiles`` (None if decoding failed), ``valid``, the
     properties, ``error`` and one ``target_<label>`` column per request.
 
     ``oversample`` > 1 is generate-and-filter on top of the plugin: sample ``oversample * n``,
     compute the RDKit properties and keep the ``n`` valid, distinct molecules closest to the targets
-    (sum of |value - target| / training sd); fewer rows if fewer qualify. ``progress`` shows bars
-    for decoding and for the properties."""
+    (sum of |value - target| / training sd); fewer rows if fewer qualify.
+
+    ``reencode`` > 0 pulls the samples towards molecules the VAE encodes: that many times, decode,
+    encode and set the targets again (:func:`plugen.reencode.reencode`; the unrequested labels
+    follow the re-encoded molecule). On the shipped backbone (500 molecules,
+    4 rounds) it lowers the error to the target by 20-40% and the samples' SAS from about 3.5 to
+    2.9 (``benchmarks/molecules.py --reencode``); it costs a decode and an encode per round.
+    ``progress`` shows bars for decoding and for the properties."""
     unknown = [k for k in targets if k not in plugin.label_names]
     if unknown:
         raise InputError(f"the plugin has no label {unknown}; it controls {plugin.label_names}")
@@ -100,6 +119,7 @@ def generate(plugin, backbone, n: int, targets: Mapping[str, float], temperature
         raise InputError(f"oversample must be at least 1, got {oversample}")
     oversample = int(oversample)
     Z = plugin.sample(int(n) * oversample, dict(targets), temperature=temperature, seed=seed)
+    Z = _reencoded(plugin, backbone, Z, dict(targets), reencode, progress)
     which = list(dict.fromkeys([*properties, *targets]))
     frame = _frame(_decode(backbone, Z, progress), which, progress)
     if oversample > 1:

@@ -144,12 +144,15 @@ class Editor:
         view = ws.view(np.asarray(state["z"], np.float32))
         return {**state, "touched": {}}, view
 
-    def generate(self, state: dict, fixed: list[str], values: list[float], temperature: float, seed) -> list[View]:
-        """New samples with the attributes in ``fixed`` at their sliders' values."""
+    def generate(self, state: dict, fixed: list[str], values: list[float], temperature: float, seed,
+                 reencode: bool = False) -> list[View]:
+        """New samples with the attributes in ``fixed`` at their sliders' values (``reencode``: one
+        decode / encode round that sets them again)."""
         ws = self.workspace(state.get("workspace"))
         conditions = {c.name: float(values[i]) for i, c in enumerate(ws.controls()) if c.name in (fixed or [])}
         seed = None if seed is None or seed == "" else int(seed)
-        return ws.generate(conditions, GENERATE_COUNT, temperature=float(temperature), seed=seed)
+        return ws.generate(conditions, GENERATE_COUNT, temperature=float(temperature), seed=seed,
+                           rounds=int(bool(reencode) and ws.can_reencode))
 
     def load_plugin(self, path: str, backbone: str) -> str:
         """Load a saved plugin with a shipped backbone as a new workspace; returns its name."""
@@ -276,9 +279,10 @@ def build_app(editor: Editor):
                         info=c.info if c else None, visible=c is not None, elem_id=f"slider-{i}",
                         elem_classes=["plugen-slider"]))
                 reset_btn = gr.Button("Reset edits", size="sm", elem_id="reset")
-                reencode = gr.Checkbox(value=False, label="re-encode edits", elem_id="reencode",
+                reencode = gr.Checkbox(value=False, label="re-encode edits and samples", elem_id="reencode",
                                        info="decode, encode and edit again, holding the other attributes "
-                                            "(keeps them better; one decode and encode more per move)",
+                                            "(keeps them better; one decode and encode more per move); "
+                                            "generated samples get their fixed attributes set again",
                                        visible=first_ws is not None and first_ws.can_reencode)
         with gr.Accordion("3. Generate new samples", open=True):
             with gr.Row():
@@ -404,11 +408,11 @@ def build_app(editor: Editor):
         on(reset_btn.click, on_reset, [state], new_outputs)
 
         # ---- generate
-        def on_generate(st, fixed_names, t, s, *values):
-            views = editor.generate(st, fixed_names, list(values), t, s)
+        def on_generate(st, fixed_names, t, s, again, *values):
+            views = editor.generate(st, fixed_names, list(values), t, s, again)
             return [v.picture for v in views], [v.z.tolist() for v in views], status_html()
 
-        on(generate_btn.click, on_generate, [state, fixed, temperature, seed, *slots], [gallery, generated],
+        on(generate_btn.click, on_generate, [state, fixed, temperature, seed, reencode, *slots], [gallery, generated],
            show_progress="minimal")
 
         def on_gallery(st, zs, evt: gr.SelectData):

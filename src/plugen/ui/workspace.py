@@ -115,11 +115,18 @@ class Workspace:
         return self.view(self._encode([self.domain.parse_text(text)])[0])
 
     def generate(self, conditions: Mapping[str, Any], n: int = 1, temperature: float = 0.8,
-                 seed: int | None = None) -> list[View]:
+                 seed: int | None = None, rounds: int = 0) -> list[View]:
         """``n`` new samples with the requested label values (others follow their training
-        distribution), at ``temperature``."""
-        Z = self.plugin.sample(int(n), dict(conditions), temperature=float(temperature), seed=seed)
-        return self.views(Z)
+        distribution), at ``temperature``. ``rounds`` > 0 re-encodes them that many times, setting
+        only the requested labels again (:func:`plugen.reencode.reencode`)."""
+        from plugen.reencode import reencode
+
+        if rounds and not self.can_reencode:
+            raise InputError(f"backbone {getattr(self.backbone, 'name', '?')!r} has no encoder: samples cannot be "
+                             "re-encoded")
+        conditions = dict(conditions)
+        Z = self.plugin.sample(int(n), conditions, temperature=float(temperature), seed=seed)
+        return self.views(reencode(self.plugin, self.backbone, Z, conditions, int(rounds)) if rounds else Z)
 
     # ------------------------------------------------------------------ editing
     @property
