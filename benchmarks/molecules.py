@@ -9,6 +9,7 @@ time to decode 25,000 latents, and FCD against the MOSES test set when fcd-torch
 
     python benchmarks/molecules.py                 # --n 25000 per target (the paper's setting)
     python benchmarks/molecules.py --n 2000 --quick
+    python benchmarks/molecules.py --n 5000 --reencode 4 --tag molecules_reencoded   # re-encoded samples
 
 Writes benchmarks/results/molecules.json, molecules.md and molecules/*.png.
 """

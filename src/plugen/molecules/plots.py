@@ -9,10 +9,18 @@ from typing import Mapping, Sequence
 import numpy as np
 
 
+def plot_range(training: np.ndarray, generated: Mapping[float, np.ndarray]) -> tuple[float, float]:
+    """The x range of :func:`density_plot`: 99% of each set, whatever its size, and every target."""
+    sets = [training] + [np.asarray(v, float)[np.isfinite(v)] for v in generated.values()]
+    ends = np.array([np.percentile(v, [0.5, 99.5]) for v in sets if len(v)])
+    return float(min(ends[:, 0].min(), *generated)), float(max(ends[:, 1].max(), *generated))
+
+
 def density_plot(training: np.ndarray, generated: Mapping[float, np.ndarray], label: str, path: str | Path,
                  bins: int = 80) -> Path:
     """Histogram densities of one property: the training set in grey and one curve per requested
-    value, each mean marked with a vertical line."""
+    value, each mean marked with a solid vertical line and its target with a dotted one. The range
+    covers 99% of every set (and every target), so no curve is cut at the training set's edge."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -20,8 +28,7 @@ def density_plot(training: np.ndarray, generated: Mapping[float, np.ndarray], la
 
     training = np.asarray(training, dtype=float)
     training = training[np.isfinite(training)]
-    allv = np.concatenate([training] + [np.asarray(v, float)[np.isfinite(v)] for v in generated.values()])
-    lo, hi = np.percentile(allv, [0.5, 99.5])
+    lo, hi = plot_range(training, generated)
     edges = np.linspace(lo, hi, bins + 1)
     fig, ax = plt.subplots(figsize=(6, 3.6))
     ax.hist(training, bins=edges, density=True, color="0.75", label="training set")
@@ -31,6 +38,7 @@ def density_plot(training: np.ndarray, generated: Mapping[float, np.ndarray], la
         v = v[np.isfinite(v)]
         ax.hist(v, bins=edges, density=True, histtype="step", lw=1.8, color=color, label=f"requested {target:g}")
         ax.axvline(v.mean(), color=color, lw=1.2)
+        ax.axvline(target, color=color, lw=1.2, ls=":")
     ax.set_xlabel(label)
     ax.set_ylabel("density")
     ax.legend(fontsize=8)
