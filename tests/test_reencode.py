@@ -8,7 +8,7 @@ from plugen.backbones import load
 from plugen.data.mnist import load_mnist
 from plugen.evaluation.images import edit_table
 from plugen.evaluation.judges import mnist_judge
-from plugen.reencode import ReencodedEdits, reencode, reencoded_edit
+from plugen.reencode import Reencoded, reencode, reencoded_edit
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 LABELS = ["digit", "thickness", "slant"]
@@ -29,7 +29,7 @@ def test_reencoding_makes_digit_edits_succeed_more_and_keep_more(mnist):
     judge = mnist_judge()
     digits = {"digit": [1, 3, 6]}
     plain = edit_table(plugin, backbone, Z, judge, plugin.schema_, values=digits)
-    closed = edit_table(ReencodedEdits(plugin, backbone, rounds=1), backbone, Z, judge, plugin.schema_, values=digits)
+    closed = edit_table(Reencoded(plugin, backbone, rounds=1), backbone, Z, judge, plugin.schema_, values=digits)
     assert closed["mean_success"] > plain["mean_success"] + 0.02
     assert closed["mean_preserved"] > plain["mean_preserved"] + 0.01
 
@@ -94,5 +94,6 @@ def test_bad_settings_are_refused(mnist):
         reencode(plugin, load("mnist-gan"), np.zeros((2, plugin.latent_dim_), np.float32), {"digit": 1})
     with pytest.raises(InputError, match="unknown label|no label"):
         reencoded_edit(plugin, backbone, Z, {"colour": 1})
-    wrapped = ReencodedEdits(plugin, backbone)
-    assert wrapped.sample(4, {"digit": 2}, seed=0).shape == (4, plugin.latent_dim_)  # sampling is the plugin's
+    wrapped = Reencoded(plugin, backbone)
+    expected = reencode(plugin, backbone, plugin.sample(4, {"digit": 2}, seed=0), {"digit": 2})
+    np.testing.assert_allclose(wrapped.sample(4, {"digit": 2}, seed=0), expected, atol=1e-6)  # samples re-encoded

@@ -3,7 +3,7 @@
 ``run_image_experiments(["mnist", "shapes"], output)`` encodes each data set with its shipped
 backbone, fits PluGeN, FPN (the PluGeN paper's "cFlow") and the linear InterFaceGAN-style baseline
 on the latents, judges edits and generations on decoded images (:mod:`plugen.evaluation.images`;
-"PluGeN re-encoded" is PluGeN's flow with its edits closed through the backbone,
+"PluGeN re-encoded" is PluGeN's flow with its edits and samples closed through the backbone,
 :mod:`plugen.reencode`), draws the pictures, and writes ``metrics.json`` and ``report.md``.
 ``scale="demo"`` is the main job (under 3 minutes on 2 CPU cores); ``scale="full"`` judges more
 samples; ``scale="smoke"`` only checks that everything runs.
@@ -25,9 +25,9 @@ from typing import Any, Callable
 import numpy as np
 
 from plugen.plugins import FPN, PluGeN
-from plugen.reencode import ReencodedEdits
+from plugen.reencode import Reencoded
 
-#: the re-encoded PluGeN column: decode / encode / edit rounds after the plain edit
+#: the re-encoded PluGeN column: decode / encode / edit rounds after the plain edit or sample
 REENCODE_ROUNDS = 1
 REENCODED = "PluGeN re-encoded"
 
@@ -181,8 +181,8 @@ def run_image_experiments(names: list[str], output: Path, scale: str = "demo", b
             if "restarts" in getattr(method, "history_", {}):
                 res["methods"][method_name]["restarts"] = method.history_["restarts"]
                 res["methods"][method_name]["chosen_seed"] = method.history_["chosen_seed"]
-        if bb.can_encode:  # PluGeN's edits closed through the backbone (plugen.reencode); same flow
-            methods = {"PluGeN": methods["PluGeN"], REENCODED: ReencodedEdits(methods["PluGeN"], bb, REENCODE_ROUNDS),
+        if bb.can_encode:  # PluGeN's edits and samples closed through the backbone (plugen.reencode); same flow
+            methods = {"PluGeN": methods["PluGeN"], REENCODED: Reencoded(methods["PluGeN"], bb, REENCODE_ROUNDS),
                        **{k: v for k, v in methods.items() if k != "PluGeN"}}
             res["methods"] = {"PluGeN": res["methods"]["PluGeN"], REENCODED: {"reencode_rounds": REENCODE_ROUNDS},
                               **{k: v for k, v in res["methods"].items() if k != "PluGeN"}}
@@ -194,9 +194,6 @@ def run_image_experiments(names: list[str], output: Path, scale: str = "demo", b
             t = time.perf_counter()
             r["edits"] = edit_table(method, bb, Z_edit, judge, schema)
             r["edit_seconds"] = round(time.perf_counter() - t, 2)
-            if method_name == REENCODED:  # it samples with PluGeN's flow: the same figures
-                r["generation"] = res["methods"]["PluGeN"]["generation"]
-                continue
             r["generation"] = generation_table(method, bb, judge, spec.requests, settings["per_request"],
                                                test.images, temperature=0.8, seed=seed, unseen=spec.unseen)
         res["figures"] = _figures(spec, methods, bb, Z_test, test, output, seed)

@@ -77,15 +77,20 @@ def _rows(value, ok: np.ndarray):
     return array[ok] if array.ndim and array.shape[0] == ok.shape[0] else value
 
 
-class ReencodedEdits:
-    """A plugin whose ``edit`` is :func:`reencoded_edit` (for the evaluation harness, which calls
-    ``edit`` and ``sample``); sampling and everything else is the plugin's own."""
+class Reencoded:
+    """A plugin whose ``edit`` is :func:`reencoded_edit` and whose ``sample`` is followed by
+    :func:`reencode` with the requested labels (for the evaluation harness, which calls ``edit``
+    and ``sample``); everything else is the plugin's own."""
 
     def __init__(self, plugin, backbone, rounds: int = 1):
         self.plugin, self.backbone, self.rounds = plugin, backbone, rounds
 
     def edit(self, Z, changes: Mapping[str, Any]):
         return reencoded_edit(self.plugin, self.backbone, Z, changes, self.rounds)
+
+    def sample(self, n: int, conditions: Mapping[str, Any] | None = None, **kwargs):
+        conditions = dict(conditions or {})
+        return reencode(self.plugin, self.backbone, self.plugin.sample(n, conditions, **kwargs), conditions, self.rounds)
 
     def __getattr__(self, name: str):
         return getattr(self.plugin, name)
