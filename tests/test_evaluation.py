@@ -62,3 +62,27 @@ def test_classification_cv_tests_every_row_once_and_averages_the_folds():
         assert all(abs(a * 100 - round(a * 100)) < 1e-9 for a in accuracies)
     assert out["summary"]["RBF SVM"]["mean_test_accuracy"] > 0.8
     assert out["summary"]["FPN (realnvp)"]["mean_test_accuracy"] > 0.8
+
+
+def test_edit_table_infers_fpn_source_labels_once_and_edits_the_same(fitted, probes, data):
+    from plugen.evaluation.images import edit_table
+    from plugen.evaluation.judges import Judge
+
+    _, test = data
+    fpn, Z = fitted["fpn"], test.Z[:120]
+    judge = Judge("probes", dict(test.labels), {}, lambda X: {k: probes[k](X).astype(float) for k in test.labels},
+                  tolerance={"size": 1.0})
+    identity = type("Identity", (), {"decode": staticmethod(lambda X: X)})()
+    hidden = type("Hidden", (), {"edit": staticmethod(fpn.edit)})()  # not seen as FPN: infers on every call
+    calls = []
+    posteriors = fpn._posteriors
+    fpn._posteriors = lambda z: calls.append(len(z)) or posteriors(z)
+    try:
+        once = edit_table(fpn, identity, Z, judge, fpn.schema_)
+        n_once = len(calls)
+        every = edit_table(hidden, identity, Z, judge, fpn.schema_)
+    finally:
+        del fpn._posteriors
+    assert n_once == 1 and len(calls) - n_once == len(every["edits"]) + 3 * len(every["continuous"])
+    assert once == every
+    assert once["mean_success"] > 0.7  # the probes read FPN's edits as requested

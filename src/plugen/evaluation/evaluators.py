@@ -59,13 +59,26 @@ class Evaluator:
     def __init__(self, model: ImageClassifier, classes: list[int], name: str = "evaluator"):
         self.model, self.classes, self.name = model.eval(), np.asarray(classes), name
 
-    def _run(self, images, fn, batch: int = 1000) -> np.ndarray:
+    def _run(self, images, fn, batch: int = 1000):
+        """``fn`` over batches of ``images``; an array, or a tuple of arrays where ``fn`` returns tuples."""
         x = torch.as_tensor(np.asarray(images, np.float32))
         with torch.inference_mode():
-            return torch.cat([fn(x[i : i + batch]) for i in range(0, len(x), batch)]).numpy()
+            parts = [fn(x[i : i + batch]) for i in range(0, len(x), batch)]
+        if isinstance(parts[0], tuple):
+            return tuple(torch.cat(column).numpy() for column in zip(*parts))
+        return torch.cat(parts).numpy()
 
     def predict_proba(self, images) -> np.ndarray:
         return self._run(images, lambda x: torch.softmax(self.model(x), dim=1))
+
+    def proba_and_features(self, images) -> tuple[np.ndarray, np.ndarray]:
+        """``predict_proba`` and ``features`` from one pass of the network."""
+
+        def both(x):
+            features = self.model.features(x)
+            return torch.softmax(self.model.head(features), dim=1), features
+
+        return self._run(images, both)
 
     def predict(self, images) -> np.ndarray:
         return self.classes[self.predict_proba(images).argmax(axis=1)]

@@ -26,6 +26,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from plugen.evaluation.metrics import f1_auc, frechet_distance
+from plugen.plugins import FPN
 
 
 def _kept(judge, label: str, before: np.ndarray, after: np.ndarray) -> np.ndarray:
@@ -34,10 +35,19 @@ def _kept(judge, label: str, before: np.ndarray, after: np.ndarray) -> np.ndarra
     return after == before
 
 
-def edit_table(method, backbone, Z: np.ndarray, judge, schema, values: Mapping[str, list] | None = None) -> dict:
-    """Edit success and preservation per requested value (see module docstring)."""
-    before = judge(backbone.decode(Z))
+def edit_table(method, backbone, Z: np.ndarray, judge, schema, values: Mapping[str, list] | None = None,
+               before: Mapping[str, np.ndarray] | None = None) -> dict:
+    """Edit success and preservation per requested value (see module docstring). ``before``: the
+    judge's reading of ``backbone.decode(Z)``, when already known (it is the same for every method)."""
+    before = judge(backbone.decode(Z)) if before is None else before
     judged = [lab.name for lab in schema.labels if lab.name in judge.labels]
+    # FPN infers every row's source labels with its Bayes classifier on each edit call; the rows here
+    # are edited once per requested value, so they are inferred once (the same edits, less time)
+    source = method.predict(Z) if isinstance(method, FPN) else None
+
+    def edit(rows: np.ndarray, changes: dict) -> np.ndarray:
+        return method.edit(Z[rows], changes, **({} if source is None else {"y_source": source[rows]}))
+
     rows = []
     for label in schema.labels:
         if label.kind == "continuous" or label.name not in judge.labels:
@@ -46,7 +56,7 @@ def edit_table(method, backbone, Z: np.ndarray, judge, schema, values: Mapping[s
             todo = before[label.name] != value
             if not todo.any():
                 continue
-            after = judge(backbone.decode(method.edit(Z[todo], {label.name: value})))
+            after = judge(backbone.decode(edit(todo, {label.name: value})))
             others = [name for name in judged if name != label.name]
             kept = {name: float(np.nanmean(_kept(judge, name, before[name][todo], after[name]))) for name in others}
             rows.append({"label": label.name, "value": value, "rows": int(todo.sum()),
@@ -59,7 +69,7 @@ def edit_table(method, backbone, Z: np.ndarray, judge, schema, values: Mapping[s
         targets = np.quantile(label.quantiles, [0.1, 0.5, 0.9])
         requested, measured, kept_all = [], [], []
         for target in targets:
-            after = judge(backbone.decode(method.edit(Z, {label.name: target})))
+            after = judge(backbone.decode(edit(np.arange(len(Z)), {label.name: target})))
             requested.append(np.full(len(Z), target))
             measured.append(after[label.name])
             kept_all += [np.nanmean(_kept(judge, o, before[o], after[o])) for o in judged if o != label.name]
@@ -78,11 +88,13 @@ def edit_table(method, backbone, Z: np.ndarray, judge, schema, values: Mapping[s
 def generation_table(method, backbone, judge, requests: list[dict[str, Any]], n: int, real_images: np.ndarray,
                      temperature: float = 1.0, seed: int = 0, unseen: list[dict] | None = None) -> dict:
     """Conditional generation judged per request, F1 / AUC per label, Fréchet distance."""
-    rows, images, requested = [], [], {}
+    rows, probas, features, requested = [], [], [], {}
     unseen_keys = [tuple(sorted(u.items())) for u in (unseen or [])]
     for i, request in enumerate(requests):
         generated = backbone.decode(method.sample(n, request, temperature=temperature, seed=seed + i))
-        read = judge(generated)
+        read, proba, feats = judge.read(generated)
+        probas.append(proba)
+        features.append(feats)
         hits = [read[k] == v if judge.labels[k] != "continuous" else np.ones(n, bool) for k, v in request.items()]
         row = {"request": request, "unseen": tuple(sorted(request.items())) in unseen_keys,
                "accuracy": float(np.mean(np.all(hits, axis=0)))}
@@ -91,17 +103,15 @@ def generation_table(method, backbone, judge, requests: list[dict[str, Any]], n:
                 row[f"{k}_mean"] = float(np.nanmean(read[k]))
                 row[f"{k}_mae"] = float(np.nanmean(np.abs(read[k] - v)))
         rows.append(row)
-        images.append(generated)
         for k, v in request.items():
             requested.setdefault(k, []).append(np.full(n, v))
-    images = np.concatenate(images)
     scores = {}
     for k, vals in requested.items():
         if k in judge.classifiers:
-            proba, classes = judge.proba(images, k)
-            f1, auc = f1_auc(np.concatenate(vals), proba, classes)
+            proba = np.concatenate([p[k] for p in probas])
+            f1, auc = f1_auc(np.concatenate(vals), proba, judge.classifiers[k].classes)
             scores[k] = {"f1": f1, "auc": auc}
-    fd = frechet_distance(judge.features(real_images), judge.features(images))
+    fd = frechet_distance(judge.reference_features(real_images), np.concatenate(features))
     seen = [r["accuracy"] for r in rows if not r["unseen"]]
     out = {"requests": rows, "per_label": scores, "frechet_distance": fd,
            "mean_accuracy": float(np.mean([r["accuracy"] for r in rows]))}

@@ -12,6 +12,7 @@ and a tolerance per continuous label (how far a measurement may move and still c
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -29,18 +30,36 @@ class Judge:
     tolerance: dict[str, float] = field(default_factory=dict)  # continuous labels: allowed drift
     features_from: str = ""  # the classifier whose penultimate layer gives Fréchet features
 
-    def __call__(self, images: np.ndarray) -> dict[str, np.ndarray]:
-        out = {name: clf.predict(images).astype(np.float64) for name, clf in self.classifiers.items()}
-        out.update(self.measure(images))
-        return {name: out[name] for name in self.labels}
+    # the last reference images' features (:meth:`reference_features`)
+    _reference: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
-    def proba(self, images: np.ndarray, label: str) -> tuple[np.ndarray, np.ndarray]:
-        """Class probabilities (n, classes) and the class codes, for a CNN-read label."""
-        clf = self.classifiers[label]
-        return clf.predict_proba(images), clf.classes
+    def __call__(self, images: np.ndarray) -> dict[str, np.ndarray]:
+        return self.read(images)[0]
+
+    def read(self, images: np.ndarray) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], np.ndarray | None]:
+        """Every label (as ``judge(images)``), each CNN's class probabilities (n, classes) and the
+        Fréchet features, from one pass of each CNN."""
+        values, probas, features = {}, {}, None
+        for name, clf in self.classifiers.items():
+            probas[name], f = clf.proba_and_features(images)
+            values[name] = clf.classes[probas[name].argmax(axis=1)].astype(np.float64)
+            if name == self.features_from:
+                features = f
+        values.update(self.measure(images))
+        return {name: values[name] for name in self.labels}, probas, features
 
     def features(self, images: np.ndarray) -> np.ndarray:
         return self.classifiers[self.features_from].features(images)
+
+    def reference_features(self, images: np.ndarray) -> np.ndarray:
+        """``features(images)``, computed once for the same images (the real images every method's
+        samples are compared with)."""
+        images = np.ascontiguousarray(images)
+        key = (images.shape, images.dtype.str, hashlib.blake2b(images.view(np.uint8)).hexdigest())
+        if key not in self._reference:
+            self._reference.clear()
+            self._reference[key] = self.features(images)
+        return self._reference[key]
 
 
 def mnist_judge() -> Judge:
