@@ -99,14 +99,17 @@ def _coverage(shape, size, x, y, rotation, grid):
     cos, sin = np.cos(rotation)[:, None, None], np.sin(rotation)[:, None, None]
     u, v = cos * dx + sin * dy, -sin * dx + cos * dy  # rotated coordinates
     s = size[:, None, None]
-    square = np.maximum(np.abs(u), np.abs(v)) <= s
-    circle = u**2 + v**2 <= (s * 2 / np.sqrt(np.pi)) ** 2  # same area as the square
-    inradius = s * 2 / (3**0.75)  # equilateral triangle of the same area: inradius = R / 2
-    triangle = np.ones_like(square)
+    inside = np.empty(u.shape, bool)  # each image tested against its own shape only
+    square, circle, triangle = shape == 0, shape == 1, (shape != 0) & (shape != 1)
+    inside[square] = np.maximum(np.abs(u[square]), np.abs(v[square])) <= s[square]
+    # a circle of the square's area
+    inside[circle] = u[circle] ** 2 + v[circle] ** 2 <= (s[circle] * 2 / np.sqrt(np.pi)) ** 2
+    # an equilateral triangle of the square's area: inradius = R / 2
+    inradius, ut, vt = s[triangle] * 2 / (3**0.75), u[triangle], v[triangle]
+    inside[triangle] = True
     for k in range(3):
         angle = np.pi / 2 + 2 * np.pi * k / 3
-        triangle &= np.cos(angle) * u + np.sin(angle) * v <= inradius
-    inside = np.where((shape == 0)[:, None, None], square, np.where((shape == 1)[:, None, None], circle, triangle))
+        inside[triangle] &= np.cos(angle) * ut + np.sin(angle) * vt <= inradius
     n = inside.shape[0]
     return inside.reshape(n, SIZE, _SUPER, SIZE, _SUPER).mean(axis=(2, 4)).astype(np.float32)
 
