@@ -40,15 +40,21 @@ RESULTS = Path(__file__).parent / "results"
 HYBRID_WEIGHTS = (0.0, 10.0)
 
 
-def classification(quick: bool) -> dict:
+def split_latents(quick: bool):
+    """Per MNIST backbone: its name and the latents and digits of its own 4,500 / 500 split
+    (600 training digits with ``quick``)."""
     train, test = load_mnist().split(0.9, seed=0)
-    out = {}
+    y_train, y_test = train.column("digit"), test.column("digit")
     for name in ("mnist-vae", "mnist-ae"):
         bb = load(name)
         Z_train, Z_test = bb.encode(train.images), bb.encode(test.images)
-        y_train, y_test = train.column("digit"), test.column("digit")
-        if quick:
-            Z_train, y_train = Z_train[:600], y_train[:600]
+        rows = slice(600) if quick else slice(None)
+        yield name, Z_train[rows], y_train[rows], Z_test, y_test
+
+
+def classification(quick: bool) -> dict:
+    out = {}
+    for name, Z_train, y_train, Z_test, y_test in split_latents(quick):
         print(f"classification on {name} latents", file=sys.stderr, flush=True)
         out[name] = classification_table(Z_train, y_train, Z_test, y_test, classifier_weights=HYBRID_WEIGHTS,
                                          fpn_options={"max_epochs": 3} if quick else None)
@@ -73,14 +79,8 @@ def classification_seeds(quick: bool, seeds=range(5)) -> dict:
     with several seeds (initialisation, batches and its held-out rows), against the RBF SVM."""
     from plugen import FPN
 
-    train, test = load_mnist().split(0.9, seed=0)
     out = {}
-    for name in ("mnist-vae", "mnist-ae"):
-        bb = load(name)
-        Z_train, Z_test = bb.encode(train.images), bb.encode(test.images)
-        y_train, y_test = train.column("digit"), test.column("digit")
-        if quick:
-            Z_train, y_train = Z_train[:600], y_train[:600]
+    for name, Z_train, y_train, Z_test, y_test in split_latents(quick):
         print(f"classification over seeds on {name} latents", file=sys.stderr, flush=True)
         svm = next(r for r in classification_table(Z_train, y_train, Z_test, y_test, fpn_flows=())
                    if r["model"] == "RBF SVM")
