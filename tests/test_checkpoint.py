@@ -127,6 +127,22 @@ def test_newer_format_is_refused(saved, tmp_path):
         plugen.load(path)
 
 
+def test_format_1_checkpoints_without_label_ranges_still_load(saved, small, tmp_path):
+    path = copy_of(saved, "plugen", tmp_path)
+    meta = json.loads((path / META).read_text())
+    assert meta["format_version"] == 2 and meta["labels"][2]["high"] is not None  # 'size' is continuous
+    meta["format_version"] = 1
+    for label in meta["labels"]:
+        del label["low"], label["high"]
+    (path / META).write_text(json.dumps(meta))
+    Z = small[0][:5]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no range recorded: nothing to warn about
+        edited = plugen.load(path).edit(Z, {"size": 1e6})
+    with pytest.warns(plugen.ExtrapolationWarning, match="label 'size'"):
+        np.testing.assert_array_equal(edited, saved[1]["plugen"].edit(Z, {"size": 1e6}))
+
+
 def test_save_is_atomic_and_never_destroys_data(saved, tmp_path, monkeypatch):
     root, models = saved
     target = tmp_path / "model"

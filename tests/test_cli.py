@@ -34,6 +34,8 @@ def test_fit_edit_sample_predict_info(files, capsys):
     assert code == 0 and np.load(d / "e.npy").shape == (600, 8)
     code, _, _ = run(capsys, "sample", d / "plugin", "-n", 7, "--set", "shape=2", "--seed", 1, "-o", d / "s.csv")
     assert code == 0 and np.loadtxt(d / "s.csv", delimiter=",").shape == (7, 8)
+    code, _, err = run(capsys, "sample", d / "plugin", "-n", 2, "--set", "size=1000", "-o", d / "far.csv")
+    assert code == 0 and "plugen sample: warning: label 'size': requested values outside its training range" in err
     code, _, _ = run(capsys, "predict", d / "plugin", "--latents", d / "e.npy", "-o", d / "p.csv")
     lines = (d / "p.csv").read_text().splitlines()
     assert code == 0 and lines[0] == "a,b,size,shape" and len(lines) == 601

@@ -1,7 +1,9 @@
 import numpy as np
 import pytest
 
-from plugen.errors import InputError
+import warnings
+
+from plugen.errors import ExtrapolationWarning, InputError
 from plugen.labels import QUANTILES, LabelSchema
 
 NAN = np.nan
@@ -70,9 +72,29 @@ def test_requests_are_validated_and_broadcast():
         schema.requests({"age": "old"}, 3)
 
 
+def test_requests_outside_the_training_range_warn():
+    schema = fitted()
+    assert (schema.labels[1].low, schema.labels[1].high) == (1.5, 6.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        schema.requests({"age": [1.5, 6.0, 3.0], "smile": 2.0}, 3)  # binary intensities beyond 0/1 are edits
+    with pytest.warns(ExtrapolationWarning, match=r"label 'age': requested values outside its training range \[1.5, 6\]"):
+        schema.requests({"age": [0.5, 3.0, 7.0]}, 3)
+
+
+def test_format_1_schemas_without_the_range_load_and_do_not_warn():
+    items = fitted().to_list()
+    for item in items:
+        del item["low"], item["high"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        LabelSchema.from_list(items).requests({"age": 100.0}, 1)
+
+
 def test_draw_follows_training_distribution():
     schema = fitted()
-    Y = schema.draw(20000, schema.requests({"age": 40}, 20000), np.random.default_rng(0))
+    with pytest.warns(ExtrapolationWarning):  # 40 lies beyond the ages seen (1.5 to 6)
+        Y = schema.draw(20000, schema.requests({"age": 40}, 20000), np.random.default_rng(0))
     assert np.all(Y[:, 1] == 40)
     assert Y[:, 0].mean() == pytest.approx(schema.labels[0].frequencies[0], abs=0.02)
     counts = [np.mean(Y[:, 2] == c) for c in (3, 5, 7)]

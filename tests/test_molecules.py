@@ -189,6 +189,21 @@ def test_lead_optimization_path_and_bad_inputs(plugin, backbone):
     assert len(bad) == 1 and "invalid" in bad["error"].iloc[0] and not bad["valid"].iloc[0]
 
 
+def test_requests_beyond_the_shipped_plugins_training_range_warn_once(plugin, backbone):
+    import warnings
+
+    from plugen.errors import ExtrapolationWarning
+    from plugen.molecules import design
+
+    logp = plugin.schema_.labels[0]
+    assert (logp.name, logp.low, logp.high) == ("logP", -4.1532, 5.1441)  # the 50,000 molecules it was fitted on
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        design.optimize(plugin, backbone, ["CCO", "CCCCCCCCc1ccccc1"], {"logP": 7.0}, steps=3, relative=False, reencode=1)
+        design.generate(plugin, backbone, 4, {"logP": 4.5}, reencode=1)  # the benchmark's highest target: inside
+    assert [str(w.message)[:38] for w in caught] == ["label 'logP': requested values outside"]
+
+
 def test_reencoded_lead_optimization_moves_logp_further(plugin, backbone, validation):
     from plugen.molecules import design
 

@@ -1,9 +1,11 @@
 """Re-encoded edits: on the shipped MNIST VAE they judge better than the plain edit; the loop's bookkeeping."""
 
+import warnings
+
 import numpy as np
 import pytest
 
-from plugen import InputError, PluGeN
+from plugen import ExtrapolationWarning, InputError, PluGeN
 from plugen.backbones import load
 from plugen.data.mnist import load_mnist
 from plugen.evaluation.images import edit_table
@@ -97,3 +99,39 @@ def test_bad_settings_are_refused(mnist):
     wrapped = Reencoded(plugin, backbone)
     expected = reencode(plugin, backbone, plugin.sample(4, {"digit": 2}, seed=0), {"digit": 2})
     np.testing.assert_allclose(wrapped.sample(4, {"digit": 2}, seed=0), expected, atol=1e-6)  # samples re-encoded
+
+
+class _Counting:
+    """The MNIST VAE, counting its decodes."""
+
+    can_encode, name = True, "counting"
+
+    def __init__(self, backbone):
+        self.backbone, self.decodes = backbone, 0
+
+    def decode(self, z):
+        self.decodes += 1
+        return self.backbone.decode(z)
+
+    def encode(self, x):
+        return self.backbone.encode(x)
+
+
+def test_a_far_request_warns_once_and_a_bad_one_fails_before_decoding(mnist):
+    plugin, backbone, Z = mnist
+    counting = _Counting(backbone)
+    with pytest.raises(InputError, match="unknown label 'colour'"):
+        reencode(plugin, counting, Z[:4], {"colour": 1}, rounds=2)
+    assert counting.decodes == 0
+    high = plugin.schema_.labels[1].high
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        reencode(plugin, counting, Z[:4], {"thickness": high + 3}, rounds=3)
+    assert [str(w.message)[:43] for w in caught] == ["label 'thickness': requested values outside"]
+    assert counting.decodes == 3
+    with pytest.warns(ExtrapolationWarning):
+        far = plugin.edit(Z[:4], {"slant": plugin.schema_.labels[2].high + 1})
+    assert (plugin.predict(far)[:, 2] > plugin.schema_.labels[2].high).all()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ExtrapolationWarning)  # the slant held at its reading does not warn
+        reencoded_edit(plugin, backbone, far, {"digit": 7}, rounds=2)

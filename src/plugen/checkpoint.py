@@ -29,7 +29,7 @@ from plugen.errors import CheckpointError
 from plugen.labels import LabelSchema
 
 FORMAT = "plugen-checkpoint"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: continuous labels record their training range (low, high); 1 still loads
 META = "plugin.json"
 WEIGHTS = "weights.safetensors"
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
 
-from plugen.errors import PlugenError
+from plugen.errors import ExtrapolationWarning, PlugenError
 
 EXAMPLES = """\
 examples:
@@ -37,10 +38,25 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        return args.run(args) or 0
+        with warnings.catch_warnings():
+            warnings.showwarning = _warning_printer(args.command)
+            return args.run(args) or 0
     except PlugenError as exc:
         print(f"plugen {args.command}: error: {exc}", file=sys.stderr)
         return 2
+
+
+def _warning_printer(command: str):
+    """``warnings.showwarning`` for the CLI: plugen's own warnings as one plain line, like its errors."""
+    default = warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        if issubclass(category, ExtrapolationWarning):
+            print(f"plugen {command}: warning: {message}", file=sys.stderr)
+        else:
+            default(message, category, filename, lineno, file, line)
+
+    return show
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,4 +1,4 @@
-"""Exceptions raised by plugen. Every message names the problem and, where it can, the fix."""
+"""Exceptions and warnings raised by plugen. Every message names the problem and, where it can, the fix."""
 
 
 class PlugenError(Exception):
@@ -19,3 +19,7 @@ class CheckpointError(PlugenError):
 
 class TrainingError(PlugenError, FloatingPointError):
     """Training diverged (NaN/Inf loss) before any good weights existed."""
+
+
+class ExtrapolationWarning(UserWarning):
+    """A requested continuous label value lies outside the values the plugin was fitted on."""

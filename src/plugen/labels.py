@@ -4,19 +4,21 @@ Three kinds of label, one column each in ``Y`` (NaN = missing):
 
 - ``"binary"``: 0/1 at fit time; requests may use values between or beyond (gradual intensity);
 - ``"categorical"``: integer class codes (a digit 0-9, an object class);
-- ``"continuous"``: any real value, in its own units (age, logP).
+- ``"continuous"``: any real value, in its own units (age, logP); requests outside the training
+  range issue an :class:`~plugen.errors.ExtrapolationWarning`.
 
 The schema is plain data (JSON in checkpoints); the two plugins turn it into priors or contexts.
 """
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import asdict, dataclass, field
 from typing import Any, Mapping
 
 import numpy as np
 
-from plugen.errors import InputError
+from plugen.errors import ExtrapolationWarning, InputError
 
 KINDS = ("binary", "categorical", "continuous")
 #: number of equiprobable quantiles kept to represent a continuous label's distribution
@@ -38,6 +40,9 @@ class Label:
     mean: float = 0.0
     std: float = 1.0
     quantiles: list[float] = field(default_factory=list)
+    #: continuous: the smallest and largest training value (None in format-1 checkpoints)
+    low: float | None = None
+    high: float | None = None
 
     @property
     def width(self) -> int:
@@ -74,6 +79,7 @@ class Label:
             self.mean, self.std = float(values.mean()), std
             levels = (np.arange(QUANTILES) + 0.5) / QUANTILES
             self.quantiles = np.quantile(values, levels).tolist()
+            self.low, self.high = float(values.min()), float(values.max())
 
     def class_index(self, codes: np.ndarray) -> np.ndarray:
         """Position of each (non-NaN) categorical code among ``classes``; unknown codes raise."""
@@ -165,6 +171,8 @@ class LabelSchema:
                 raise InputError(f"label {name!r}: requested values must be finite")
             if label.kind == "categorical":
                 label.class_index(array)
+            elif label.kind == "continuous":
+                _warn_outside_range(label, array)
             out[self.index[name]] = array
         return out
 
@@ -189,6 +197,17 @@ class LabelSchema:
     @classmethod
     def from_list(cls, items: list[dict]) -> "LabelSchema":
         return cls([Label(**item) for item in items])
+
+
+def _warn_outside_range(label: Label, values: np.ndarray) -> None:
+    """Warn when requested values leave the training range: the flow has no data there, and what
+    it makes of such a value (a latent, then whatever the backbone decodes) is extrapolation."""
+    if label.low is None:  # a checkpoint from before the range was recorded: nothing to compare with
+        return
+    if ((values < label.low) | (values > label.high)).any():  # one message per label: shown once per call site
+        warnings.warn(f"label {label.name!r}: requested values outside its training range [{label.low:.4g}, "
+                      f"{label.high:.4g}]; the plugin extrapolates there, and the results may fall well short of "
+                      "the request", ExtrapolationWarning, stacklevel=4)
 
 
 def _few(values: np.ndarray, k: int = 5) -> str:

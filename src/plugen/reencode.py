@@ -24,11 +24,12 @@ a more realistic synthetic accessibility: ``benchmarks/molecules.py --reencode``
 
 from __future__ import annotations
 
+import warnings
 from typing import Any, Mapping
 
 import numpy as np
 
-from plugen.errors import InputError
+from plugen.errors import ExtrapolationWarning, InputError
 
 
 def reencoded_edit(plugin, backbone, Z, changes: Mapping[str, Any], rounds: int = 1, **edit_kwargs) -> np.ndarray:
@@ -42,7 +43,7 @@ def reencoded_edit(plugin, backbone, Z, changes: Mapping[str, Any], rounds: int 
         return edited
     source = plugin.predict(Z)
     held = {label.name: source[:, i] for i, label in enumerate(plugin.schema_.labels) if label.name not in changes}
-    return reencode(plugin, backbone, edited, {**held, **changes}, rounds)
+    return _rounds(plugin, backbone, edited, {**held, **changes}, rounds)
 
 
 def reencode(plugin, backbone, Z, requests: Mapping[str, Any], rounds: int = 1) -> np.ndarray:
@@ -53,13 +54,23 @@ def reencode(plugin, backbone, Z, requests: Mapping[str, Any], rounds: int = 1) 
     (a molecule that failed to decode, or whose tokens the encoder lacks) keep their latest
     latent."""
     _check(backbone, rounds)
+    plugin.schema_.requests(requests, len(Z))  # bad requests fail (and far ones warn) before any decoding
+    return _rounds(plugin, backbone, Z, requests, rounds)
+
+
+def _rounds(plugin, backbone, Z, requests: Mapping[str, Any], rounds: int) -> np.ndarray:
+    """The loop of :func:`reencode`. Its edits do not warn of extrapolation: the caller's own
+    requests have been checked, and held labels read by ``predict`` may lie a little outside the
+    training range without anyone having asked for it."""
     Z = np.array(Z)
-    for _ in range(rounds):
-        again = np.asarray(backbone.encode(backbone.decode(Z)), dtype=Z.dtype)
-        ok = np.isfinite(again).all(axis=1)
-        if not ok.any():
-            break
-        Z[ok] = np.asarray(plugin.edit(again[ok], {k: _rows(v, ok) for k, v in requests.items()}))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ExtrapolationWarning)
+        for _ in range(rounds):
+            again = np.asarray(backbone.encode(backbone.decode(Z)), dtype=Z.dtype)
+            ok = np.isfinite(again).all(axis=1)
+            if not ok.any():
+                break
+            Z[ok] = np.asarray(plugin.edit(again[ok], {k: _rows(v, ok) for k, v in requests.items()}))
     return Z
 
 

@@ -13,12 +13,13 @@ labels logP, TPSA and SAS, fitted on the ``selfies-vae`` latents of the shipped 
 from __future__ import annotations
 
 import time
+import warnings
 from pathlib import Path
 from typing import Mapping, Sequence
 
 import numpy as np
 
-from plugen.errors import InputError
+from plugen.errors import ExtrapolationWarning, InputError
 from plugen.molecules.properties import PROPERTIES, compute
 
 WEIGHTS = Path(__file__).parent / "weights"
@@ -82,8 +83,10 @@ def _reencoded(plugin, backbone, Z, targets: dict, rounds: int, progress: bool) 
 
     if isinstance(rounds, bool) or not isinstance(rounds, (int, np.integer)) or rounds < 0:
         raise InputError(f"reencode must be an integer >= 0, got {rounds!r}")
-    for _ in tqdm(range(rounds), desc="re-encode", unit="round", disable=not progress, leave=False):
-        Z = reencode(plugin, backbone, Z, targets)
+    with warnings.catch_warnings():  # the targets were checked when the samples were drawn
+        warnings.simplefilter("ignore", ExtrapolationWarning)
+        for _ in tqdm(range(rounds), desc="re-encode", unit="round", disable=not progress, leave=False):
+            Z = reencode(plugin, backbone, Z, targets)
     return Z
 
 
@@ -154,18 +157,22 @@ def optimize(plugin, backbone, smiles: Sequence[str], changes: Mapping[str, floa
     smiles = [smiles] if isinstance(smiles, str) else list(smiles)
     start_props = compute(smiles, PROPERTIES, workers=1, progress=False)
     Z, errors = backbone.encode(smiles, return_errors=True) if smiles else (np.zeros((0, 0)), [])
+    errors = [start_props["error"][i] or errors[i] for i in range(len(smiles))]
+    base = {i: {k: float(start_props[k][i]) for k in changes} for i, e in enumerate(errors) if not e}
+    final = {i: {k: b[k] + float(v) if relative else float(v) for k, v in changes.items()} for i, b in base.items()}
+    if final:  # one check of all the final targets (the steps lie between them and the molecules' own values)
+        plugin.schema_.requests({k: [f[k] for f in final.values()] for k in changes}, len(final))
     rows = []
     for i, s in enumerate(smiles):
-        error = start_props["error"][i] or errors[i]
-        if error:
-            rows.append({"input": s, "step": None, "smiles": None, "valid": False, "error": error})
+        if errors[i]:
+            rows.append({"input": s, "step": None, "smiles": None, "valid": False, "error": errors[i]})
             continue
-        base = {k: float(start_props[k][i]) for k in changes}
-        final = {k: base[k] + float(v) if relative else float(v) for k, v in changes.items()}
-        targets = [{k: base[k] + (final[k] - base[k]) * j / steps for k in changes} for j in range(steps + 1)]
+        targets = [{k: base[i][k] + (final[i][k] - base[i][k]) * j / steps for k in changes} for j in range(steps + 1)]
         Zi = np.repeat(Z[i : i + 1], steps + 1, axis=0)
-        edited = np.concatenate([reencoded_edit(plugin, backbone, Zi[j : j + 1], targets[j], reencode) if j else Zi[:1]
-                                 for j in range(steps + 1)])
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ExtrapolationWarning)
+            edited = np.concatenate([reencoded_edit(plugin, backbone, Zi[j : j + 1], targets[j], reencode) if j
+                                     else Zi[:1] for j in range(steps + 1)])
         decoded = backbone.decode(edited)
         props = _frame(decoded, properties)
         for j in range(steps + 1):
