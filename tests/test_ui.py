@@ -311,6 +311,15 @@ def test_editor_slide_accumulates_moved_attributes(editor):
     assert state["touched"] == {} and np.allclose(back.z, view.z)
 
 
+def test_requests_beyond_the_training_range_are_named_in_the_status(editor):
+    ws = editor.workspace("MNIST")
+    thickness = ws.plugin.schema_.labels[1]
+    assert ws.extrapolation_note({"thickness": 4.5, "digit": 3, "slant": 0.0}) == ""
+    note = ws.extrapolation_note({"thickness": thickness.high + 1, "digit": 3})
+    assert note == (f"extrapolating beyond the training data: thickness (trained on {thickness.low:.4g} to "
+                    f"{thickness.high:.4g}); the result may fall short")
+
+
 def test_editor_errors_are_plugen_errors(editor, tmp_path, saved_plugin):
     state, _ = editor.choose("MNIST")
     bad = tmp_path / "bad.png"
@@ -422,7 +431,7 @@ def picture_pixels(page) -> np.ndarray:
     return np.asarray(Image.open(io.BytesIO(body)).convert("L"), np.float32)
 
 
-def test_page_slider_changes_picture_and_prediction_fast(page):
+def test_page_slider_changes_picture_and_prediction_fast(page, mnist):
     assert page.external_requests == []  # nothing fetched from outside (fonts, analytics, CDN)
     before_pixels, before = picture_pixels(page), predicted(page, "thickness")
     thickness_slot = 1
@@ -432,6 +441,8 @@ def test_page_slider_changes_picture_and_prediction_fast(page):
     assert after > before + 0.5  # a thicker stroke, measured on the new picture
     latencies.append(page.evaluate(MOVE_JS, [thickness_slot, 1.0]))
     assert predicted(page, "thickness") < after - 1.0
+    assert 1.0 < mnist.plugin.schema_.labels[1].low  # below the thinnest training digit: the status says so
+    assert "extrapolating beyond the training data: thickness" in page.inner_text("#status")
     for k in range(10):  # steady state: a user dragging the slider
         latencies.append(page.evaluate(MOVE_JS, [thickness_slot, 1.5 + 0.3 * k]))
     median = statistics.median(latencies)

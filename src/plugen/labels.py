@@ -81,6 +81,11 @@ class Label:
             self.quantiles = np.quantile(values, levels).tolist()
             self.low, self.high = float(values.min()), float(values.max())
 
+    def beyond_range(self, values) -> bool:
+        """Whether a continuous label's ``values`` leave its training range (False where unknown)."""
+        v = np.asarray(values, dtype=np.float64)
+        return self.kind == "continuous" and self.low is not None and bool(((v < self.low) | (v > self.high)).any())
+
     def class_index(self, codes: np.ndarray) -> np.ndarray:
         """Position of each (non-NaN) categorical code among ``classes``; unknown codes raise."""
         known = np.asarray(self.classes)
@@ -171,8 +176,10 @@ class LabelSchema:
                 raise InputError(f"label {name!r}: requested values must be finite")
             if label.kind == "categorical":
                 label.class_index(array)
-            elif label.kind == "continuous":
-                _warn_outside_range(label, array)
+            elif label.beyond_range(array):  # one message per label: shown once per call site
+                warnings.warn(f"label {name!r}: requested values outside its training range [{label.low:.4g}, "
+                              f"{label.high:.4g}]; the plugin extrapolates there, and the results may fall well "
+                              "short of the request", ExtrapolationWarning, stacklevel=3)
             out[self.index[name]] = array
         return out
 
@@ -197,17 +204,6 @@ class LabelSchema:
     @classmethod
     def from_list(cls, items: list[dict]) -> "LabelSchema":
         return cls([Label(**item) for item in items])
-
-
-def _warn_outside_range(label: Label, values: np.ndarray) -> None:
-    """Warn when requested values leave the training range: the flow has no data there, and what
-    it makes of such a value (a latent, then whatever the backbone decodes) is extrapolation."""
-    if label.low is None:  # a checkpoint from before the range was recorded: nothing to compare with
-        return
-    if ((values < label.low) | (values > label.high)).any():  # one message per label: shown once per call site
-        warnings.warn(f"label {label.name!r}: requested values outside its training range [{label.low:.4g}, "
-                      f"{label.high:.4g}]; the plugin extrapolates there, and the results may fall well short of "
-                      "the request", ExtrapolationWarning, stacklevel=4)
 
 
 def _few(values: np.ndarray, k: int = 5) -> str:

@@ -144,12 +144,17 @@ class Editor:
         view = ws.view(np.asarray(state["z"], np.float32))
         return {**state, "touched": {}}, view
 
+    def conditions(self, state: dict, fixed: list[str], values: list[float]) -> dict[str, float]:
+        """The attributes in ``fixed`` at their sliders' values."""
+        ws = self.workspace(state.get("workspace"))
+        return {c.name: float(values[i]) for i, c in enumerate(ws.controls()) if c.name in (fixed or [])}
+
     def generate(self, state: dict, fixed: list[str], values: list[float], temperature: float, seed,
                  reencode: bool = False) -> list[View]:
         """New samples with the attributes in ``fixed`` at their sliders' values (``reencode``: one
         decode / encode round that sets them again)."""
         ws = self.workspace(state.get("workspace"))
-        conditions = {c.name: float(values[i]) for i, c in enumerate(ws.controls()) if c.name in (fixed or [])}
+        conditions = self.conditions(state, fixed, values)
         seed = None if seed is None or seed == "" else int(seed)
         return ws.generate(conditions, GENERATE_COUNT, temperature=float(temperature), seed=seed,
                            rounds=int(bool(reencode) and ws.can_reencode))
@@ -390,14 +395,16 @@ def build_app(editor: Editor):
         for i, slider in enumerate(slots):
             def on_slide(st, again, *values, _slot=i):
                 st, view = editor.slide(st, _slot, list(values), int(again))
-                return (*show(editor.workspace(st["workspace"]), st, view), status_html())
+                ws = editor.workspace(st["workspace"])
+                return (*show(ws, st, view), status_html(ws.extrapolation_note(st["touched"])))
 
             on(slider.input, on_slide, [state, reencode, *slots], view_outputs, trigger_mode="always_last",
                queue=False, api_name=f"slide_{i}")
 
         def on_reencode(st, again):
             st, view = editor.redo(st, int(again))
-            return (*show(editor.workspace(st["workspace"]), st, view), status_html())
+            ws = editor.workspace(st["workspace"])
+            return (*show(ws, st, view), status_html(ws.extrapolation_note(st.get("touched") or {})))
 
         on(reencode.input, on_reencode, [state, reencode], view_outputs)
 
@@ -410,7 +417,8 @@ def build_app(editor: Editor):
         # ---- generate
         def on_generate(st, fixed_names, t, s, again, *values):
             views = editor.generate(st, fixed_names, list(values), t, s, again)
-            return [v.picture for v in views], [v.z.tolist() for v in views], status_html()
+            note = editor.workspace(st["workspace"]).extrapolation_note(editor.conditions(st, fixed_names, list(values)))
+            return [v.picture for v in views], [v.z.tolist() for v in views], status_html(note)
 
         on(generate_btn.click, on_generate, [state, fixed, temperature, seed, reencode, *slots], [gallery, generated],
            show_progress="minimal")

@@ -148,6 +148,13 @@ class Workspace:
         edited = reencoded_edit(self.plugin, self.backbone, z, changes, int(rounds)) if changes else z
         return self.view(edited[0])
 
+    def extrapolation_note(self, requests: Mapping[str, Any]) -> str:
+        """A status line naming the requested values that leave their label's training range (the
+        sliders reach a little beyond it), or '' when none does."""
+        far = [f"{label.name} (trained on {label.low:.4g} to {label.high:.4g})" for label in self.plugin.schema_.labels
+               if label.name in requests and label.beyond_range(requests[label.name])]
+        return f"extrapolating beyond the training data: {', '.join(far)}; the result may fall short" if far else ""
+
     def warm_up(self) -> None:
         """Run every step of an edit once (the first call of each pays for imports, allocations
         and PNG encoder set-up, ~0.5 s), so that the user's first slider move is as fast as the rest."""
