@@ -1,4 +1,5 @@
 import json
+import re
 
 import numpy as np
 import pytest
@@ -43,6 +44,7 @@ def test_fit_edit_sample_predict_info(files, capsys):
     assert (d / "pp.csv").read_text().splitlines()[0] == "a,b"
     code, out, _ = run(capsys, "info", d / "plugin")
     assert code == 0 and "PluGeN plugin" in out and "backbone: toy" in out and "shape: categorical" in out
+    assert re.search(r"size: continuous \(mean \S+, sd \S+, range \S+ to \S+; 600 observed\)", out)
 
 
 def test_fpn_with_chosen_labels_and_source_labels(files, capsys):

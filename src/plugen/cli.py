@@ -408,7 +408,9 @@ def _info(args) -> int:
     for lab in meta["labels"]:
         extra = {"binary": lambda: f"P(1) = {lab['frequencies'][0]:.3f}",
                  "categorical": lambda: f"classes {lab['classes']}",
-                 "continuous": lambda: f"mean {lab['mean']:.4g}, sd {lab['std']:.4g}"}[lab["kind"]]()
+                 "continuous": lambda: f"mean {lab['mean']:.4g}, sd {lab['std']:.4g}"
+                                       + (f", range {lab['low']:.4g} to {lab['high']:.4g}" if lab.get("low") is not None
+                                          else "")}[lab["kind"]]()
         print(f"  {lab['name']}: {lab['kind']} ({extra}; {lab['observed']} observed)")
     if training:
         print(f"training: {training.get('epochs')} epochs, {training.get('seconds', 0):.1f} s, "
