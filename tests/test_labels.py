@@ -1,10 +1,11 @@
+import threading
+import warnings
+
 import numpy as np
 import pytest
 
-import warnings
-
 from plugen.errors import ExtrapolationWarning, InputError
-from plugen.labels import QUANTILES, LabelSchema
+from plugen.labels import QUANTILES, LabelSchema, targets_checked
 
 NAN = np.nan
 
@@ -80,6 +81,33 @@ def test_requests_outside_the_training_range_warn():
         schema.requests({"age": [1.5, 6.0, 3.0], "smile": 2.0}, 3)  # binary intensities beyond 0/1 are edits
     with pytest.warns(ExtrapolationWarning, match=r"label 'age': requested values outside its training range \[1.5, 6\]"):
         schema.requests({"age": [0.5, 3.0, 7.0]}, 3)
+
+
+def test_targets_checked_quiets_only_its_own_thread():
+    schema = fitted()
+    inside, outside_done = threading.Barrier(2), threading.Event()
+
+    def quiet_loop():
+        with targets_checked():
+            inside.wait()  # the other thread requests while this one is inside
+            outside_done.wait(10)
+            schema.requests({"age": 40.0}, 1)
+
+    def loud_request():
+        inside.wait()
+        schema.requests({"age": 50.0}, 1)
+        outside_done.set()
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        threads = [threading.Thread(target=quiet_loop), threading.Thread(target=loud_request)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(10)
+        assert len(caught) == 1 and issubclass(caught[0].category, ExtrapolationWarning)
+        schema.requests({"age": 40.0}, 1)  # after the block, this thread warns again
+        assert len(caught) == 2
 
 
 def test_format_1_schemas_without_the_range_load_and_do_not_warn():

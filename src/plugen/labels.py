@@ -12,6 +12,8 @@ The schema is plain data (JSON in checkpoints); the two plugins turn it into pri
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import warnings
 from dataclasses import asdict, dataclass, field
 from typing import Any, Mapping
@@ -23,6 +25,22 @@ from plugen.errors import ExtrapolationWarning, InputError
 KINDS = ("binary", "categorical", "continuous")
 #: number of equiprobable quantiles kept to represent a continuous label's distribution
 QUANTILES = 32
+#: set by :func:`targets_checked`: this thread's (or task's) requests do not warn of extrapolation
+_TARGETS_CHECKED = contextvars.ContextVar("plugen_targets_checked", default=False)
+
+
+@contextlib.contextmanager
+def targets_checked():
+    """Within it, requests beyond a label's training range do not issue
+    :class:`~plugen.errors.ExtrapolationWarning`: for loops whose caller's targets were checked once
+    (re-encoding rounds, lead-optimisation steps). A context variable, so it holds for this thread
+    or asyncio task only; ``warnings.catch_warnings`` would change the filters of the whole process,
+    and overlapping uses from two threads can leave them changed."""
+    token = _TARGETS_CHECKED.set(True)
+    try:
+        yield
+    finally:
+        _TARGETS_CHECKED.reset(token)
 
 
 @dataclass
@@ -176,7 +194,7 @@ class LabelSchema:
                 raise InputError(f"label {name!r}: requested values must be finite")
             if label.kind == "categorical":
                 label.class_index(array)
-            elif label.beyond_range(array):  # one message per label: shown once per call site
+            elif label.beyond_range(array) and not _TARGETS_CHECKED.get():  # one message per label: shown once per call site
                 warnings.warn(f"label {name!r}: requested values outside its training range [{label.low:.4g}, "
                               f"{label.high:.4g}]; the plugin extrapolates there, and the results may fall well "
                               "short of the request", ExtrapolationWarning, stacklevel=3)

@@ -24,12 +24,12 @@ a more realistic synthetic accessibility: ``benchmarks/molecules.py --reencode``
 
 from __future__ import annotations
 
-import warnings
 from typing import Any, Mapping
 
 import numpy as np
 
-from plugen.errors import ExtrapolationWarning, InputError
+from plugen.errors import InputError
+from plugen.labels import targets_checked
 
 
 def reencoded_edit(plugin, backbone, Z, changes: Mapping[str, Any], rounds: int = 1, **edit_kwargs) -> np.ndarray:
@@ -63,8 +63,7 @@ def _rounds(plugin, backbone, Z, requests: Mapping[str, Any], rounds: int) -> np
     requests have been checked, and held labels read by ``predict`` may lie a little outside the
     training range without anyone having asked for it."""
     Z = np.array(Z)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ExtrapolationWarning)
+    with targets_checked():
         for _ in range(rounds):
             again = np.asarray(backbone.encode(backbone.decode(Z)), dtype=Z.dtype)
             ok = np.isfinite(again).all(axis=1)

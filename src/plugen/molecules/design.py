@@ -13,13 +13,13 @@ labels logP, TPSA and SAS, fitted on the ``selfies-vae`` latents of the shipped 
 from __future__ import annotations
 
 import time
-import warnings
 from pathlib import Path
 from typing import Mapping, Sequence
 
 import numpy as np
 
-from plugen.errors import ExtrapolationWarning, InputError
+from plugen.errors import InputError
+from plugen.labels import targets_checked
 from plugen.molecules.properties import PROPERTIES, compute
 
 WEIGHTS = Path(__file__).parent / "weights"
@@ -83,8 +83,7 @@ def _reencoded(plugin, backbone, Z, targets: dict, rounds: int, progress: bool) 
 
     if isinstance(rounds, bool) or not isinstance(rounds, (int, np.integer)) or rounds < 0:
         raise InputError(f"reencode must be an integer >= 0, got {rounds!r}")
-    with warnings.catch_warnings():  # the targets were checked when the samples were drawn
-        warnings.simplefilter("ignore", ExtrapolationWarning)
+    with targets_checked():  # the targets were checked when the samples were drawn
         for _ in tqdm(range(rounds), desc="re-encode", unit="round", disable=not progress, leave=False):
             Z = reencode(plugin, backbone, Z, targets)
     return Z
@@ -169,8 +168,7 @@ def optimize(plugin, backbone, smiles: Sequence[str], changes: Mapping[str, floa
             continue
         targets = [{k: base[i][k] + (final[i][k] - base[i][k]) * j / steps for k in changes} for j in range(steps + 1)]
         Zi = np.repeat(Z[i : i + 1], steps + 1, axis=0)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ExtrapolationWarning)
+        with targets_checked():
             edited = np.concatenate([reencoded_edit(plugin, backbone, Zi[j : j + 1], targets[j], reencode) if j
                                      else Zi[:1] for j in range(steps + 1)])
         decoded = backbone.decode(edited)
