@@ -265,13 +265,13 @@ def render_report(results: dict) -> str:
             ("fit time", lambda m: "PluGeN's flow" if "reencode_rounds" in m else f"{m['fit_seconds']} s" + (
                 f" ({len(m['restarts'])} restarts, seed {m['chosen_seed']} kept)" if "restarts" in m else "")),
             ("time to judge the edits (decode, judge; re-encoding included)", lambda m: f"{m['edit_seconds']} s"),
-            ("edit success (mean)", lambda m: f"{m['edits']['mean_success']:.3f}"),
-            ("other labels preserved", lambda m: f"{m['edits']['mean_preserved']:.3f}"),
-            ("generation accuracy (all requests)", lambda m: f"{m['generation']['mean_accuracy']:.3f}"),
+            ("edit success (mean)", lambda m: f"{m['edits']['mean_success']:.4f}"),
+            ("other labels preserved", lambda m: f"{m['edits']['mean_preserved']:.4f}"),
+            ("generation accuracy (all requests)", lambda m: f"{m['generation']['mean_accuracy']:.4f}"),
         ]
         if "unseen_accuracy" in next(iter(methods.values()))["generation"]:
-            table += [("generation accuracy, seen combinations", lambda m: f"{m['generation']['seen_accuracy']:.3f}"),
-                      ("generation accuracy, **unseen** combinations", lambda m: f"{m['generation']['unseen_accuracy']:.3f}")]
+            table += [("generation accuracy, seen combinations", lambda m: f"{m['generation']['seen_accuracy']:.4f}"),
+                      ("generation accuracy, **unseen** combinations", lambda m: f"{m['generation']['unseen_accuracy']:.4f}")]
         table += [("Fréchet distance to real images (evaluator features; not Inception FID)",
                    lambda m: f"{m['generation']['frechet_distance']:.2f}")]
         for title, fmt in table:
