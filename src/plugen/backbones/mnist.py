@@ -16,10 +16,10 @@ torch.Size([2, 1, 28, 28])
 
 from __future__ import annotations
 
-import torch
 from torch import Tensor, nn
 
 from plugen.backbones.registry import architecture
+from plugen.backbones.vae import ConvVAEPasses
 
 
 def _encoder(out_channels: int, width: int = 32) -> nn.Sequential:
@@ -66,7 +66,7 @@ class ConvAE(nn.Module):
 
 
 @architecture
-class ConvVAE(nn.Module):
+class ConvVAE(ConvVAEPasses):
     """Convolutional VAE (the FPN paper's ConvVAE, section 5.1.1; 40-dim latent space): the
     encoder's last Conv2d outputs the mean and log-variance of q(z | x); prior N(0, I)."""
 
@@ -75,25 +75,6 @@ class ConvVAE(nn.Module):
         self.latent_dim = latent_dim
         self.encoder = _encoder(2 * latent_dim)
         self.decoder = _decoder(latent_dim)
-
-    def encode_stats(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        """Images -> (mean, log-variance) of q(z | x), each (n, latent_dim)."""
-        mean, logvar = self.encoder(x).flatten(1).chunk(2, dim=1)
-        return mean, logvar
-
-    def encode(self, x: Tensor) -> Tensor:
-        """Images -> posterior means (n, latent_dim): the latent code a plugin sees."""
-        return self.encode_stats(x)[0]
-
-    def decode(self, z: Tensor) -> Tensor:
-        """Latents (n, latent_dim) -> images (n, 1, 28, 28) in [0, 1]."""
-        return self.decoder(z[:, :, None, None])
-
-    def forward(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """Training pass: (reconstruction of a reparametrised sample, mean, log-variance)."""
-        mean, logvar = self.encode_stats(x)
-        z = mean + torch.randn_like(mean) * torch.exp(0.5 * logvar)
-        return self.decode(z), mean, logvar
 
 
 @architecture

@@ -21,14 +21,14 @@ torch.Size([2, 3, 32, 32])
 
 from __future__ import annotations
 
-import torch
-from torch import Tensor, nn
+from torch import nn
 
 from plugen.backbones.registry import architecture
+from plugen.backbones.vae import ConvVAEPasses
 
 
 @architecture
-class ShapesVAE(nn.Module):
+class ShapesVAE(ConvVAEPasses):
     """Convolutional VAE for 32x32 RGB Shapes: encoder 32 -> 16 -> 8 -> 4 in (Conv2d, BatchNorm2d,
     LeakyReLU) blocks and a last Conv2d giving mean and log-variance; decoder 1 -> 4 -> 8 -> 16 in
     (ConvTranspose2d, BatchNorm2d, ReLU) blocks and a last ConvTranspose2d with a Sigmoid."""
@@ -49,22 +49,3 @@ class ShapesVAE(nn.Module):
             nn.ConvTranspose2d(2 * w, w, 4, 2, 1), nn.BatchNorm2d(w), nn.ReLU(),
             nn.ConvTranspose2d(w, 3, 4, 2, 1), nn.Sigmoid(),
         )
-
-    def encode_stats(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        """Images (n, 3, 32, 32) -> (mean, log-variance) of q(z | x), each (n, latent_dim)."""
-        mean, logvar = self.encoder(x).flatten(1).chunk(2, dim=1)
-        return mean, logvar
-
-    def encode(self, x: Tensor) -> Tensor:
-        """Images -> posterior means (n, latent_dim)."""
-        return self.encode_stats(x)[0]
-
-    def decode(self, z: Tensor) -> Tensor:
-        """Latents (n, latent_dim) -> images (n, 3, 32, 32) in [0, 1]."""
-        return self.decoder(z[:, :, None, None])
-
-    def forward(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """Training pass: (reconstruction of a reparametrised sample, mean, log-variance)."""
-        mean, logvar = self.encode_stats(x)
-        z = mean + torch.randn_like(mean) * torch.exp(0.5 * logvar)
-        return self.decode(z), mean, logvar
