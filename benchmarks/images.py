@@ -146,21 +146,15 @@ def main() -> None:
     parts = set(args.parts.split(","))
     command = " ".join(["python", "benchmarks/images.py", *sys.argv[1:]])
     RESULTS.mkdir(parents=True, exist_ok=True)
-    if "classification" in parts:
-        table = classification(args.quick)
-        (RESULTS / "images_classification.json").write_text(json.dumps(table, indent=2) + "\n")
-        (RESULTS / "images_classification.md").write_text(markdown(table, command))
-        print((RESULTS / "images_classification.md").read_text())
-    if "classification-cv" in parts:
-        table = classification_folds(args.quick)
-        (RESULTS / "images_classification_cv.json").write_text(json.dumps(table, indent=2) + "\n")
-        (RESULTS / "images_classification_cv.md").write_text(markdown_cv(table, command))
-        print((RESULTS / "images_classification_cv.md").read_text())
-    if "classification-seeds" in parts:
-        table = classification_seeds(args.quick)
-        (RESULTS / "images_classification_seeds.json").write_text(json.dumps(table, indent=2) + "\n")
-        (RESULTS / "images_classification_seeds.md").write_text(markdown_seeds(table, command))
-        print((RESULTS / "images_classification_seeds.md").read_text())
+    tables = {"classification": (classification, markdown, "images_classification"),
+              "classification-cv": (classification_folds, markdown_cv, "images_classification_cv"),
+              "classification-seeds": (classification_seeds, markdown_seeds, "images_classification_seeds")}
+    for part, (run, write_markdown, stem) in tables.items():
+        if part in parts:
+            table = run(args.quick)
+            (RESULTS / f"{stem}.json").write_text(json.dumps(table, indent=2) + "\n")
+            (RESULTS / f"{stem}.md").write_text(write_markdown(table, command))
+            print((RESULTS / f"{stem}.md").read_text())
     if "experiments" in parts:
         run_image_experiments(["mnist", "shapes"], RESULTS / "images", scale="smoke" if args.quick else "full")
         print(f"see {RESULTS / 'images' / 'report.md'}")
