@@ -115,11 +115,22 @@ def markdown(table: dict, command: str) -> str:
              f"Command: `{command}`; torch {torch.__version__}, {torch.get_num_threads()} threads. "
              "4,500 training / 500 test digits (the backbones' own split).", ""]
     for name, rows in table.items():
-        lines += [f"## {name}", "", "| model | train acc. | test acc. | C | seconds |", "|---|---|---|---|---|"]
+        best = max((r for r in rows if "against" not in r), key=lambda r: r["test_accuracy"])["model"]
+        lines += [f"## {name}", "", f"| model | train acc. | test acc. | C | seconds | against the {best}: digits only "
+                  "FPN / only it got right, McNemar p |", "|---|---|---|---|---|---|"]
         for r in rows:
-            lines.append(f"| {r['model']} | {r['train_accuracy']:.4f} | {r['test_accuracy']:.4f} | {r.get('C', '-')} | {r['seconds']} |")
+            lines.append(f"| {r['model']} | {r['train_accuracy']:.4f} | {r['test_accuracy']:.4f} | {r.get('C', '-')} | "
+                         f"{r['seconds']} | {_against(r, best)} |")
         lines.append("")
     return "\n".join(lines)
+
+
+def _against(row: dict, baseline: str) -> str:
+    """An FPN row's McNemar test against ``baseline``, as 'a / b, p'."""
+    if "against" not in row:
+        return "-"
+    test = row["against"][baseline]
+    return f"{test['a_only']} / {test['b_only']}, p = {test['p_value']:.3g}"
 
 
 def markdown_cv(table: dict, command: str) -> str:
@@ -127,12 +138,17 @@ def markdown_cv(table: dict, command: str) -> str:
              f"Command: `{command}`; torch {torch.__version__}, {torch.get_num_threads()} threads. "
              "Each fold: the models fitted on the other four (C by 5-fold grid search inside them), "
              "tested on it. The backbones were trained on 4,500 of these digits.", "",
-             "| model | " + " | ".join(f"{name} mean test acc. (fold range)" for name in table) + " |",
-             "|---|" + "---|" * len(table)]
+             "Against the best baseline: the digits (of all of them) only FPN / only the baseline got right, "
+             "and McNemar's exact p on them.", "",
+             "| model | " + " | ".join(f"{name} mean test acc. (fold range); against the best baseline" for name in table)
+             + " |", "|---|" + "---|" * len(table)]
+    best = {name: max((m for m, c in t["summary"].items() if "against" not in c),
+                      key=lambda m: t["summary"][m]["mean_test_accuracy"]) for name, t in table.items()}
     for model in next(iter(table.values()))["summary"]:
-        cells = [table[name]["summary"][model] for name in table]
+        cells = {name: table[name]["summary"][model] for name in table}
         lines.append(f"| {model} | " + " | ".join(
-            f"{c['mean_test_accuracy']:.4f} ({c['fold_min']:.3f}-{c['fold_max']:.3f})" for c in cells) + " |")
+            f"{c['mean_test_accuracy']:.4f} ({c['fold_min']:.3f}-{c['fold_max']:.3f})"
+            + (f"; vs {best[name]}: {_against(c, best[name])}" if "against" in c else "") for name, c in cells.items()) + " |")
     return "\n".join(lines) + "\n"
 
 

@@ -5,7 +5,7 @@ import pytest
 
 from plugen.evaluation import edit_report
 from plugen.evaluation.baselines import LinearDirections
-from plugen.evaluation.metrics import f1_auc, frechet_distance
+from plugen.evaluation.metrics import exact_mcnemar_p, f1_auc, frechet_distance, mcnemar
 
 
 def test_frechet_distance_of_gaussians_matches_closed_form(rng):
@@ -22,6 +22,17 @@ def test_f1_auc_perfect_and_chance(rng):
     assert f1_auc(requested, perfect, np.array([0, 1, 2])) == (1.0, 1.0)
     f1, auc = f1_auc(requested, rng.dirichlet(np.ones(3), 300), np.array([0, 1, 2]))
     assert f1 < 0.5 and 0.35 < auc < 0.65
+
+
+def test_mcnemar_counts_disagreements_and_gives_the_exact_binomial_p():
+    a = np.array([1, 1, 1, 1, 0, 0, 1, 0], bool)
+    b = np.array([1, 0, 0, 0, 1, 0, 1, 0], bool)
+    assert mcnemar(a, b) == {"a_only": 3, "b_only": 1, "p_value": pytest.approx(0.625)}  # 2 * (1 + 4) / 16
+    assert exact_mcnemar_p(0, 0) == 1.0 and exact_mcnemar_p(5, 5) == 1.0
+    assert exact_mcnemar_p(0, 10) == pytest.approx(2 / 1024)
+    assert exact_mcnemar_p(3, 12) == pytest.approx(0.03515625)  # scipy.stats.binomtest(3, 15).pvalue
+    with pytest.raises(ValueError, match="different rows"):
+        mcnemar(a, b[:5])
 
 
 def test_linear_directions_edit_and_predict(probes, data):
@@ -60,6 +71,13 @@ def test_classification_cv_tests_every_row_once_and_averages_the_folds():
         assert summary["fold_min"] == min(accuracies) and summary["fold_max"] == max(accuracies)
         # each fold's test part is a quarter of the rows: accuracies come in steps of 1/100
         assert all(abs(a * 100 - round(a * 100)) < 1e-9 for a in accuracies)
+        for baseline, test in summary.get("against", {}).items():  # McNemar pooled over the folds
+            folds = [next(r for r in fold if r["model"] == model)["against"][baseline] for fold in out["folds"]]
+            assert test["a_only"] == sum(f["a_only"] for f in folds) and test["b_only"] == sum(f["b_only"] for f in folds)
+            assert test["p_value"] == pytest.approx(exact_mcnemar_p(test["a_only"], test["b_only"]))
+            difference = sum(f["a_only"] - f["b_only"] for f in folds) / len(y)  # = the accuracy difference
+            assert difference == pytest.approx(summary["mean_test_accuracy"] - out["summary"][baseline]["mean_test_accuracy"])
+    assert set(out["summary"]["FPN (realnvp)"]["against"]) == {"logistic regression", "linear SVM", "RBF SVM"}
     assert out["summary"]["RBF SVM"]["mean_test_accuracy"] > 0.8
     assert out["summary"]["FPN (realnvp)"]["mean_test_accuracy"] > 0.8
 

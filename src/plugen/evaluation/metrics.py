@@ -1,7 +1,9 @@
 """Metrics for generated samples: Fréchet distance in an evaluator's feature space, and the
-per-attribute F1 / AUC of PluGeN Table 3."""
+per-attribute F1 / AUC of PluGeN Table 3; McNemar's test for two classifiers on the same rows."""
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 
@@ -35,3 +37,25 @@ def f1_auc(requested: np.ndarray, proba: np.ndarray, classes: np.ndarray) -> tup
     present = [i for i, c in enumerate(classes) if 0 < np.mean(requested == c) < 1]
     auc = np.mean([roc_auc_score(requested == classes[i], proba[:, i]) for i in present]) if present else float("nan")
     return float(f1), float(auc)
+
+
+def mcnemar(correct_a, correct_b) -> dict:
+    """Exact McNemar test of two classifiers on the same test rows (McNemar 1947).
+
+    ``correct_a``, ``correct_b``: per row, whether each classifier was right. Only the rows on
+    which they disagree count: ``a_only`` (a right, b wrong) and ``b_only``; under "equally
+    accurate" each such row is a fair coin, so the two-sided p-value is
+    ``min(1, 2 P[Binomial(a_only + b_only, 1/2) <= min(a_only, b_only)])``.
+    """
+    a, b = np.asarray(correct_a, bool), np.asarray(correct_b, bool)
+    if a.shape != b.shape:
+        raise ValueError(f"the two classifiers were scored on different rows: {a.shape} vs {b.shape}")
+    a_only, b_only = int(np.sum(a & ~b)), int(np.sum(~a & b))
+    return {"a_only": a_only, "b_only": b_only, "p_value": exact_mcnemar_p(a_only, b_only)}
+
+
+def exact_mcnemar_p(a_only: int, b_only: int) -> float:
+    """Two-sided p-value of McNemar's exact test from the two discordant counts."""
+    n = a_only + b_only
+    tail = sum(math.comb(n, k) for k in range(min(a_only, b_only) + 1)) / 2**n
+    return min(1.0, 2 * tail)
