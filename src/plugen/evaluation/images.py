@@ -136,8 +136,6 @@ def classification_table(Z_train, y_train, Z_test, y_test, fpn_flows=("maf", "re
     from sklearn.preprocessing import StandardScaler
     from sklearn.svm import SVC, LinearSVC
 
-    from plugen import FPN
-
     rows, correct = [], {}
     grid = {"logistic regression": (LogisticRegression(max_iter=3000), [0.01, 0.1, 1, 10]),
             "linear SVM": (LinearSVC(max_iter=20000), [0.001, 0.01, 0.1, 1]),
