@@ -6,7 +6,7 @@ import torch
 
 from plugen import FPN, PluGeN
 from plugen import batches
-from plugen.batches import BlockReader, InMemoryRows, StreamedRows, scan
+from plugen.batches import BlockReader, InMemoryRows, StreamedRows, held_out_groups, scan
 from plugen.errors import InputError
 from conftest import FAST
 
@@ -134,3 +134,68 @@ def test_memory_mapped_latents_are_checked(tmp_path):
     bad[20, 1] = np.inf
     with pytest.raises(InputError, match="row 20"):
         PluGeN(labels, **FAST).fit(memmap(tmp_path, bad, "inf.npy"), np.zeros(50))
+
+
+@pytest.mark.parametrize("kind", ["memory", "streamed"])
+def test_grouped_split_holds_out_whole_groups(tmp_path, small_blocks, kind):
+    sizes = np.random.default_rng(2).integers(1, 9, size=150)  # groups of 1 to 8 rows
+    groups = np.repeat(np.arange(150), sizes)
+    rng = np.random.default_rng(3)
+    groups = groups[rng.permutation(len(groups))]  # rows of a group scattered through the file
+    Z = rng.normal(size=(len(groups), 3))
+    ids = np.arange(len(groups), dtype=np.float64).reshape(-1, 1)
+
+    def split(seed):
+        if kind == "memory":
+            rows = InMemoryRows(torch.as_tensor(Z), torch.as_tensor(ids), CPU, groups)
+        else:
+            rows = StreamedRows(BlockReader(memmap(tmp_path, Z)), ids, lambda y: y.copy(), CPU, torch.float64,
+                                seed=0, groups=groups)
+        rows.split(0.2, torch.Generator().manual_seed(seed))
+        return rows
+
+    rows = split(0)
+    held_out = rows.validation()[1][:, 0].long().numpy()
+    trained = torch.cat([t for _, t, _ in epoch_rows(rows, 64)])[:, 0].long().numpy()
+    assert not set(groups[held_out]) & set(groups[trained])  # no group on both sides
+    assert len(held_out) + len(trained) == len(groups) == rows.n_val + rows.n_train
+    target = round(0.2 * len(groups))
+    assert target <= rows.n_val < target + 8  # whole groups until the target is reached
+    np.testing.assert_array_equal(rows.validation()[0].numpy(), Z[held_out])
+    assert np.array_equal(split(0).validation()[1].numpy(), rows.validation()[1].numpy())  # seeded
+    assert not set(split(1).validation()[1][:, 0].long().tolist()) == set(held_out.tolist())
+
+
+def test_groups_too_big_to_hold_out_leave_no_held_out_rows():
+    groups = np.repeat([0, 1], [480, 20])  # 50 rows are reached only by leaving fewer than 32 to train on
+    for seed in range(4):
+        assert held_out_groups(groups, 50, torch.Generator().manual_seed(seed)).size == 0
+    assert held_out_groups(np.zeros(500, dtype=np.int64), 50, torch.Generator()).size == 0
+
+
+def test_grouped_early_stopping_is_not_fooled_by_near_copies():
+    """Ten near-copies of each of 60 latents: a random held-out split scores copies of training rows,
+    rewards memorising them and stops late; holding out whole groups stops where fresh latents
+    from the same distribution are fitted best. (FPN, whose conditional flow memorises these
+    copies fastest; the split itself is shared with PluGeN and tested above.)"""
+    rng = np.random.default_rng(0)
+    originals, labels = rng.normal(size=(60, 4)), rng.integers(0, 2, 60)
+    Z = (np.repeat(originals, 10, axis=0) + 0.01 * rng.normal(size=(600, 4))).astype(np.float32)
+    Y, groups = np.repeat(labels, 10), np.repeat([f"image {i}" for i in range(60)], 10)
+    fresh, fresh_labels = rng.normal(size=(200, 4)).astype(np.float32), rng.integers(0, 2, 200)
+    settings = dict(FAST, max_epochs=60)
+    leaky = FPN({"a": "binary"}, **settings).fit(Z, Y)
+    grouped = FPN({"a": "binary"}, **settings).fit(Z, Y, groups=groups)
+    assert grouped.history_["n_val"] == 60 and grouped.history_["best_epoch"] < leaky.history_["best_epoch"]
+    assert grouped.history_["best_nll"] > leaky.history_["best_nll"] + 2  # the leaky split's NLL is optimistic
+    assert -grouped.log_prob(fresh, fresh_labels).mean() < -leaky.log_prob(fresh, fresh_labels).mean() - 2
+
+
+def test_groups_are_checked(small):
+    Z, Y, labels = small
+    with pytest.raises(InputError, match=r"groups must have shape \(600,\)"):
+        PluGeN(labels, **FAST).fit(Z, Y, groups=np.zeros(599))
+    with pytest.raises(InputError, match="1 NaN ids"):
+        PluGeN(labels, **FAST).fit(Z, Y, groups=np.r_[np.nan, np.zeros(599)])
+    with pytest.raises(InputError, match="of one kind"):
+        PluGeN(labels, **FAST).fit(Z, Y, groups=np.array([1, "a"] * 300, dtype=object))

@@ -162,3 +162,23 @@ def test_killed_fit_resumes_when_run_again(tmp_path):
     assert without_wall_times(killed.history_["history"]) == without_wall_times(reference.history_["history"])
     np.testing.assert_array_equal(killed.edit(d.Z[:50], {"a": 1}), reference.edit(d.Z[:50], {"a": 1}))
     assert not state.exists()
+
+
+def test_fit_holds_out_groups_named_by_a_column(files, capsys):
+    d = files
+    Z, Y = np.load(d / "z.npy"), np.genfromtxt(d / "y.csv", delimiter=",", skip_header=1)
+    photo = np.arange(600) // 4
+    write_array(d / "yg.csv", np.column_stack([Y, photo]), header=["a", "b", "size", "shape", "photo"])
+    code, _, err = run(capsys, "fit", "--latents", d / "z.npy", "--labels", d / "yg.csv", "--groups", "photo",
+                       "--epochs", 2, "--quiet", "-o", d / "g")
+    assert code == 0 and "labels (kinds inferred; override with --label NAME:KIND): a:binary, b:binary, " \
+        "size:continuous, shape:categorical\n" in err  # the group column is not a label
+    photo = photo.astype(float)
+    photo[7] = np.nan
+    write_array(d / "yg.csv", np.column_stack([Y, photo]), header=["a", "b", "size", "shape", "photo"])
+    code, _, err = run(capsys, "fit", "--latents", d / "z.npy", "--labels", d / "yg.csv", "--groups", "photo",
+                       "--epochs", 2, "--quiet", "-o", d / "g2")
+    assert code == 2 and "1 NaN ids" in err and not (d / "g2").exists()
+    code, _, err = run(capsys, "fit", "--latents", d / "z.npy", "--labels", d / "y.csv", "--groups", "photo",
+                       "--epochs", 2, "--quiet", "-o", d / "g3")
+    assert code == 2 and "--groups 'photo' is not a column" in err

@@ -1,5 +1,6 @@
 """A killed fit resumes from its per-epoch training state with nothing lost (plugen.resume)."""
 
+import numpy as np
 import pytest
 import torch
 
@@ -49,6 +50,11 @@ def test_state_of_another_fit_or_a_corrupted_one_is_refused(tmp_path, small):
         PluGeN(labels, **settings()).fit(Z[:500], Y[:500], checkpoint=state)
     with pytest.raises(CheckpointError, match="other data or with other settings"):
         PluGeN(labels, **dict(settings(), lr=1e-4)).fit(Z, Y, checkpoint=state)
+    grouped = tmp_path / "grouped.state"
+    with pytest.raises(Killed):
+        PluGeN(labels, **settings()).fit(Z, Y, on_epoch=kill_at(2), checkpoint=grouped, groups=np.arange(600) // 5)
+    with pytest.raises(CheckpointError, match="other data or with other settings"):  # other held-out rows
+        PluGeN(labels, **settings()).fit(Z, Y, checkpoint=grouped, groups=np.arange(600) // 6)
     fpn_state = tmp_path / "fpn.state"
     with pytest.raises(Killed):
         FPN(labels, **settings()).fit(Z, Y, on_epoch=kill_at(2), checkpoint=fpn_state)

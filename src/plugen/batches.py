@@ -1,7 +1,10 @@
 """Where training rows come from: tensors in memory, or a memory-mapped ``.npy`` streamed from disk.
 
 Both sources split the rows into a held-out part (for early stopping) and a training part, and hand
-out mini-batches of ``(latents, encoded labels)``. Under ``torch.distributed`` every process draws
+out mini-batches of ``(latents, encoded labels)``. Given group codes (one per row), they hold out
+whole groups, so rows that are not independent (augmented copies of one image, molecules of one
+scaffold) never sit on both sides of the split, where they would make early stopping trust an
+overfitted flow. Under ``torch.distributed`` every process draws
 the same global batches from the same seeded generator and keeps its own share (``rank::world``),
 so P processes take the same optimisation path as one process with the same ``batch_size``.
 
@@ -45,22 +48,42 @@ def validation_size(n: int, val_fraction: float) -> int:
     return n_val
 
 
+def held_out_groups(groups: np.ndarray, n_val: int, generator: torch.Generator) -> np.ndarray:
+    """Sorted indices of the rows of whole groups, drawn in random order until they hold at least
+    ``n_val`` rows; none when that leaves fewer than ``MIN_VALIDATION_ROWS`` to train on.
+    ``groups``: integer codes 0..G-1, one per row."""
+    if n_val == 0:
+        return np.zeros(0, dtype=np.int64)
+    counts = np.bincount(groups)
+    order = torch.randperm(len(counts), generator=generator).numpy()
+    taken = order[: int(np.searchsorted(np.cumsum(counts[order]), n_val)) + 1]
+    idx = np.flatnonzero(np.isin(groups, taken))
+    return idx if len(groups) - len(idx) >= MIN_VALIDATION_ROWS else np.zeros(0, dtype=np.int64)
+
+
 def _share(idx, rank: int, world: int):
     """This process's part of a global batch's row indices."""
     return idx if world == 1 else idx[rank::world]
 
 
 class InMemoryRows:
-    """Latents ``Z`` (n, N) and encoded labels ``T`` (n, W) as tensors, moved to ``device`` once."""
+    """Latents ``Z`` (n, N) and encoded labels ``T`` (n, W) as tensors, moved to ``device`` once;
+    ``groups``: optional integer codes (n,) of rows to hold out together."""
 
-    def __init__(self, Z: Tensor, T: Tensor, device: torch.device):
-        self.Z, self.T, self.device = Z, T, device
+    def __init__(self, Z: Tensor, T: Tensor, device: torch.device, groups: np.ndarray | None = None):
+        self.Z, self.T, self.device, self.groups = Z, T, device, groups
         self.n, self.features = Z.shape
 
     def split(self, val_fraction: float, generator: torch.Generator) -> None:
-        order = torch.randperm(self.n, generator=generator)
         n_val = validation_size(self.n, val_fraction)
-        val_idx, train_idx = order[:n_val], order[n_val:]
+        if self.groups is None:
+            order = torch.randperm(self.n, generator=generator)
+            val_idx, train_idx = order[:n_val], order[n_val:]
+        else:
+            held_out = torch.zeros(self.n, dtype=torch.bool)
+            held_out[torch.as_tensor(held_out_groups(self.groups, n_val, generator))] = True
+            val_idx, train_idx = held_out.nonzero()[:, 0], (~held_out).nonzero()[:, 0]
+            n_val = len(val_idx)
         self.Z_train, self.T_train = self.Z[train_idx].to(self.device), self.T[train_idx].to(self.device)
         self.Z_val, self.T_val = self.Z[val_idx].to(self.device), self.T[val_idx].to(self.device)
         self.n_train, self.n_val = self.Z_train.shape[0], n_val
@@ -144,12 +167,13 @@ class StreamedRows:
 
     ``Y`` (n, K) labels stay in memory and are encoded per buffer by ``encode``. Memory held:
     one shuffle buffer (``BUFFER_BLOCKS * BLOCK_ROWS`` rows), the held-out rows (at most
-    ``MAX_STREAMED_VALIDATION_ROWS``) and a one-byte-per-row mask of which rows are held out.
+    ``MAX_STREAMED_VALIDATION_ROWS``; with ``groups``, plus the rest of the group that reaches it)
+    and a one-byte-per-row mask of which rows are held out.
     """
 
     def __init__(self, reader: BlockReader, Y: np.ndarray, encode: Callable[[np.ndarray], np.ndarray],
-                 device: torch.device, dtype: torch.dtype, seed: int):
-        self.reader, self.Y, self.encode = reader, Y, encode
+                 device: torch.device, dtype: torch.dtype, seed: int, groups: np.ndarray | None = None):
+        self.reader, self.Y, self.encode, self.groups = reader, Y, encode, groups
         self.device, self.dtype, self.seed = device, dtype, seed
         self.n, self.features = reader.n, reader.features
 
@@ -168,8 +192,12 @@ class StreamedRows:
 
     def split(self, val_fraction: float, generator: torch.Generator) -> None:
         n_val = min(validation_size(self.n, val_fraction), MAX_STREAMED_VALIDATION_ROWS)
-        rng = np.random.default_rng(int(torch.randint(2**62, (1,), generator=generator)))
-        val_idx = np.sort(rng.choice(self.n, size=n_val, replace=False)) if n_val else np.zeros(0, dtype=np.int64)
+        if self.groups is not None:
+            val_idx = held_out_groups(self.groups, n_val, generator)
+            n_val = len(val_idx)
+        else:
+            rng = np.random.default_rng(int(torch.randint(2**62, (1,), generator=generator)))
+            val_idx = np.sort(rng.choice(self.n, size=n_val, replace=False)) if n_val else np.zeros(0, dtype=np.int64)
         self.held_out = np.zeros(self.n, dtype=bool)
         self.held_out[val_idx] = True
         self.n_val, self.n_train = n_val, self.n - n_val

@@ -87,6 +87,9 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--classifier-weight", type=float,
                      help="fpn only: weight of the Bayes classifier's cross-entropy added to the likelihood "
                           "(hybrid objective; about 10 when the plugin is wanted as a classifier; default 0)")
+    fit.add_argument("--groups", metavar="NAME",
+                     help="a column of the labels CSV holding a group id per row (not a label): rows of one "
+                          "group (augmented copies of one image, one scaffold) are held out together")
     fit.add_argument("--seed", type=int, default=0)
     fit.add_argument("--restarts", type=int, default=1,
                      help="fit N flows (seeds SEED, SEED+1, ...) and keep the one with the lowest held-out NLL; "
@@ -232,6 +235,12 @@ def _fit(args) -> int:
     try:
         Z = read_latents(args.latents, mmap=args.stream)
         header, Y = read_labels(args.labels)
+        groups = None
+        if args.groups:
+            if args.groups not in header:
+                raise InputError(f"--groups {args.groups!r} is not a column of {args.labels} (columns: {header})")
+            groups = Y[:, header.index(args.groups)]
+            Y, header = np.delete(Y, header.index(args.groups), axis=1), [h for h in header if h != args.groups]
         if args.label:
             labels = {}
             for spec in args.label:
@@ -263,7 +272,7 @@ def _fit(args) -> int:
             state = None  # one resumable state per fit; several restarts start over when interrupted
         elif state.is_file():
             _say(f"resuming the interrupted fit saved in {state} (--restart to start over)")
-        model = cls(labels, **options).fit(Z, Y, checkpoint=state)
+        model = cls(labels, **options).fit(Z, Y, checkpoint=state, groups=groups)
         if distributed.is_main():
             model.save(args.output)
             h = model.history_

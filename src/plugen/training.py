@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import hashlib
 import math
 import time
 import warnings
@@ -151,6 +152,8 @@ def train(
                     latent_noise=None if latent_noise is None else latent_noise.tolist(),
                     parameters=[list(p.shape) for p in module.parameters()],
                     **({} if split_seed in (None, seed) else {"split_seed": split_seed}), **(objective_settings or {}))
+    if rows.groups is not None:  # another grouping holds out other rows
+        settings["groups"] = hashlib.sha256(rows.groups.tobytes()).hexdigest()
     key = fingerprint(settings, rows.fingerprint_rows(), rows.n, rows.features) if checkpoint else ""
     saved = load_state(checkpoint, key) if checkpoint else None
     if saved is not None:

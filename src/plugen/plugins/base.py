@@ -55,7 +55,7 @@ class Plugin:
         return f"{type(self).__name__}({', '.join(shown)})"
 
     # ------------------------------------------------------------------ fitting
-    def fit(self, Z, Y, on_epoch=None, checkpoint=None) -> "Plugin":
+    def fit(self, Z, Y, on_epoch=None, checkpoint=None, groups=None) -> "Plugin":
         """Fit the flow on latents ``Z`` (n, N) and labels ``Y`` (n, K) in the order of ``labels``.
 
         NaN in ``Y`` marks a missing label; binary labels are 0/1, categorical ones integer codes.
@@ -66,6 +66,11 @@ class Plugin:
         for the training state, written after every epoch; calling ``fit`` again with the same
         arguments after a crash or kill resumes from it. Under ``torch.distributed`` (e.g.
         ``torchrun``) all processes train one plugin together (:mod:`plugen.distributed`).
+        ``groups`` (n,): a group id per row (numbers or strings); the rows held out for early
+        stopping are then whole groups, as with scikit-learn's ``GroupShuffleSplit``. Give it when
+        rows are not independent (several augmented copies of one image, molecules sharing a
+        scaffold): a random split puts near-copies of training rows among the held-out ones, their
+        NLL keeps falling as the flow overfits, and early stopping stops late or never.
         The training summary is kept in ``history_``. With ``restarts`` > 1 one flow is trained per
         seed on the same held-out rows and the one with the lowest held-out NLL is kept; ``history_``
         is its summary plus ``restarts`` (seed, NLL, epochs of each) and ``chosen_seed``; an
@@ -80,18 +85,20 @@ class Plugin:
         Z_np = None if reader else _latents_array(Z)
         n, latent_dim = (reader.n, reader.features) if reader else Z_np.shape
         Y_np = _labels_array(Y, schema, n)
+        group_codes = None if groups is None else _group_codes(groups, n)
         schema.fit(Y_np)
         self._check_sizes(latent_dim, schema)
         self.device_ = resolve_device(self.device)
         dtype = self._dtype()
         moments = scan(reader) if reader else (Z_np.mean(axis=0), Z_np.std(axis=0))
         if reader:
-            rows = StreamedRows(reader, Y_np, lambda y: self._encode(schema, y), self.device_, dtype, self.seed)
+            rows = StreamedRows(reader, Y_np, lambda y: self._encode(schema, y), self.device_, dtype, self.seed,
+                                group_codes)
             Z_init, T_init = rows.sample(INIT_ROWS, self.seed)
         else:
             Zt = torch.as_tensor(Z_np, dtype=dtype)
             Tt = torch.as_tensor(self._encode(schema, Y_np), dtype=dtype)
-            rows = InMemoryRows(Zt, Tt, self.device_)
+            rows = InMemoryRows(Zt, Tt, self.device_, group_codes)
             some = slice(None) if n <= INIT_ROWS else np.sort(np.random.default_rng(self.seed).choice(n, INIT_ROWS, replace=False))
             Z_init, T_init = Zt[some].to(self.device_), Tt[some].to(self.device_)
         noise = torch.as_tensor(self.latent_noise * moments[1], dtype=dtype) if self.latent_noise else None
@@ -429,6 +436,21 @@ def _check_latents(z, latent_dim: int, backbone: str | None, name: str, is_tenso
         if not torch.isfinite(z).all():
             row = int(torch.nonzero(~torch.isfinite(z))[0, 0])
             raise InputError(f"{name} contains NaN or Inf (first in row {row}); latents must be finite")
+
+
+def _group_codes(groups, n: int) -> np.ndarray:
+    """Group ids (n,) of any numbers or strings as integer codes 0..G-1."""
+    if isinstance(groups, Tensor):
+        groups = groups.detach().cpu().numpy()
+    array = np.asarray(groups)
+    if array.ndim != 1 or array.shape[0] != n:
+        raise InputError(f"groups must have shape ({n},), one id per row of the latents, got {array.shape}")
+    if array.dtype.kind == "f" and np.isnan(array).any():
+        raise InputError(f"groups has {int(np.isnan(array).sum())} NaN ids; give every row a group")
+    try:
+        return np.unique(array, return_inverse=True)[1].reshape(-1).astype(np.int64)
+    except TypeError:
+        raise InputError("groups must be numbers or strings of one kind, comparable with each other") from None
 
 
 def _labels_array(Y, schema: LabelSchema, n: int) -> np.ndarray:
