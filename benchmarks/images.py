@@ -106,8 +106,7 @@ def markdown_seeds(table: dict, command: str) -> str:
     for name, rows in table.items():
         for model, runs in rows.items():
             accuracies = [run["test_accuracy"] for run in runs]
-            tests = "; ".join(f"{t['a_only']} / {t['b_only']}, p = {t['p_value']:.3g}"
-                              for t in (run["against_rbf_svm"] for run in runs) if t) or "-"
+            tests = "; ".join(_mcnemar_cell(run["against_rbf_svm"]) for run in runs if run["against_rbf_svm"]) or "-"
             lines.append(f"| {name} | {model} | {' '.join(f'{a:.3f}' for a in accuracies)} | "
                          f"{np.mean(accuracies):.4f} | " + (f"{np.std(accuracies, ddof=1):.4f}" if len(accuracies) > 1 else "-")
                          + f" | {tests} |")
@@ -131,9 +130,11 @@ def markdown(table: dict, command: str) -> str:
 
 def _against(row: dict, baseline: str) -> str:
     """An FPN row's McNemar test against ``baseline``, as 'a / b, p'."""
-    if "against" not in row:
-        return "-"
-    test = row["against"][baseline]
+    return _mcnemar_cell(row["against"][baseline]) if "against" in row else "-"
+
+
+def _mcnemar_cell(test: dict) -> str:
+    """A McNemar test (:func:`plugen.evaluation.metrics.mcnemar`) as 'a / b, p'."""
     return f"{test['a_only']} / {test['b_only']}, p = {test['p_value']:.3g}"
 
 
