@@ -26,6 +26,7 @@ import numpy as np
 
 from plugen.plugins import FPN, PluGeN
 from plugen.reencode import Reencoded
+from plugen.side_by_side import SideBySide
 
 #: the re-encoded PluGeN column: decode / encode / edit rounds after the plain edit or sample
 REENCODE_ROUNDS = 1
@@ -148,71 +149,82 @@ def experiments() -> dict[str, Experiment]:
 
 
 def run_image_experiments(names: list[str], output: Path, scale: str = "demo", backbone: str | None = None,
-                          seed: int = 0, plugin_options: dict[str, dict] | None = None) -> dict:
+                          seed: int = 0, plugin_options: dict[str, dict] | None = None,
+                          workers: int | None = None) -> dict:
     """Run the named experiments at ``scale``. ``plugin_options`` overrides plugin settings by
     method, e.g. ``{"PluGeN": {"transforms": 8}, "FPN": {"max_epochs": 50}}``
-    (``benchmarks/demo_settings.py`` compares the main job's settings this way)."""
-    from plugen.backbones import load as load_backbone
-    from plugen.evaluation.baselines import LinearDirections
-    from plugen.evaluation.images import edit_table, generation_table
-
+    (``benchmarks/demo_settings.py`` compares the main job's settings this way). PluGeN and FPN
+    are fitted side by side in ``workers`` processes (:mod:`plugen.side_by_side`; default: 2 where
+    there are 2 CPU cores; 1 fits them one after the other here), with the same results."""
     output = Path(output)
     output.mkdir(parents=True, exist_ok=True)
     settings = SCALES[scale]
     specs = experiments()
     results: dict[str, Any] = {"scale": scale, "settings": settings}
-    for name in names:
-        spec = specs[name]
-        start = time.perf_counter()
-        _log(f"[{name}] loading data and backbone {backbone or spec.backbone}")
-        train, test = spec.load(settings)
-        bb = load_backbone(backbone or spec.backbone)
-        judge = spec.judge()
-        Z_train, train, Z_test, test, notes = (spec.latents or _encoded)(bb, train, test, settings, seed)
-        labels, Y_train = spec.plugin_labels(train)
-        methods: dict[str, Any] = {}
-        res: dict[str, Any] = {"backbone": bb.name, "latent_dim": bb.latent_dim, "n_train": len(Z_train),
-                               "n_test": len(Z_test), "labels": labels, "notes": notes, "methods": {}}
-        options = {"seed": seed, "backbone": bb.name, **settings["plugin"]}
-        if scale == "demo":
-            options.update(spec.demo_options)
-        if scale == "full":
-            options["restarts"] = spec.restarts
-        override = plugin_options or {}
-        for method_name, make in (("PluGeN", lambda: PluGeN(labels, **{**options, **spec.plugen_options, **override.get("PluGeN", {})})),
-                                  ("FPN", lambda: FPN(labels, **{**options, **override.get("FPN", {})})),
-                                  ("linear", lambda: LinearDirections(labels))):
-            _log(f"[{name}] fitting {method_name}")
-            t = time.perf_counter()
-            method = make().fit(Z_train, Y_train)
-            methods[method_name] = method
-            res["methods"][method_name] = {"fit_seconds": round(time.perf_counter() - t, 2)}
-            if "restarts" in getattr(method, "history_", {}):
-                res["methods"][method_name]["restarts"] = method.history_["restarts"]
-                res["methods"][method_name]["chosen_seed"] = method.history_["chosen_seed"]
-        if bb.can_encode:  # PluGeN's edits and samples closed through the backbone (plugen.reencode); same flow
-            methods = {"PluGeN": methods["PluGeN"], REENCODED: Reencoded(methods["PluGeN"], bb, REENCODE_ROUNDS),
-                       **{k: v for k, v in methods.items() if k != "PluGeN"}}
-            res["methods"] = {"PluGeN": res["methods"]["PluGeN"], REENCODED: {"reencode_rounds": REENCODE_ROUNDS},
-                              **{k: v for k, v in res["methods"].items() if k != "PluGeN"}}
-        schema = methods["PluGeN"].schema_
-        Z_edit = Z_test[: settings["edit_rows"]]
-        before = judge(bb.decode(Z_edit))
-        for method_name, method in methods.items():
-            _log(f"[{name}] judging {method_name}")
-            r = res["methods"][method_name]
-            t = time.perf_counter()
-            r["edits"] = edit_table(method, bb, Z_edit, judge, schema, before=before)
-            r["edit_seconds"] = round(time.perf_counter() - t, 2)
-            r["generation"] = generation_table(method, bb, judge, spec.requests, settings["per_request"],
-                                               test.images, temperature=0.8, seed=seed, unseen=spec.unseen)
-        res["figures"] = _figures(spec, methods, bb, Z_test, test, output, seed)
-        res["seconds"] = round(time.perf_counter() - start, 1)
-        results[name] = res
-        _log(f"[{name}] done in {res['seconds']} s")
+    with SideBySide(workers) as pool:
+        for name in names:
+            results[name] = _run_experiment(specs[name], settings, scale, backbone, seed, plugin_options, pool, output)
     (output / "metrics.json").write_text(json.dumps(results, indent=2, default=_json_default) + "\n")
     (output / "report.md").write_text(render_report(results))
     return results
+
+
+def _run_experiment(spec: Experiment, settings: dict, scale: str, backbone: str | None, seed: int,
+                    plugin_options: dict[str, dict] | None, pool: SideBySide, output: Path) -> dict:
+    from plugen.backbones import load as load_backbone
+    from plugen.evaluation.baselines import LinearDirections
+    from plugen.evaluation.images import edit_table, generation_table
+
+    name = spec.name
+    start = time.perf_counter()
+    _log(f"[{name}] loading data and backbone {backbone or spec.backbone}")
+    train, test = spec.load(settings)
+    bb = load_backbone(backbone or spec.backbone)
+    judge = spec.judge()
+    Z_train, train, Z_test, test, notes = (spec.latents or _encoded)(bb, train, test, settings, seed)
+    labels, Y_train = spec.plugin_labels(train)
+    res: dict[str, Any] = {"backbone": bb.name, "latent_dim": bb.latent_dim, "n_train": len(Z_train),
+                           "n_test": len(Z_test), "labels": labels, "notes": notes, "methods": {}}
+    options = {"seed": seed, "backbone": bb.name, **settings["plugin"]}
+    if scale == "demo":
+        options.update(spec.demo_options)
+    if scale == "full":
+        options["restarts"] = spec.restarts
+    override = plugin_options or {}
+    flows = {"PluGeN": PluGeN(labels, **{**options, **spec.plugen_options, **override.get("PluGeN", {})}),
+             "FPN": FPN(labels, **{**options, **override.get("FPN", {})})}
+    _log(f"[{name}] fitting " + (f"PluGeN and FPN side by side ({pool.workers} processes)" if pool.workers > 1
+                                 else "PluGeN and FPN"))
+    methods: dict[str, Any] = pool.fit(flows, Z_train, Y_train)
+    for method_name, method in methods.items():
+        res["methods"][method_name] = {"fit_seconds": round(pool.seconds[method_name], 2)}
+        if "restarts" in method.history_:
+            res["methods"][method_name]["restarts"] = method.history_["restarts"]
+            res["methods"][method_name]["chosen_seed"] = method.history_["chosen_seed"]
+    _log(f"[{name}] fitting linear")
+    t = time.perf_counter()
+    methods["linear"] = LinearDirections(labels).fit(Z_train, Y_train)
+    res["methods"]["linear"] = {"fit_seconds": round(time.perf_counter() - t, 2)}
+    if bb.can_encode:  # PluGeN's edits and samples closed through the backbone (plugen.reencode); same flow
+        methods = {"PluGeN": methods["PluGeN"], REENCODED: Reencoded(methods["PluGeN"], bb, REENCODE_ROUNDS),
+                   **{k: v for k, v in methods.items() if k != "PluGeN"}}
+        res["methods"] = {"PluGeN": res["methods"]["PluGeN"], REENCODED: {"reencode_rounds": REENCODE_ROUNDS},
+                          **{k: v for k, v in res["methods"].items() if k != "PluGeN"}}
+    schema = methods["PluGeN"].schema_
+    Z_edit = Z_test[: settings["edit_rows"]]
+    before = judge(bb.decode(Z_edit))
+    for method_name, method in methods.items():
+        _log(f"[{name}] judging {method_name}")
+        r = res["methods"][method_name]
+        t = time.perf_counter()
+        r["edits"] = edit_table(method, bb, Z_edit, judge, schema, before=before)
+        r["edit_seconds"] = round(time.perf_counter() - t, 2)
+        r["generation"] = generation_table(method, bb, judge, spec.requests, settings["per_request"],
+                                           test.images, temperature=0.8, seed=seed, unseen=spec.unseen)
+    res["figures"] = _figures(spec, methods, bb, Z_test, test, output, seed)
+    res["seconds"] = round(time.perf_counter() - start, 1)
+    _log(f"[{name}] done in {res['seconds']} s")
+    return res
 
 
 def _figures(spec: Experiment, methods, bb, Z_test, test, output: Path, seed: int) -> list[str]:
