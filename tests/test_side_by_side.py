@@ -66,3 +66,9 @@ def test_fit_options_reach_every_fit_but_on_epoch_cannot():
     with one_thread():
         here = FPN(DATA.labels, **OPTIONS).fit(DATA.Z, DATA.Y, groups=groups)
     assert fitted["FPN"].history_["best_nll"] == here.history_["best_nll"]
+
+
+@pytest.mark.parametrize("workers", [0, -1, 1.5, "2"])
+def test_a_bad_number_of_workers_is_named(workers):
+    with pytest.raises(InputError, match="workers must be a whole number >= 1"):
+        SideBySide(workers)

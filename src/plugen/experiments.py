@@ -155,7 +155,8 @@ def run_image_experiments(names: list[str], output: Path, scale: str = "demo", b
     method, e.g. ``{"PluGeN": {"transforms": 8}, "FPN": {"max_epochs": 50}}``
     (``benchmarks/demo_settings.py`` compares the main job's settings this way). PluGeN and FPN
     are fitted side by side in ``workers`` processes (:mod:`plugen.side_by_side`; default: 2 where
-    there are 2 CPU cores; 1 fits them one after the other here), with the same results."""
+    there are 2 CPU cores; 1 fits them one after the other here). The workers compute on one
+    thread, so their results are those of one-thread fits."""
     output = Path(output)
     output.mkdir(parents=True, exist_ok=True)
     settings = SCALES[scale]

@@ -67,7 +67,9 @@ class SideBySide:
     """
 
     def __init__(self, workers: int | None = None):
-        self.workers = min(2, os.cpu_count() or 1) if workers is None else int(workers)
+        if workers is not None and not (isinstance(workers, int) and workers >= 1):
+            raise InputError(f"workers must be a whole number >= 1, got {workers!r}")
+        self.workers = min(2, os.cpu_count() or 1) if workers is None else workers
         self._executor, self._fits = None, 0
         if self.workers > 1:
             context = mp.get_context(_start_method())
