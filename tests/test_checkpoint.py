@@ -7,7 +7,7 @@ import pytest
 
 import plugen
 from plugen import FPN, CheckpointError, PluGeN
-from plugen.checkpoint import META, WEIGHTS, read_metadata
+from plugen.checkpoint import FORMAT_VERSION, META, WEIGHTS, read_metadata
 
 from conftest import quick
 
@@ -130,10 +130,10 @@ def test_newer_format_is_refused(saved, tmp_path):
 def test_format_1_checkpoints_without_label_ranges_still_load(saved, small, tmp_path):
     path = copy_of(saved, "plugen", tmp_path)
     meta = json.loads((path / META).read_text())
-    assert meta["format_version"] == 2 and meta["labels"][2]["high"] is not None  # 'size' is continuous
+    assert meta["format_version"] == FORMAT_VERSION and meta["labels"][2]["high"] is not None  # 'size' is continuous
     meta["format_version"] = 1
     for label in meta["labels"]:
-        del label["low"], label["high"]
+        del label["low"], label["high"], label["names"]
     (path / META).write_text(json.dumps(meta))
     Z = small[0][:5]
     with warnings.catch_warnings():

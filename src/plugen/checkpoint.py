@@ -29,7 +29,9 @@ from plugen.errors import CheckpointError
 from plugen.labels import LabelSchema
 
 FORMAT = "plugen-checkpoint"
-FORMAT_VERSION = 2  # 2: continuous labels record their training range (low, high); 1 still loads
+#: 2: continuous labels record their training range (low, high); 3: categorical labels their class names
+#: (``names``, None without); 1 and 2 still load (their labels have no names)
+FORMAT_VERSION = 3
 META = "plugin.json"
 WEIGHTS = "weights.safetensors"
 

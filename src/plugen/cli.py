@@ -17,7 +17,9 @@ examples:
   plugen fit --latents z.npy --labels y.csv -o smile.plugin
   plugen fit --latents z.npy --labels y.csv --label smile:binary --label age:continuous \\
              --method fpn --flow maf -o fpn.plugin
+  plugen fit --latents z.npy --labels y.csv --label shape:circle,square,triangle -o shape.plugin
   plugen edit smile.plugin --latents z.npy --set smile=1 -o edited.npy
+  plugen edit shape.plugin --latents z.npy --set shape=square -o edited.npy
   plugen sample smile.plugin -n 16 --set smile=1 --set age=60 --temperature 0.8 -o new.npy
   plugen predict smile.plugin --latents z.npy -o labels.csv
   plugen info smile.plugin
@@ -72,10 +74,12 @@ def build_parser() -> argparse.ArgumentParser:
     fit = sub.add_parser("fit", help="fit a plugin on latents and labels", epilog=EXAMPLES,
                          formatter_class=argparse.RawDescriptionHelpFormatter)
     fit.add_argument("--latents", required=True, help="latents (.npy, .pt, .csv), shape (n, N)")
-    fit.add_argument("--labels", required=True, help="labels .csv with a header; empty or NaN = missing")
+    fit.add_argument("--labels", required=True,
+                     help="labels .csv with a header; empty or NaN = missing; a categorical column may hold class names")
     fit.add_argument("--label", action="append", default=[], metavar="NAME:KIND",
-                     help="a label column and its kind (binary, categorical, continuous); repeat. "
-                     "Default: every column, kind inferred from its values")
+                     help="a label column and its kind (binary, categorical, continuous), or its class names in "
+                     "code order (shape:circle,square,triangle); repeat. Default: every column, kind inferred from "
+                     "its values (a column of text is categorical, its names in sorted order)")
     fit.add_argument("--method", choices=["plugen", "fpn"], default="plugen")
     fit.add_argument("--flow", choices=["nice", "realnvp", "maf", "nsf"], help="default: nice (plugen), realnvp (fpn)")
     fit.add_argument("--epochs", type=int, help="maximum epochs (early stopping usually ends sooner)")
@@ -131,7 +135,8 @@ def build_parser() -> argparse.ArgumentParser:
     _plugin_arg(predict)
     predict.add_argument("--latents", required=True)
     predict.add_argument("--proba", action="store_true", help="write P(y=1) of the binary labels instead")
-    predict.add_argument("-o", "--output", required=True, help=".csv (with header) or .npy")
+    predict.add_argument("-o", "--output", required=True,
+                         help=".csv (with header; class names for labels that have them) or .npy (class codes)")
     predict.set_defaults(run=_predict)
 
     encode = sub.add_parser("encode", help="encode a data set through a backbone into a latents .npy")
@@ -194,10 +199,11 @@ def _plugin_arg(p):
 
 def _set_arg(p, required):
     p.add_argument("--set", action="append", default=[], required=required, metavar="NAME=VALUE",
-                   help="label value to set, e.g. smile=1 or age=60; repeat for several")
+                   help="label value to set, e.g. smile=1, age=60 or shape=square (a class name); repeat for several")
 
 
-def _parse_sets(items: list[str]) -> dict[str, float]:
+def _parse_sets(items: list[str]) -> dict[str, float | str]:
+    """``NAME=VALUE`` pairs; a VALUE that is not a number is a class name."""
     from plugen.errors import InputError
 
     out = {}
@@ -208,12 +214,15 @@ def _parse_sets(items: list[str]) -> dict[str, float]:
         try:
             out[name.strip()] = float(value)
         except ValueError:
-            raise InputError(f"--set {name}: value {value!r} is not a number") from None
+            out[name.strip()] = value.strip()
     return out
 
 
 def infer_kind(values: np.ndarray) -> str:
-    """binary if the observed values are 0/1, categorical if few distinct integers, else continuous."""
+    """binary if the observed values are 0/1, categorical if few distinct integers or text (class
+    names), else continuous."""
+    if values.dtype == object:
+        return "categorical"
     seen = values[~np.isnan(values)]
     distinct = np.unique(seen)
     if distinct.size <= 2 and np.isin(distinct, [0, 1]).all():
@@ -229,32 +238,17 @@ def _fit(args) -> int:
     command again after a kill resumes where it stopped."""
     from plugen import FPN, PluGeN, distributed
     from plugen.errors import InputError
-    from plugen.io import read_labels, read_latents
+    from plugen.io import read_label_columns, read_latents
 
     distributed.init_from_env(args.device)
     try:
         Z = read_latents(args.latents, mmap=args.stream)
-        header, Y = read_labels(args.labels)
-        groups = None
-        if args.groups:
-            if args.groups not in header:
-                raise InputError(f"--groups {args.groups!r} is not a column of {args.labels} (columns: {header})")
-            groups = Y[:, header.index(args.groups)]
-            Y, header = np.delete(Y, header.index(args.groups), axis=1), [h for h in header if h != args.groups]
-        if args.label:
-            labels = {}
-            for spec in args.label:
-                name, sep, kind = spec.partition(":")
-                if not sep:
-                    raise InputError(f"--label expects NAME:KIND, got {spec!r}")
-                if name not in header:
-                    raise InputError(f"label {name!r} is not a column of {args.labels} (columns: {header})")
-                labels[name] = kind
-        else:
-            labels = {name: infer_kind(Y[:, i]) for i, name in enumerate(header)}
-            _say("labels (kinds inferred; override with --label NAME:KIND): "
-                 + ", ".join(f"{k}:{v}" for k, v in labels.items()))
-        Y = Y[:, [header.index(name) for name in labels]]
+        header, columns = read_label_columns(args.labels)
+        groups = columns.pop(args.groups, None) if args.groups else None
+        if args.groups and groups is None:
+            raise InputError(f"--groups {args.groups!r} is not a column of {args.labels} (columns: {header})")
+        labels = _label_kinds(args, columns)
+        Y = {name: columns[name] for name in labels}
         cls = FPN if args.method == "fpn" else PluGeN
         if args.classifier_weight is not None and cls is not FPN:
             raise InputError("--classifier-weight applies to --method fpn only")
@@ -273,6 +267,10 @@ def _fit(args) -> int:
         elif state.is_file():
             _say(f"resuming the interrupted fit saved in {state} (--restart to start over)")
         model = cls(labels, **options).fit(Z, Y, checkpoint=state, groups=groups)
+        named = [lab for lab in model.schema_.labels if lab.names is not None and not isinstance(labels[lab.name], list)]
+        if named:
+            _say("class names read from the labels (code order, sorted): "
+                 + "; ".join(f"{lab.name}: " + ", ".join(f"{c} {n}" for c, n in enumerate(lab.names)) for lab in named))
         if distributed.is_main():
             model.save(args.output)
             h = model.history_
@@ -283,6 +281,27 @@ def _fit(args) -> int:
     finally:
         distributed.shutdown()
     return 0
+
+
+def _label_kinds(args, columns: dict[str, np.ndarray]) -> dict:
+    """The ``labels`` argument of the plugin: from ``--label NAME:KIND`` (KIND may list class names,
+    ``shape:circle,square``) or, without it, every column with its kind inferred."""
+    from plugen.errors import InputError
+
+    if not args.label:
+        labels = {name: infer_kind(column) for name, column in columns.items()}
+        _say("labels (kinds inferred; override with --label NAME:KIND): "
+             + ", ".join(f"{k}:{v}" for k, v in labels.items()))
+        return labels
+    labels = {}
+    for spec in args.label:
+        name, sep, kind = spec.partition(":")
+        if not sep:
+            raise InputError(f"--label expects NAME:KIND, got {spec!r}")
+        if name not in columns:
+            raise InputError(f"label {name!r} is not a column of {args.labels} (columns: {list(columns)})")
+        labels[name] = [c.strip() for c in kind.split(",")] if "," in kind else kind
+    return labels
 
 
 def _encode(args) -> int:
@@ -319,14 +338,13 @@ def _load(args):
 
 
 def _edit(args) -> int:
-    from plugen.io import read_labels, read_latents, write_array
+    from plugen.io import read_label_columns, read_latents, write_array
 
     model = _load(args)
     Z = read_latents(args.latents)
     kwargs = {}
     if args.y_source:
-        header, Ys = read_labels(args.y_source)
-        kwargs["y_source"] = dict(zip(header, Ys.T))
+        kwargs["y_source"] = read_label_columns(args.y_source)[1]
     if args.reencode:
         from plugen.backbones import load as load_backbone
         from plugen.errors import InputError
@@ -361,8 +379,8 @@ def _predict(args) -> int:
     if args.proba:
         out = model.predict_proba(Z)
         header = [lab.name for lab in model.schema_.labels if lab.kind == "binary"]
-    else:
-        out, header = model.predict(Z), model.label_names
+    else:  # class names in a CSV, codes in an .npy
+        out, header = model.predict(Z, names=Path(args.output).suffix.lower() == ".csv"), model.label_names
     write_array(args.output, out, header=header)
     print(f"wrote predictions for {out.shape[0]} rows to {args.output}", file=sys.stderr)
     return 0
@@ -416,7 +434,8 @@ def _info(args) -> int:
     print("labels:")
     for lab in meta["labels"]:
         extra = {"binary": lambda: f"P(1) = {lab['frequencies'][0]:.3f}",
-                 "categorical": lambda: f"classes {lab['classes']}",
+                 "categorical": lambda: "classes " + (", ".join(f"{c} {n}" for c, n in zip(lab["classes"], lab["names"]))
+                                                      if lab.get("names") else f"{lab['classes']}"),
                  "continuous": lambda: f"mean {lab['mean']:.4g}, sd {lab['std']:.4g}"
                                        + (f", range {lab['low']:.4g} to {lab['high']:.4g}" if lab.get("low") is not None
                                           else "")}[lab["kind"]]()

@@ -2,7 +2,8 @@
 
 Latents: ``.npy``, ``.pt``/``.pth`` (a tensor, or a dict holding exactly one tensor) or ``.csv``
 (numbers, with or without a header row). Labels: a ``.csv`` with a header naming the labels;
-empty cells and ``NaN``/``NA`` mean missing. Results are written atomically to ``.npy`` or ``.csv``.
+empty cells and ``NaN``/``NA`` mean missing; a column may hold class names (text) instead of
+numbers (:func:`read_label_columns`). Results are written atomically to ``.npy`` or ``.csv``.
 """
 
 from __future__ import annotations
@@ -70,12 +71,42 @@ def read_labels(path: str | Path) -> tuple[list[str], np.ndarray]:
     return header, _parse_numbers(rows, path, allow_missing=True, width=len(header))
 
 
+def read_label_columns(path: str | Path) -> tuple[list[str], dict[str, np.ndarray]]:
+    """Header names and columns of a labels CSV: a float column (NaN = missing) where every cell is
+    a number or missing, else an object column of the cells' text (None = missing), e.g. class names."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"labels file not found: {path}")
+    header, rows = _read_csv(path)
+    if header is None:
+        raise InputError(f"{path} needs a header row naming the label columns")
+    if len(set(header)) != len(header):
+        raise InputError(f"{path}: the header names a column twice: {header}")
+    for i, row in enumerate(rows):
+        if len(row) != len(header):
+            raise InputError(f"{path}: row {i + 1} has {len(row)} values, expected {len(header)}")
+    return header, {name: _label_column([row[j] for row in rows]) for j, name in enumerate(header)}
+
+
+def _label_column(cells: list[str]) -> np.ndarray:
+    """Numbers (NaN = missing) if every cell is one, else the cells' text (None = missing)."""
+    cells = [cell.strip() for cell in cells]
+    missing = [cell.lower() in MISSING for cell in cells]
+    try:
+        return np.array([np.nan if gone else float(cell) for cell, gone in zip(cells, missing)], dtype=np.float64)
+    except ValueError:
+        return np.array([None if gone else cell for cell, gone in zip(cells, missing)], dtype=object)
+
+
 def write_array(path: str | Path, array: np.ndarray, header: list[str] | None = None) -> Path:
-    """Write ``array`` to ``.npy`` or ``.csv`` (with ``header`` if given), atomically."""
+    """Write ``array`` to ``.npy`` or ``.csv`` (with ``header`` if given), atomically. An object array
+    (numbers and text, e.g. class names from ``predict(Z, names=True)``) goes to ``.csv`` only."""
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in (".npy", ".csv"):
         raise InputError(f"unsupported output file {path.name}; use .npy or .csv")
+    if suffix == ".npy" and np.asarray(array).dtype == object:
+        raise InputError(f"{path.name}: text values (class names) can be written to .csv only; use codes for .npy")
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
     try:
@@ -95,6 +126,10 @@ def write_array(path: str | Path, array: np.ndarray, header: list[str] | None = 
 
 
 def _fmt(v) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, str):
+        return f'"{v.replace(chr(34), chr(34) * 2)}"' if any(c in v for c in ',"\n\r') else v
     v = float(v)
     if np.isnan(v):
         return ""

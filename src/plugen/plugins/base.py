@@ -58,7 +58,9 @@ class Plugin:
     def fit(self, Z, Y, on_epoch=None, checkpoint=None, groups=None) -> "Plugin":
         """Fit the flow on latents ``Z`` (n, N) and labels ``Y`` (n, K) in the order of ``labels``.
 
-        NaN in ``Y`` marks a missing label; binary labels are 0/1, categorical ones integer codes.
+        NaN (or None) in ``Y`` marks a missing label; binary labels are 0/1, categorical ones integer
+        codes or class names (a dict of columns, a DataFrame or an object array); a categorical label
+        declared without names and given text takes the sorted distinct texts as its class names.
         ``Z`` may be a memory-mapped ``.npy`` (``np.load(path, mmap_mode="r")``): its rows are then
         streamed from disk block by block, so memory does not grow with n (see
         :mod:`plugen.batches`). ``on_epoch(epoch, stats)``, if given, runs after each epoch (the
@@ -84,7 +86,7 @@ class Plugin:
         reader = BlockReader(_streamed_array(Z)) if isinstance(Z, np.memmap) else None
         Z_np = None if reader else _latents_array(Z)
         n, latent_dim = (reader.n, reader.features) if reader else Z_np.shape
-        Y_np = _labels_array(Y, schema, n)
+        Y_np = _labels_array(Y, schema, n, infer_names=True)
         group_codes = None if groups is None else _group_codes(groups, n)
         schema.fit(Y_np)
         self._check_sizes(latent_dim, schema)
@@ -258,7 +260,8 @@ class Plugin:
 
         ``changes`` maps label names to a value or to one value per row: binary 0/1 (values
         between or beyond give a gradual intensity), a class code, or a continuous value in the
-        label's own units. ``edit(Z, {})`` returns ``Z`` up to float rounding.
+        label's own units. A categorical label takes a code or a class name: ``{"shape": "square"}``.
+        ``edit(Z, {})`` returns ``Z`` up to float rounding.
         """
         z, restore = self._input(Z)
         requests = self.schema_.requests(changes, z.shape[0])
@@ -266,9 +269,10 @@ class Plugin:
             return restore(self._edit(z, requests, **kwargs))
 
     def traverse(self, Z, label: str, values, **kwargs):
-        """Gradual edit of one label: ``(n, len(values), N)`` latents, one per requested value."""
+        """Gradual edit of one label: ``(n, len(values), N)`` latents, one per requested value (class
+        names or codes for a categorical label)."""
         z, restore = self._input(Z)
-        values = np.asarray(values, dtype=np.float64).reshape(-1)
+        values = self.schema_.label(label).encode(values)
         n, m = z.shape[0], values.size
         requests = self.schema_.requests({label: np.tile(values, n)}, n * m)
         with torch.inference_mode():
@@ -290,11 +294,29 @@ class Plugin:
             z = self._sample(Y, noise, float(temperature))
         return z.clone() if return_tensor else z.cpu().numpy()
 
-    def predict(self, Z):
-        """Labels of the latents (n, K): 0/1 for binary, class codes, values in label units."""
+    def predict(self, Z, names: bool = False):
+        """Labels of the latents (n, K): 0/1 for binary, class codes, values in label units.
+
+        ``names=True``: a numpy object array (n, K) whose categorical columns hold class names (for
+        labels declared with names; see :attr:`classes_`) and whose other columns hold the numbers,
+        e.g. ``pandas.DataFrame(model.predict(Z, names=True), columns=model.label_names)``.
+        """
         z, restore = self._input(Z)
         with torch.inference_mode():
-            return restore(self._decide(self._posteriors(z)))
+            out = restore(self._decide(self._posteriors(z)))
+        if not names:
+            return out
+        codes = out.detach().cpu().numpy() if isinstance(out, Tensor) else out
+        return self.schema_.decode(codes.reshape(-1, len(self.schema_))).reshape(codes.shape)
+
+    @property
+    def classes_(self) -> dict[str, list]:
+        """The classes of each categorical label, as scikit-learn's ``classes_``: its class names,
+        or its integer codes where it has none. ``predict_proba(Z, label=name)`` has its columns in
+        this order."""
+        self._check_fitted()
+        return {lab.name: list(lab.names) if lab.names is not None else list(lab.classes)
+                for lab in self.schema_.labels if lab.kind == "categorical"}
 
     def _decide(self, posteriors: list[Tensor]) -> Tensor:
         """Point predictions (n, K) from per-label posteriors (see :meth:`_posteriors`)."""
@@ -313,7 +335,7 @@ class Plugin:
         """Probabilities of the binary labels (n, K_binary), P(y = 1) in the order of ``labels``.
 
         With ``label=``: that label's probabilities alone, (n,) for a binary label and
-        (n, classes) for a categorical one (classes in the order of ``schema_.labels[i].classes``).
+        (n, classes) for a categorical one (columns in the order of ``classes_[label]``).
         """
         z, restore = self._input(Z)
         if label is not None and label not in self.schema_.index:
@@ -453,24 +475,10 @@ def _group_codes(groups, n: int) -> np.ndarray:
         raise InputError("groups must be numbers or strings of one kind, comparable with each other") from None
 
 
-def _labels_array(Y, schema: LabelSchema, n: int) -> np.ndarray:
-    """Labels as a float (n, K) array in the schema's order. Accepts arrays, tensors, a dict of
-    columns, or a pandas DataFrame with the label names as columns."""
+def _labels_array(Y, schema: LabelSchema, n: int, infer_names: bool = False) -> np.ndarray:
+    """Labels as a float (n, K) array of codes in the schema's order. Accepts arrays, tensors, a dict
+    of columns, or a pandas DataFrame with the label names as columns; categorical columns may hold
+    class names (:meth:`plugen.labels.LabelSchema.encode`)."""
     if isinstance(Y, Tensor):
         Y = Y.detach().cpu().numpy()
-    if isinstance(Y, Mapping) or hasattr(Y, "columns"):
-        missing = [name for name in schema.names if name not in Y]
-        if missing:
-            raise InputError(f"labels {missing} are missing from the given label columns")
-        Y = np.column_stack([np.asarray(Y[name], dtype=np.float64).reshape(-1) for name in schema.names])
-    try:
-        array = np.asarray(Y, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise InputError("labels must be numeric (NaN for missing); encode text classes as integer codes") from None
-    if array.ndim == 1 and len(schema) == 1:
-        array = array.reshape(-1, 1)
-    if array.ndim != 2 or array.shape[1] != len(schema):
-        raise InputError(f"labels must have shape (n, {len(schema)}) for {schema.names}, got {array.shape}")
-    if array.shape[0] != n:
-        raise InputError(f"latents have {n} rows but labels have {array.shape[0]}")
-    return array
+    return schema.encode(Y, n, infer_names=infer_names)
