@@ -1,12 +1,13 @@
 import json
 import os
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 import plugen
-from plugen import FPN, CheckpointError, PluGeN
+from plugen import FPN, CheckpointError, InputError, PluGeN
 from plugen.checkpoint import FORMAT_VERSION, META, WEIGHTS, read_metadata
 
 from conftest import quick
@@ -179,3 +180,42 @@ def test_overwriting_a_checkpoint_replaces_it(saved, tmp_path):
     models["fpn"].save(target)
     assert read_metadata(target)["estimator"] == "FPN"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]
+
+
+SHAPES = ["circle", "square", "triangle"]
+
+
+@pytest.mark.parametrize("cls", [PluGeN, FPN])
+def test_class_names_are_saved_and_loaded(small, tmp_path, cls):
+    Z, Y, labels = small
+    model = quick(cls, {**labels, "shape": SHAPES}, transforms=2, hidden_features=32).fit(Z, Y)
+    meta = read_metadata(model.save(tmp_path / "named"))
+    assert meta["labels"][3]["names"] == SHAPES and meta["labels"][0]["names"] is None
+    assert meta["params"]["labels"]["shape"] == SHAPES
+    loaded = plugen.load(tmp_path / "named")
+    assert loaded.classes_ == {"shape": SHAPES} and loaded.get_params()["labels"] == {**labels, "shape": SHAPES}
+    assert np.array_equal(loaded.edit(Z[:10], {"shape": "square"}), model.edit(Z[:10], {"shape": 1}))
+    assert loaded.predict(Z[:10], names=True).tolist() == model.predict(Z[:10], names=True).tolist()
+
+
+def test_format_2_checkpoints_without_class_names_still_load(saved, small, tmp_path):
+    path = copy_of(saved, "plugen", tmp_path)
+    meta = json.loads((path / META).read_text())
+    meta["format_version"] = 2
+    for label in meta["labels"]:
+        del label["names"]
+    (path / META).write_text(json.dumps(meta))
+    loaded = plugen.load(path)
+    Z = small[0][:10]
+    assert loaded.schema_.labels[3].names is None and loaded.classes_ == {"shape": [0, 1, 2]}
+    assert np.array_equal(loaded.edit(Z, {"shape": 2}), saved[1]["plugen"].edit(Z, {"shape": 2}))
+    assert np.array_equal(loaded.predict(Z, names=True).astype(float), loaded.predict(Z))  # codes stay numbers
+    with pytest.raises(InputError, match="'shape' has no class names"):
+        loaded.edit(Z, {"shape": "square"})
+
+
+def test_shipped_format_2_checkpoint_loads():
+    path = Path(plugen.__file__).parent / "molecules" / "weights" / "selfies-vae.plugin"
+    assert read_metadata(path)["format_version"] == 2
+    loaded = plugen.load(path)
+    assert all(label.names is None for label in loaded.schema_.labels)

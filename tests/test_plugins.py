@@ -307,3 +307,120 @@ class TestBadInput:
             quick(PluGeN, labels, restarts=2).fit(Z, Y, checkpoint="never-written.pt")
         with pytest.raises(InputError, match=r"label_dropout must be in \[0, 1\)"):
             quick(FPN, labels, label_dropout=1.5).fit(Z, Y)
+
+
+SHAPES = ["circle", "square", "triangle"]
+
+
+def named_columns(Y, labels):
+    """The label columns of ``small`` with its categorical ``shape`` given as class names."""
+    columns = {name: Y[:, k] for k, name in enumerate(labels)}
+    columns["shape"] = np.array(SHAPES, dtype=object)[Y[:, 3].astype(int)]
+    return columns
+
+
+@pytest.fixture(scope="module")
+def by_name_and_code(small):
+    Z, Y, labels = small
+    small_flow = dict(transforms=2, hidden_features=32)
+    return {cls.__name__: (quick(cls, {**labels, "shape": SHAPES}, **small_flow).fit(Z, named_columns(Y, labels)),
+                           quick(cls, labels, **small_flow).fit(Z, Y)) for cls in (PluGeN, FPN)}
+
+
+@pytest.mark.parametrize("method", ["PluGeN", "FPN"])
+def test_class_names_and_codes_give_identical_plugins_and_results(by_name_and_code, small, method):
+    Z, Y, labels = small
+    by_name, by_code = by_name_and_code[method]
+    z = Z[:40]
+    assert np.array_equal(by_name.predict(z), by_code.predict(z))
+    assert np.array_equal(by_name.edit(z, {"shape": "triangle"}), by_code.edit(z, {"shape": 2}))
+    assert np.array_equal(by_name.edit(z, {"shape": "triangle"}), by_name.edit(z, {"shape": 2}))
+    rows = np.array(SHAPES * 14, dtype=object)[:40]
+    assert np.array_equal(by_name.edit(z, {"shape": rows}), by_code.edit(z, {"shape": np.arange(40) % 3}))
+    assert np.array_equal(by_name.sample(8, {"shape": "square"}, seed=0), by_code.sample(8, {"shape": 1}, seed=0))
+    assert np.array_equal(by_name.traverse(z[:3], "shape", SHAPES), by_code.traverse(z[:3], "shape", [0, 1, 2]))
+    columns = {k: v[:40] for k, v in named_columns(Y, labels).items()}
+    assert np.array_equal(by_name.log_prob(z, columns), by_code.log_prob(z, Y[:40]))
+    assert np.array_equal(by_name.log_prob(z, np.array(list(columns.values()), dtype=object).T),
+                          by_code.log_prob(z, Y[:40]))
+    assert np.array_equal(by_name.predict_proba(z, label="shape"), by_code.predict_proba(z, label="shape"))
+
+
+@pytest.mark.parametrize("method", ["PluGeN", "FPN"])
+def test_predict_names_and_classes(by_name_and_code, small, method):
+    Z, Y, _ = small
+    Z, Y = Z[:200], Y[:200]
+    by_name, by_code = by_name_and_code[method]
+    assert by_name.classes_ == {"shape": SHAPES} and by_code.classes_ == {"shape": [0, 1, 2]}
+    codes, names = by_name.predict(Z), by_name.predict(Z, names=True)
+    assert names.dtype == object and names.shape == codes.shape
+    assert names[:, 3].tolist() == [SHAPES[int(c)] for c in codes[:, 3]]
+    assert np.mean(names[:, 3] == np.array(SHAPES, dtype=object)[Y[:, 3].astype(int)]) >= 0.9
+    assert np.array_equal(names[:, :3].astype(float), codes[:, :3])
+    assert np.array_equal(by_code.predict(Z, names=True).astype(float), by_code.predict(Z))  # no names: numbers
+    tensor = by_name.predict(torch.as_tensor(Z[:5]), names=True)
+    assert isinstance(tensor, np.ndarray) and tensor[:, 3].tolist() == names[:5, 3].tolist()
+    assert by_name.predict(Z[0], names=True).tolist() == names[0].tolist()  # one latent, one row
+    proba = by_name.predict_proba(Z, label="shape")
+    assert np.array_equal(np.asarray(by_name.classes_["shape"], dtype=object)[proba.argmax(axis=1)], names[:, 3])
+
+
+def test_unknown_class_names_are_named(by_name_and_code, small):
+    Z, Y, labels = small
+    by_name, _ = by_name_and_code["FPN"]
+    for call in (lambda: by_name.edit(Z[:2], {"shape": "hexagon"}), lambda: by_name.sample(2, {"shape": "hexagon"}),
+                 lambda: by_name.traverse(Z[:2], "shape", ["circle", "hexagon"]),
+                 lambda: by_name.edit(Z[:2], {"shape": "circle"}, y_source={**named_columns(Y[:2], labels),
+                                                                          "shape": ["circle", "hexagon"]})):
+        with pytest.raises(InputError, match=r"unknown class 'hexagon' for label 'shape'; its classes: \['circle'"):
+            call()
+    with pytest.raises(InputError, match="unknown class 'hexagon'"):
+        quick(PluGeN, {**labels, "shape": SHAPES}).fit(Z[:3], {**named_columns(Y[:3], labels),
+                                                                "shape": ["circle", "hexagon", "square"]})
+
+
+def test_class_names_inferred_from_text_labels_when_not_declared(by_name_and_code, small):
+    Z, Y, labels = small
+    columns = named_columns(Y, labels)
+    columns["shape"] = np.where(columns["shape"] == "circle", "ring", columns["shape"])  # sorted: ring, square, triangle
+    model = quick(PluGeN, labels, transforms=2, hidden_features=32).fit(Z, columns)
+    assert model.labels == labels  # the hyperparameter is left as given
+    assert model.classes_ == {"shape": ["ring", "square", "triangle"]}
+    assert np.array_equal(model.edit(Z[:20], {"shape": "ring"}), by_name_and_code["PluGeN"][1].edit(Z[:20], {"shape": 0}))
+
+
+def test_class_names_in_a_dataframe(by_name_and_code, small):
+    pd = pytest.importorskip("pandas")
+    Z, Y, labels = small
+    by_name, by_code = by_name_and_code["FPN"]
+    frame = pd.DataFrame(named_columns(Y[:30], labels))
+    frame.loc[3, "shape"] = None  # missing
+    frame["shape"] = frame["shape"].astype("category")
+    codes = Y[:30].copy()
+    codes[3, 3] = np.nan
+    assert np.array_equal(by_name.log_prob(Z[:30], frame), by_code.log_prob(Z[:30], codes))
+    predicted = pd.DataFrame(by_name.predict(Z[:30], names=True), columns=by_name.label_names)
+    assert set(predicted["shape"]) <= set(SHAPES)
+
+
+@pytest.mark.slow
+def test_class_names_on_real_digits_fit_edit_sample_save_and_load(tmp_path):
+    from sklearn.datasets import load_digits
+    from sklearn.decomposition import PCA
+    from sklearn.linear_model import LogisticRegression
+
+    words = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
+    X, y = load_digits(return_X_y=True)
+    Z = PCA(12, random_state=0).fit_transform(X / 16).astype(np.float32)
+    names = np.array(words, dtype=object)[y]
+    train, test = slice(0, 1400), slice(1400, None)
+    probe = LogisticRegression(max_iter=2000).fit(Z[train], y[train])  # an independent judge of the digit
+    model = PluGeN({"digit": words}, **{**FAST, "max_epochs": 10}, transforms=2, hidden_features=32,
+                   batch_size=128).fit(Z[train], {"digit": names[train]})
+    assert np.mean(model.predict(Z[test], names=True)[:, 0] == names[test]) >= 0.75
+    assert np.mean(probe.predict(model.sample(200, {"digit": "seven"}, seed=0)) == 7) >= 0.9
+    assert np.mean(probe.predict(model.edit(Z[test][:200], {"digit": "three"})) == 3) >= 0.9
+    again = PluGeN.load(model.save(tmp_path / "digits"))
+    assert again.classes_ == {"digit": words}
+    assert np.array_equal(again.edit(Z[:10], {"digit": "three"}), model.edit(Z[:10], {"digit": 3}))
+    assert again.predict(Z[test], names=True).tolist() == model.predict(Z[test], names=True).tolist()
