@@ -125,6 +125,7 @@ def test_kind_inference():
     assert infer_kind(np.array([0, 1, np.nan, 1])) == "binary"
     assert infer_kind(np.array([0, 3, 7, 2])) == "categorical"
     assert infer_kind(np.array([0.5, 1.25, 3.0])) == "continuous"
+    assert infer_kind(np.array(["square", None, "circle"], dtype=object)) == "categorical"
 
 
 def test_killed_fit_resumes_when_run_again(tmp_path):
@@ -182,3 +183,61 @@ def test_fit_holds_out_groups_named_by_a_column(files, capsys):
     code, _, err = run(capsys, "fit", "--latents", d / "z.npy", "--labels", d / "y.csv", "--groups", "photo",
                        "--epochs", 2, "--quiet", "-o", d / "g3")
     assert code == 2 and "--groups 'photo' is not a column" in err
+
+
+SHAPES = ["circle", "square", "triangle"]
+
+
+@pytest.fixture
+def named_files(tmp_path, small):
+    """Latents and a labels CSV whose ``shape`` column holds class names."""
+    Z, Y, labels = small
+    np.save(tmp_path / "z.npy", Z)
+    write_array(tmp_path / "codes.csv", Y, header=list(labels))
+    named = Y.astype(object)
+    named[:, 3] = np.array(SHAPES, dtype=object)[Y[:, 3].astype(int)]
+    named[7, 3] = None  # missing
+    write_array(tmp_path / "y.csv", named, header=list(labels))
+    return tmp_path
+
+
+def test_text_label_column_is_categorical_with_sorted_names(named_files, capsys):
+    d = named_files
+    code, _, err = run(capsys, "fit", "--latents", d / "z.npy", "--labels", d / "y.csv", "--epochs", 2, "--quiet",
+                       "-o", d / "p")
+    assert code == 0, err
+    assert "shape:categorical" in err and "shape: 0 circle, 1 square, 2 triangle" in err
+    meta = json.loads((d / "p" / "plugin.json").read_text())
+    assert meta["labels"][3]["names"] == SHAPES and meta["labels"][3]["observed"] == 599
+    code, out, _ = run(capsys, "info", d / "p")
+    assert "shape: categorical (classes 0 circle, 1 square, 2 triangle; 599 observed)" in out
+    assert run(capsys, "edit", d / "p", "--latents", d / "z.npy", "--set", "shape=square", "-o", d / "by_name.npy")[0] == 0
+    assert run(capsys, "edit", d / "p", "--latents", d / "z.npy", "--set", "shape=1", "-o", d / "by_code.npy")[0] == 0
+    assert np.array_equal(np.load(d / "by_name.npy"), np.load(d / "by_code.npy"))
+    assert run(capsys, "sample", d / "p", "-n", 5, "--set", "shape=triangle", "--seed", 0, "-o", d / "s.npy")[0] == 0
+    assert run(capsys, "predict", d / "p", "--latents", d / "by_name.npy", "-o", d / "p.csv")[0] == 0
+    assert run(capsys, "predict", d / "p", "--latents", d / "by_name.npy", "-o", d / "p.npy")[0] == 0
+    lines = (d / "p.csv").read_text().splitlines()
+    shapes = [line.split(",")[3] for line in lines[1:]]
+    codes = np.load(d / "p.npy")
+    assert lines[0] == "a,b,size,shape" and set(shapes) <= set(SHAPES)
+    assert shapes == [SHAPES[int(c)] for c in codes[:, 3]] and codes.dtype.kind == "f"
+    assert np.mean(codes[:, 3] == 1) >= 0.9  # the edit to 'square' is read back as square
+
+
+def test_declared_class_names_and_unknown_names(named_files, capsys):
+    d = named_files
+    code, _, err = run(capsys, "fit", "--latents", d / "z.npy", "--labels", d / "codes.csv", "--label", "a:binary",
+                       "--label", "shape:circle,square,triangle", "--method", "fpn", "--epochs", 2, "--quiet",
+                       "-o", d / "f")
+    assert code == 0, err
+    assert "class names read" not in err  # declared, not inferred
+    assert json.loads((d / "f" / "plugin.json").read_text())["labels"][1]["names"] == SHAPES
+    code, _, err = run(capsys, "edit", d / "f", "--latents", d / "z.npy", "--set", "shape=hexagon", "-o", d / "e.npy")
+    assert code == 2 and "unknown class 'hexagon' for label 'shape'; its classes: ['circle', 'square', 'triangle']" in err
+    code, _, err = run(capsys, "fit", "--latents", d / "z.npy", "--labels", d / "y.csv", "--label", "shape:binary",
+                       "--epochs", 1, "--quiet", "-o", d / "x")
+    assert code == 2 and "label 'shape' must be numeric (it is a binary label" in err
+    code, _, err = run(capsys, "fit", "--latents", d / "z.npy", "--labels", d / "y.csv", "--label", "shape:categorical",
+                       "--epochs", 1, "--quiet", "-o", d / "x")
+    assert code == 0 and "shape: 0 circle, 1 square, 2 triangle" in err

@@ -60,3 +60,30 @@ def test_missing_files_and_shapes(tmp_path):
         read_labels(tmp_path / "y.csv")
     with pytest.raises(InputError, match="use .npy or .csv"):
         write_array(tmp_path / "out.json", np.zeros((1, 1)))
+
+
+def test_label_columns_keep_numbers_and_class_names(tmp_path):
+    from plugen.io import read_label_columns
+
+    (tmp_path / "y.csv").write_text("smile,shape,group\n1,square,g1\n,NA,g2\n0, circle ,3\n")
+    header, columns = read_label_columns(tmp_path / "y.csv")
+    assert header == ["smile", "shape", "group"]
+    assert columns["smile"].dtype == np.float64 and np.array_equal(columns["smile"], [1, np.nan, 0], equal_nan=True)
+    assert columns["shape"].dtype == object and columns["shape"].tolist() == ["square", None, "circle"]
+    assert columns["group"].tolist() == ["g1", "g2", "3"]  # one text cell: the whole column is text
+    (tmp_path / "bad.csv").write_text("a,b\n1,2\n3\n")
+    with pytest.raises(InputError, match="row 2 has 1 values, expected 2"):
+        read_label_columns(tmp_path / "bad.csv")
+
+
+def test_class_names_written_to_csv_and_refused_in_npy(tmp_path):
+    from plugen.io import read_label_columns
+
+    P = np.array([[1.0, "square"], [0.0, None], [np.nan, 'big, "round"']], dtype=object)
+    write_array(tmp_path / "p.csv", P, header=["a", "shape"])
+    assert (tmp_path / "p.csv").read_text() == 'a,shape\n1,square\n0,\n,"big, ""round"""\n'
+    _, columns = read_label_columns(tmp_path / "p.csv")
+    assert columns["shape"].tolist() == ["square", None, 'big, "round"']
+    with pytest.raises(InputError, match=r"\.csv only"):
+        write_array(tmp_path / "p.npy", P)
+    assert not (tmp_path / "p.npy").exists()

@@ -163,7 +163,8 @@ class Label:
                 known = f" ({self.classes})" if self.classes else ""
                 raise InputError(f"label {self.name!r} has no class names, so its values are integer codes{known}; "
                                  f"got {value!r} (declare names with labels={{{self.name!r}: [name, ...]}})") from None
-            raise InputError(f"value for label {self.name!r} must be numeric, got {value!r}") from None
+            raise InputError(f"value for label {self.name!r} must be numeric (it is a {self.kind} label; class "
+                             f"names go with categorical labels), got {value!r}") from None
 
     def decode(self, codes) -> np.ndarray:
         """Class names (an object array, None where missing) of the codes of a categorical label with
