@@ -72,3 +72,19 @@ def test_rotation_range():
     assert np.mean(default > 1.2) > 0.25 and np.mean(default > 1.3) < 0.2
     assert np.mean(full > 1.3) > 0.3  # any angle: a 45-degree square is 1.41 wide
     assert np.array_equal(make_shapes(20, seed=6).images, make_shapes(20, seed=6, max_rotation=30.0).images)
+
+
+def test_class_names_say_what_the_generator_draws():
+    from plugen.data.shapes import COLOURS, SHAPES
+
+    assert LABELS["shape"] == list(SHAPES) and LABELS["colour"] == list(COLOURS)
+    n = 3
+    images = render(np.arange(n), np.arange(n), np.full(n, 6.0), np.full(n, 16.0), np.full(n, 16.0), np.zeros(n))
+    mask = images.max(axis=1)
+    corners = mask[:, [11, 20], :][:, :, [11, 20]].mean(axis=(1, 2))  # 4.5 px from the centre on both axes
+    top, bottom = mask[:, :16].sum(axis=(1, 2)), mask[:, 16:].sum(axis=(1, 2))
+    asymmetry = np.abs(top - bottom) / (top + bottom)
+    drawn = ["square" if c > 0.9 else "triangle" if a > 0.1 else "circle" for c, a in zip(corners, asymmetry)]
+    assert drawn == list(SHAPES)
+    channel = measure(images)["colour"].astype(int)
+    assert [("red", "green", "blue")[c] for c in channel] == list(COLOURS)

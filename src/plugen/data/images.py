@@ -11,7 +11,7 @@ import numpy as np
 class ImageDataset:
     images: np.ndarray  # (n, C, H, W) float32 in [0, 1]
     Y: np.ndarray  # (n, K) float64 labels, columns in the order of ``labels``; NaN = missing
-    labels: dict[str, str]  # name -> "binary" | "categorical" | "continuous"
+    labels: dict[str, str | list[str]]  # name -> "binary" | "categorical" | "continuous" | class names
 
     def __len__(self) -> int:
         return len(self.images)

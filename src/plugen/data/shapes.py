@@ -2,8 +2,8 @@
 
 32 x 32 RGB images of one anti-aliased shape on black, with labels
 
-- ``shape``: categorical, 0 square, 1 circle, 2 triangle;
-- ``colour``: categorical, 0 red, 1 green, 2 blue (with a little hue jitter);
+- ``shape``: categorical, 0 square, 1 circle, 2 triangle (class names :data:`SHAPES`);
+- ``colour``: categorical, 0 red, 1 green, 2 blue, with a little hue jitter (class names :data:`COLOURS`);
 - ``size``: continuous, the half-side of the square of equal area, in pixels (about 3.5 to 8);
 - ``x``, ``y``: continuous, the centre in pixels;
 
@@ -28,7 +28,8 @@ from plugen.data.images import ImageDataset
 
 SHAPES = ("square", "circle", "triangle")
 COLOURS = ("red", "green", "blue")
-LABELS = {"shape": "categorical", "colour": "categorical", "size": "continuous", "x": "continuous", "y": "continuous"}
+#: the labels, shape and colour with their class names (code i is the i-th name)
+LABELS = {"shape": list(SHAPES), "colour": list(COLOURS), "size": "continuous", "x": "continuous", "y": "continuous"}
 #: (shape, colour) combinations absent from the training split
 HELD_OUT = ((0, 2), (1, 0), (2, 1))
 SIZE = 32
@@ -74,7 +75,7 @@ def make_shapes(n: int, split: str = "train", seed: int = 0, max_rotation: float
     jitter = rng.normal(0, 0.05, (n, 3))
     images = render(shape, colour, size, x, y, rotation, jitter)
     Y = np.column_stack([shape, colour, size, x, y]).astype(np.float64)
-    return ImageDataset(images, Y, dict(LABELS))
+    return ImageDataset(images, Y, {k: list(v) if isinstance(v, list) else v for k, v in LABELS.items()})
 
 
 def render(shape, colour, size, x, y, rotation, jitter=None, chunk: int = 1000) -> np.ndarray:
