@@ -186,6 +186,30 @@ def test_controls_follow_the_plugins_labels(mnist):
     assert t.minimum < q[0] < q[-1] < t.maximum  # label units, a little beyond the data's range
 
 
+def test_sliders_and_predictions_show_the_plugins_class_names(small):
+    from plugen import PluGeN
+    from plugen.ui.workspace import View, Workspace, _controls, predict_attributes
+
+    from conftest import quick
+
+    Z, Y, labels = small
+    names = ["circle", "square", "triangle"]
+    plugin = quick(PluGeN, {**labels, "shape": names}, transforms=2, hidden_features=32).fit(Z, Y)
+    shape = {c.name: c for c in _controls(plugin, sources.CLASS_NAMES)}["shape"]  # the plugin's names come first
+    assert shape.class_names == names and shape.info == "class: 0 circle, 1 square, 2 triangle"
+    unnamed = quick(PluGeN, labels, transforms=2, hidden_features=32).fit(Z, Y)
+    assert {c.name: c for c in _controls(unnamed, {})}["shape"].class_names == ["0", "1", "2"]
+
+    class Toy:  # a backbone of the right latent size: the workspace only reads its size here
+        latent_dim, name = Z.shape[1], "toy"
+
+    ws = Workspace(title="toy", plugin=plugin, backbone=Toy(), domain=ImageDomain((1, 2, 2)))
+    predictions = predict_attributes(plugin, Z[:1])[0]
+    view = View(z=Z[0], sample=None, picture=None, predictions=predictions)
+    assert f"{plugin.predict(Z[:1], names=True)[0, 3]} (" in predictions_html(view, ws)
+    assert sources._caption(["shape", "size"], [1.0, 9.5], sources._class_names(plugin)) == "shape square, size 9.5"
+
+
 def test_pick_predicts_the_picture_and_edit_moves_the_attribute(mnist):
     view = mnist.pick(3)
     assert view.z.shape == (40,) and view.picture.size == (224, 224)

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from plugen.data.shapes import COLOURS, SHAPES
 from plugen.errors import CheckpointError, InputError
 from plugen.ui.domains import ImageDomain, MoleculeDomain
 from plugen.ui.workspace import Workspace
@@ -33,10 +34,11 @@ DEMO_FIT = {"max_epochs": 30, "seed": 0}
 PICKER_SIZE = 200
 #: Shapes images generated for the demo fit (the experiments use 6,000)
 SHAPES_TRAIN = 3000
-#: class names shown next to the categorical sliders
+#: class names shown next to the categorical sliders of labels whose plugin declares none (demo
+#: plugins cached before the data sets declared their class names)
 CLASS_NAMES = {
-    "shape": ["square", "circle", "triangle"],
-    "colour": ["red", "green", "blue"],
+    "shape": list(SHAPES),
+    "colour": list(COLOURS),
     "digit": [str(d) for d in range(10)],
 }
 #: shipped image backbones -> the experiment whose data they were trained on
@@ -121,7 +123,7 @@ def demo(name: str, cache: Path | None = None, fit: dict | None = None, log=None
         (folder / "fit.json").write_text(json.dumps({"settings": settings, "n_train": int(len(Z)),
                                                      "history": plugin.history_}, indent=2, default=str) + "\n")
         log(f"[ui] {name}: fitted in {time.perf_counter() - start:.1f} s")
-    captions = [_caption(spec.labels, row) for row in Y]
+    captions = [_caption(spec.labels, row, _class_names(plugin)) for row in Y]
     return Workspace(title=TITLES[name], plugin=plugin, backbone=backbone, domain=ImageDomain(backbone.meta["sample_shape"]),
                      samples=np.asarray(images), captions=captions, class_names=CLASS_NAMES,
                      description=_describe(plugin, backbone, settings))
@@ -166,7 +168,7 @@ def _domain_and_samples(bb, plugin):
     _, test = _experiment(experiment).load({"shapes_train": 1, "shapes_test": PICKER_SIZE})
     names = [n for n in plugin.label_names if n in test.labels]
     Y = test.Y[:PICKER_SIZE][:, [list(test.labels).index(n) for n in names]]
-    return domain, test.images[:PICKER_SIZE], [_caption(names, row) for row in Y]
+    return domain, test.images[:PICKER_SIZE], [_caption(names, row, _class_names(plugin)) for row in Y]
 
 
 # ---------------------------------------------------------------------- molecules (the seam)
@@ -239,12 +241,17 @@ def _cache_folder(cache: Path | None, name: str, backbone, settings: dict) -> Pa
     return Path(cache or cache_dir()) / "ui" / f"{name}-{digest}"
 
 
-def _caption(names, row) -> str:
+def _class_names(plugin) -> dict[str, list[str]]:
+    """Class names of the plugin's categorical labels: its own, else :data:`CLASS_NAMES`."""
+    return {**CLASS_NAMES, **{lab.name: list(lab.names) for lab in plugin.schema_.labels if lab.names}}
+
+
+def _caption(names, row, class_names: dict[str, list[str]] = CLASS_NAMES) -> str:
     parts = []
     for name, value in zip(names, row):
         if np.isnan(value):
             continue
-        classes = CLASS_NAMES.get(name)
+        classes = class_names.get(name)
         if classes and float(value).is_integer() and 0 <= int(value) < len(classes) and name != "digit":
             parts.append(f"{name} {classes[int(value)]}")
         elif float(value).is_integer():
@@ -259,7 +266,8 @@ def _describe(plugin, backbone, settings, source: str | None = None) -> str:
     fitted = f"fitted in {h['seconds']:.1f} s, {h.get('epochs')} epochs" if "seconds" in h else "fitted"
     where = f"loaded from `{source}`" if source else f"demo fit (max {settings['max_epochs']} epochs)"
     return (f"{type(plugin).__name__} plugin on `{backbone.name}` ({backbone.latent_dim}-dim latents), "
-            f"{where}, {fitted}; labels: " + ", ".join(f"{n} ({k})" for n, k in plugin.schema_.kinds.items()))
+            f"{where}, {fitted}; labels: " + ", ".join(f"{lab.name} ({', '.join(lab.names) if lab.names else lab.kind})"
+                                                     for lab in plugin.schema_.labels))
 
 
 def _log(message: str) -> None:

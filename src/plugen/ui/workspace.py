@@ -63,7 +63,8 @@ class Workspace:
 
     ``samples``: data-set samples offered by the picker (a list, or an array of images);
     ``captions``: one short text per sample (e.g. its true labels); ``class_names``: names of
-    categorical classes per label, e.g. ``{"shape": ["square", "circle", "triangle"]}``.
+    categorical classes per label, e.g. ``{"shape": ["square", "circle", "triangle"]}``, for labels
+    whose plugin declares none (the plugin's own class names come first).
     """
 
     title: str
@@ -246,8 +247,8 @@ def _controls(plugin, class_names: Mapping[str, list[str]]) -> list[Control]:
         if label.kind == "binary":
             out.append(Control(label.name, "binary", -0.5, 1.5, 0.05))
         elif label.kind == "categorical":
-            names = list(class_names.get(label.name, []))
-            names = names if len(names) == len(label.classes) else [str(c) for c in label.classes]
+            names = label.names or list(class_names.get(label.name, []))
+            names = names if len(names) == len(label.classes) else label.class_names
             out.append(Control(label.name, "categorical", float(min(label.classes)), float(max(label.classes)), 1.0,
                                classes=list(label.classes), class_names=names))
         else:
