@@ -104,3 +104,18 @@ def test_edit_table_infers_fpn_source_labels_once_and_edits_the_same(fitted, pro
     assert n_once == 1 and len(calls) - n_once == len(every["edits"]) + 3 * len(every["continuous"])
     assert once == every
     assert once["mean_success"] > 0.7  # the probes read FPN's edits as requested
+
+
+def test_figure_titles_name_classes(small):
+    from plugen import PluGeN
+    from plugen.evaluation.figures import value_title
+
+    from conftest import quick
+
+    Z, Y, labels = small
+    named = quick(PluGeN, {**labels, "shape": ["circle", "square", "triangle"]}, max_epochs=1, transforms=2,
+                  hidden_features=32).fit(Z, Y)
+    assert [value_title(named, "shape", v) for v in (0, 1.0, "triangle")] == ["circle", "square", "triangle"]
+    assert value_title(named, "size", 5.5) == "size=5.5"
+    unnamed = quick(PluGeN, labels, max_epochs=1, transforms=2, hidden_features=32).fit(Z, Y)
+    assert value_title(unnamed, "shape", 2) == "shape=2"  # a label without names keeps its codes

@@ -23,6 +23,10 @@ def test_image_experiments_write_a_complete_report(tmp_path):
     assert reencoded["generation"] != saved["mnist"]["methods"]["PluGeN"]["generation"]  # samples re-encoded
     assert reencoded["edits"] != saved["mnist"]["methods"]["PluGeN"]["edits"] and "| PluGeN re-encoded |" in report
     assert saved["mnist"]["labels"] == {"digit": "categorical", "thickness": "continuous", "slant": "continuous"}
+    # Shapes' figures and tables name its classes, not their codes
+    assert saved["shapes"]["labels"]["shape"] == ["square", "circle", "triangle"]
+    assert "shapes_plugen_generation_triangle.png" in results["shapes"]["figures"]
+    assert "| shape = circle |" in report and "| shape circle, colour red (unseen in training) |" in report
 
 
 def test_gan_experiment_fits_on_labelled_samples_and_edits_inverted_digits(tmp_path):

@@ -115,7 +115,7 @@ def _gan_latents(bb, train, test, settings, seed):
 
 
 def experiments() -> dict[str, Experiment]:
-    from plugen.data.shapes import HELD_OUT
+    from plugen.data.shapes import HELD_OUT, SHAPES
     from plugen.evaluation.judges import mnist_judge, shapes_judge
 
     combos = [{"shape": s, "colour": c} for s in range(3) for c in range(3)]
@@ -133,7 +133,7 @@ def experiments() -> dict[str, Experiment]:
         "shapes": Experiment("shapes", "shapes-vae", _shapes, shapes_judge, ["shape", "colour", "size", "x", "y"],
                              combos, "colour", ["size", "x"], "shape",
                              unseen=[{"shape": s, "colour": c} for s, c in HELD_OUT],
-                             fixed=[{"shape": 0}, {"shape": 1}, {"shape": 2}],
+                             fixed=[{"shape": name} for name in SHAPES],
                              # 12 couplings: with the default 4, generated shapes were judged the
                              # requested one 0.67 of the time, with 12 0.86 (6,000 latents, seed 0)
                              plugen_options={"transforms": 12},
@@ -229,7 +229,7 @@ def _run_experiment(spec: Experiment, settings: dict, scale: str, backbone: str 
 
 
 def _figures(spec: Experiment, methods, bb, Z_test, test, output: Path, seed: int) -> list[str]:
-    from plugen.evaluation.figures import generation_grid, latent_map, traversal_grid
+    from plugen.evaluation.figures import generation_grid, latent_map, traversal_grid, value_title
 
     names = []
     schema = methods["PluGeN"].schema_
@@ -238,10 +238,11 @@ def _figures(spec: Experiment, methods, bb, Z_test, test, output: Path, seed: in
     for method_name in ("PluGeN", "FPN"):
         method = methods[method_name]
         for fixed in spec.fixed or [{}]:
-            suffix = "_".join(f"{k}{v}" for k, v in fixed.items())
+            shown = [value_title(method, k, v) for k, v in fixed.items()]
+            suffix = "_".join(text.replace("=", "") for text in shown)
             file = f"{spec.name}_{method_name.lower()}_generation{'_' + suffix if suffix else ''}.png"
             generation_grid(method, bb, spec.grid_label, values, output / file, seed=seed, fixed=fixed,
-                            title=f"{method_name} {suffix}: a style per row")
+                            title=f"{method_name}{', ' + ', '.join(shown) if shown else ''}: a style per row")
             names.append(file)
         for lab in spec.traverse:
             stats = schema.labels[schema.index[lab]]
@@ -256,7 +257,8 @@ def _figures(spec: Experiment, methods, bb, Z_test, test, output: Path, seed: in
         Z_gen = methods[method_name].sample(len(gen_classes), {spec.map_label: gen_classes}, temperature=0.8, seed=seed)
         file = f"{spec.name}_{method_name.lower()}_latent_map.png"
         latent_map(Z_test, test.Y[:, list(test.labels).index(spec.map_label)], Z_gen, gen_classes, output / file,
-                   title=f"{method_name}: latent space of {bb.name} and generated samples by {spec.map_label}")
+                   title=f"{method_name}: latent space of {bb.name} and generated samples by {spec.map_label}",
+                   class_names=map_label.names)
         names.append(file)
     return names
 
@@ -301,16 +303,26 @@ def render_report(results: dict) -> str:
                   "| label = value | " + " | ".join(methods) + " |", "|---|" + "---|" * len(methods)]
         first = next(iter(methods.values()))["edits"]["edits"]
         for i, row in enumerate(first):
-            lines.append(f"| {row['label']} = {row['value']} | " + " | ".join(
+            lines.append(f"| {row['label']} = {_shown(res['labels'], row['label'], row['value'])} | " + " | ".join(
                 f"{m['edits']['edits'][i]['success']:.2f} / {m['edits']['edits'][i]['preserved']:.2f}" for m in methods.values()) + " |")
         lines += ["", "Generation accuracy per request:", "", "| request | " + " | ".join(methods) + " |",
                   "|---|" + "---|" * len(methods)]
         for i, row in enumerate(next(iter(methods.values()))["generation"]["requests"]):
             tag = " (unseen in training)" if row["unseen"] else ""
-            lines.append(f"| {row['request']}{tag} | " + " | ".join(
+            request = ", ".join(f"{k} {_shown(res['labels'], k, v)}" for k, v in row["request"].items())
+            lines.append(f"| {request}{tag} | " + " | ".join(
                 f"{m['generation']['requests'][i]['accuracy']:.2f}" for m in methods.values()) + " |")
         lines += [""] + [f"![{f}]({f})" for f in res["figures"]] + [""]
     return "\n".join(lines) + "\n"
+
+
+def _shown(labels: dict, name: str, value) -> str:
+    """A label value as the report shows it: its class name where the label has names (``labels``
+    maps it to a list of them), else the value."""
+    names = labels.get(name)
+    if isinstance(names, list) and isinstance(value, (int, float, np.number)) and float(value).is_integer():
+        return names[int(value)]
+    return f"{value:g}" if isinstance(value, (float, np.floating)) else f"{value}"
 
 
 def _json_default(value):

@@ -58,7 +58,7 @@ def generation_grid(method, backbone, label: str, values: Sequence, path: Path, 
     columns = [backbone.decode(method.sample(styles, {**(fixed or {}), label: v}, temperature=temperature, seed=seed))
                for v in values]
     grid = np.stack(columns, axis=1)
-    return image_grid(grid, path, col_titles=[f"{label}={_fmt(v)}" for v in values], title=title)
+    return image_grid(grid, path, col_titles=[value_title(method, label, v) for v in values], title=title)
 
 
 def traversal_grid(method, backbone, Z: np.ndarray, label: str, values: Sequence, path: Path, title: str = "") -> Path:
@@ -66,13 +66,14 @@ def traversal_grid(method, backbone, Z: np.ndarray, label: str, values: Sequence
     recon = backbone.decode(Z)
     edited = [backbone.decode(method.edit(Z, {label: v})) for v in values]
     grid = np.stack([recon] + edited, axis=1)
-    return image_grid(grid, path, col_titles=["input"] + [f"{label}={_fmt(v)}" for v in values], title=title)
+    return image_grid(grid, path, col_titles=["input"] + [value_title(method, label, v) for v in values], title=title)
 
 
 def latent_map(Z_real: np.ndarray, classes_real: np.ndarray, Z_generated: np.ndarray, classes_generated: np.ndarray,
-               path: Path, title: str = "") -> Path:
+               path: Path, title: str = "", class_names: Sequence[str] | None = None) -> Path:
     """FPN Fig. 9: real latents and generated ones on the first two principal components of the
-    real latents (PCA, not UMAP: it needs no extra package and maps new points), coloured by class."""
+    real latents (PCA, not UMAP: it needs no extra package and maps new points), coloured by class.
+    ``class_names``: the legend's name of class code ``i`` (default: the codes)."""
     plt = _plt()
     mean = Z_real.mean(axis=0)
     _, _, vt = np.linalg.svd(Z_real - mean, full_matrices=False)
@@ -82,7 +83,8 @@ def latent_map(Z_real: np.ndarray, classes_real: np.ndarray, Z_generated: np.nda
     for ax, points, classes, name in ((axes[0], real, classes_real, "real latents"), (axes[1], gen, classes_generated, "generated latents")):
         for i, c in enumerate(np.unique(classes_real)):
             sel = classes == c
-            ax.scatter(points[sel, 0], points[sel, 1], s=4, alpha=0.6, color=cmap(i % 10), label=_fmt(c))
+            name = class_names[int(c)] if class_names is not None else _fmt(c)
+            ax.scatter(points[sel, 0], points[sel, 1], s=4, alpha=0.6, color=cmap(i % 10), label=name)
         ax.set_title(name)
         ax.set_xlabel("PC 1")
     axes[0].set_ylabel("PC 2")
@@ -93,6 +95,17 @@ def latent_map(Z_real: np.ndarray, classes_real: np.ndarray, Z_generated: np.nda
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return Path(path)
+
+
+def value_title(method, label: str, value) -> str:
+    """How a requested label value reads in a figure: the class name of a categorical label that has
+    names (``"square"``), else ``label=value`` (``"digit=3"``, ``"size=5.5"``)."""
+    schema = getattr(method, "schema_", None)
+    if schema is not None and label in schema.index:
+        lab = schema.label(label)
+        if lab.kind == "categorical" and lab.names is not None:
+            return lab.names[int(lab.class_index(lab.encode(value))[0])]
+    return f"{label}={_fmt(value)}"
 
 
 def _fmt(v) -> str:
