@@ -63,7 +63,8 @@ class FPN(Plugin):
     """Flow Plugin Network.
 
     Args:
-        labels: ordered ``{name: "binary" | "categorical" | "continuous"}``.
+        labels: ordered ``{name: "binary" | "categorical" | "continuous" | [class names]}``; a list of
+            class names declares a categorical label whose code ``i`` is the ``i``-th name.
         flow: ``"realnvp"`` (fast inverse), ``"maf"`` (the paper's best; sequential inverse),
             ``"nsf"`` or ``"nice"``; all conditional.
         label_dropout: probability of hiding each label from a training row.
@@ -86,7 +87,7 @@ class FPN(Plugin):
 
     def __init__(
         self,
-        labels: dict[str, str],
+        labels: dict[str, str | list[str]],
         *,
         flow: str = "realnvp",
         transforms: int = 6,

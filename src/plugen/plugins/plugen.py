@@ -29,7 +29,8 @@ class PluGeN(Plugin):
     """PluGeN plugin.
 
     Args:
-        labels: ordered ``{name: "binary" | "categorical" | "continuous"}``.
+        labels: ordered ``{name: "binary" | "categorical" | "continuous" | [class names]}``; a list of
+            class names declares a categorical label whose code ``i`` is the ``i``-th name.
         flow: ``"nice"`` (the paper's), ``"realnvp"``, ``"maf"`` or ``"nsf"``.
         transforms, hidden_features, depth: couplings (or autoregressive steps), width and
             number of hidden layers of each conditioner network.
@@ -56,7 +57,7 @@ class PluGeN(Plugin):
 
     def __init__(
         self,
-        labels: dict[str, str],
+        labels: dict[str, str | list[str]],
         *,
         flow: str = "nice",
         transforms: int = 4,
