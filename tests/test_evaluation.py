@@ -107,10 +107,10 @@ def test_edit_table_infers_fpn_source_labels_once_and_edits_the_same(fitted, pro
 
 
 def test_figure_titles_name_classes(small):
+    from conftest import quick
+
     from plugen import PluGeN
     from plugen.evaluation.figures import value_title
-
-    from conftest import quick
 
     Z, Y, labels = small
     named = quick(PluGeN, {**labels, "shape": ["circle", "square", "triangle"]}, max_epochs=1, transforms=2,

@@ -322,7 +322,7 @@ def named_columns(Y, labels):
 @pytest.fixture(scope="module")
 def by_name_and_code(small):
     Z, Y, labels = small
-    small_flow = dict(transforms=2, hidden_features=32)
+    small_flow = {"transforms": 2, "hidden_features": 32}
     return {cls.__name__: (quick(cls, {**labels, "shape": SHAPES}, **small_flow).fit(Z, named_columns(Y, labels)),
                            quick(cls, labels, **small_flow).fit(Z, Y)) for cls in (PluGeN, FPN)}
 

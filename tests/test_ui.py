@@ -187,10 +187,10 @@ def test_controls_follow_the_plugins_labels(mnist):
 
 
 def test_sliders_and_predictions_show_the_plugins_class_names(small):
+    from conftest import quick
+
     from plugen import PluGeN
     from plugen.ui.workspace import View, Workspace, _controls, predict_attributes
-
-    from conftest import quick
 
     Z, Y, labels = small
     names = ["circle", "square", "triangle"]

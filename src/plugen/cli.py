@@ -434,8 +434,7 @@ def _info(args) -> int:
     print("labels:")
     for lab in meta["labels"]:
         extra = {"binary": lambda: f"P(1) = {lab['frequencies'][0]:.3f}",
-                 "categorical": lambda: "classes " + (", ".join(f"{c} {n}" for c, n in zip(lab["classes"], lab["names"]))
-                                                      if lab.get("names") else f"{lab['classes']}"),
+                 "categorical": lambda: _classes_text(lab),
                  "continuous": lambda: f"mean {lab['mean']:.4g}, sd {lab['std']:.4g}"
                                        + (f", range {lab['low']:.4g} to {lab['high']:.4g}" if lab.get("low") is not None
                                           else "")}[lab["kind"]]()
@@ -444,6 +443,13 @@ def _info(args) -> int:
         print(f"training: {training.get('epochs')} epochs, {training.get('seconds', 0):.1f} s, "
               f"best {training.get('monitor')} NLL {training.get('best_nll')} ({training.get('stopped')})")
     return 0
+
+
+def _classes_text(label: dict) -> str:
+    """A categorical label's classes for ``plugen info``: codes with their names where it has them."""
+    if label.get("names"):
+        return "classes " + ", ".join(f"{c} {n}" for c, n in zip(label["classes"], label["names"]))
+    return f"classes {label['classes']}"
 
 
 def _ui(args) -> int:

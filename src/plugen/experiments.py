@@ -229,7 +229,12 @@ def _run_experiment(spec: Experiment, settings: dict, scale: str, backbone: str 
 
 
 def _figures(spec: Experiment, methods, bb, Z_test, test, output: Path, seed: int) -> list[str]:
-    from plugen.evaluation.figures import generation_grid, latent_map, traversal_grid, value_title
+    from plugen.evaluation.figures import (
+        generation_grid,
+        latent_map,
+        traversal_grid,
+        value_title,
+    )
 
     names = []
     schema = methods["PluGeN"].schema_
