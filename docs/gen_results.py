@@ -14,7 +14,6 @@ from __future__ import annotations
 import html
 import json
 import re
-import shutil
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -227,6 +226,7 @@ PAGES: tuple[Page, ...] = (
 SKIPPED: dict[str, str] = {}
 
 PNG_LINK = re.compile(r"!\[([^\]]*)\]\(([^)\s]+\.png)\)")
+PNG_LINK_TARGET = re.compile(r"!\[[^\]]*\]\(([^)\s]+\.png)\)")
 
 
 def source_path(name: str) -> Path:
@@ -290,11 +290,18 @@ def demote_headings(markdown: str, levels: int) -> str:
     return "\n".join(lines)
 
 
+def write_if_changed(path: Path, data: bytes) -> Path:
+    """Write ``data`` to ``path`` unless it already holds exactly that (``mkdocs serve`` watches
+    docs/, so rewriting unchanged pages at every build would trigger the next build)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.is_file() or path.read_bytes() != data:
+        path.write_bytes(data)
+    return path
+
+
 def copy_figure(png: Path, output: Path) -> str:
     """Copy one PNG into the pages' figure folder; returns its link from a results page."""
-    folder = output / "figures" / png.parent.name
-    folder.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(png, folder / png.name)
+    write_if_changed(output / "figures" / png.parent.name / png.name, png.read_bytes())
     return f"figures/{png.parent.name}/{png.name}"
 
 
@@ -356,16 +363,17 @@ def sources() -> set[str]:
 
 
 def generate(output: Path = OUTPUT) -> list[Path]:
-    """Write every results page and the index into ``output`` (replacing what was there)."""
-    if output.exists():
-        shutil.rmtree(output)
-    output.mkdir(parents=True)
-    written = []
-    for page in PAGES:
-        path = output / f"{page.slug}.md"
-        path.write_text(page_markdown(page, output), encoding="utf-8")
-        written.append(path)
-    (output / "index.md").write_text(index_markdown(), encoding="utf-8")
+    """Write every results page and the index into ``output``; remove whatever else was there."""
+    written = [write_if_changed(output / f"{page.slug}.md", page_markdown(page, output).encode("utf-8"))
+               for page in PAGES]
+    index = write_if_changed(output / "index.md", index_markdown().encode("utf-8"))
+    linked = {output / link for page in written for link in PNG_LINK_TARGET.findall(page.read_text(encoding="utf-8"))}
+    keep = set(written) | {index} | linked
+    for stale in [path for path in output.rglob("*") if path.is_file() and path not in keep]:
+        stale.unlink()
+    for folder in sorted((path for path in output.rglob("*") if path.is_dir()), key=lambda p: -len(p.parts)):
+        if not any(folder.iterdir()):
+            folder.rmdir()
     return written
 
 

@@ -103,6 +103,18 @@ def test_every_figure_of_the_results_is_shown_and_copied(pages, output):
     assert figures - shown == set()
 
 
+def test_regenerating_keeps_unchanged_pages_and_removes_stale_files(tmp_path):
+    gen.generate(tmp_path)
+    page = tmp_path / "images.md"
+    stamp = page.stat().st_mtime_ns
+    (tmp_path / "figures" / "gone").mkdir()
+    (tmp_path / "figures" / "gone" / "old.png").write_bytes(b"png")
+    (tmp_path / "retired.md").write_text("# a page no longer generated")
+    gen.generate(tmp_path)
+    assert page.stat().st_mtime_ns == stamp, "an unchanged page is not rewritten (mkdocs serve would rebuild)"
+    assert not (tmp_path / "retired.md").exists() and not (tmp_path / "figures" / "gone").exists()
+
+
 def test_pages_show_every_recorded_value_as_stored(pages):
     checked = 0
     for page in gen.PAGES:
