@@ -214,3 +214,11 @@ def test_the_site_builds_strictly_offline(tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     assert (tmp_path / "site" / "results" / "images" / "index.html").is_file()
     assert "PluGeN" in (tmp_path / "site" / "api" / "plugen" / "index.html").read_text(encoding="utf-8")
+
+
+def test_sphinx_roles_in_docstrings_show_as_plain_code():
+    spec = importlib.util.spec_from_file_location("sphinx_roles", DOCS / "sphinx_roles.py")
+    roles = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(roles)
+    html = "see :func:<code>plugen.training.train</code> and :class:<code>~plugen.errors.InputError</code>"
+    assert roles.plain_roles(html) == "see <code>plugen.training.train</code> and <code>InputError</code>"
