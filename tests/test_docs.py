@@ -161,8 +161,8 @@ def test_readme_is_short_and_opens_with_the_two_commands():
     assert len(commands) == 2
     assert commands[0].startswith("python3.11 -m venv") and commands[0].endswith('pip install -e ".[all]" && plugen demo')
     assert commands[1].endswith('pip install -e ".[all]" && python -m pytest -q')
-    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8").strip().splitlines()[-1]
-    assert ci == commands[1], ".ci/run runs the README's test command"
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8").splitlines()
+    assert commands[1] in ci, ".ci/run runs the README's test command"
     assert 'python -m pytest -m "not slow"' in README.read_text(encoding="utf-8")
 
 
