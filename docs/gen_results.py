@@ -52,7 +52,8 @@ class Page:
 
 PAGES: tuple[Page, ...] = (
     Page(
-        "core", "Core: default fit, latency, exactness",
+        "core",
+        "Core: default fit, latency, exactness",
         "Synthetic entangled latents with known labels, judged by independent MLP probes. The default fit "
         "(LU-initialised linear layer, batch 256, Adam 1e-3 with warm-up and plateau decay, early stopping) "
         "against the PluGeN paper's recipe (a plain NICE of 4 couplings x 3 hidden layers of 512, Adam 1e-4, "
@@ -64,7 +65,8 @@ PAGES: tuple[Page, ...] = (
         "python benchmarks/core.py",
     ),
     Page(
-        "suite", "Speed and scale",
+        "suite",
+        "Speed and scale",
         "The speed-and-scale suite: time to quality against the paper's recipe, fit throughput against the "
         "machine's float32 matrix-multiply rate, latency and batch throughput of `edit` and `sample`, one-epoch "
         "scaling with rows n, latent size N and labels K (with peak memory), and out-of-core fits from a "
@@ -80,7 +82,8 @@ PAGES: tuple[Page, ...] = (
         "python benchmarks/suite.py; bash benchmarks/gpu.sh; python benchmarks/suite.py --parts distributed",
     ),
     Page(
-        "images", "Images: MNIST and Shapes",
+        "images",
+        "Images: MNIST and Shapes",
         "The image experiments at the benchmark's size: PluGeN, PluGeN with re-encoded edits and samples "
         "(`plugen.reencode.Reencoded`, one round), FPN and a linear InterFaceGAN-style baseline, fitted on the "
         "latents of the shipped `mnist-vae` and `shapes-vae`, judged on decoded images by independent CNNs "
@@ -94,10 +97,11 @@ PAGES: tuple[Page, ...] = (
         "python benchmarks/images.py --parts experiments",
     ),
     Page(
-        "classification", "FPN as a classifier (FPN Table 1)",
+        "classification",
+        "FPN as a classifier (FPN Table 1)",
         "FPN's Bayes rule (argmax over y of p(z | y) p(y), FPN eq. 15-17) as a classifier of MNIST digits "
         "from the latents of `mnist-vae` and `mnist-ae`, against scikit-learn baselines grid-searched with "
-        "5-fold CV; \"hybrid\" adds 10 times the cross-entropy of the Bayes rule to the likelihood "
+        '5-fold CV; "hybrid" adds 10 times the cross-entropy of the Bayes rule to the likelihood '
         "(`classifier_weight=10`). One split of 500 test digits tells close classifiers apart only roughly "
         "(a few digits either way), so the same models are also fitted on 5 stratified folds of all "
         "5,000 digits and over five seeds, and each FPN row is tested against the RBF SVM on the same digits "
@@ -108,15 +112,20 @@ PAGES: tuple[Page, ...] = (
         "held-out prior correction, test-time smoothing and augmented training digits.",
         (
             Section(markdown="images_classification.md", data=("images_classification.json",), title="One split"),
-            Section(markdown="images_classification_cv.md", data=("images_classification_cv.json",),
-                    title="Five folds"),
-            Section(markdown="images_classification_seeds.md", data=("images_classification_seeds.json",),
-                    title="Five seeds"),
+            Section(
+                markdown="images_classification_cv.md", data=("images_classification_cv.json",), title="Five folds"
+            ),
+            Section(
+                markdown="images_classification_seeds.md",
+                data=("images_classification_seeds.json",),
+                title="Five seeds",
+            ),
         ),
         "python benchmarks/images.py --parts classification,classification-cv,classification-seeds",
     ),
     Page(
-        "gan", "A GAN backbone",
+        "gan",
+        "A GAN backbone",
         "A GAN has no encoder, so, as the PluGeN paper does with StyleGAN, the plugins are fitted on the GAN's "
         "own samples labelled from their pictures (`plugen.data.generated`): draws from `mnist-gan`'s prior, "
         "the digit read by an RBF SVM on pixels (not the judge), the surest half kept, thickness and slant "
@@ -129,7 +138,8 @@ PAGES: tuple[Page, ...] = (
         "python benchmarks/images.py --parts gan",
     ),
     Page(
-        "seeds", "Images: the spread over seeds",
+        "seeds",
+        "Images: the spread over seeds",
         "One PluGeN run at the benchmark's size per seed or per setting (the data fixed; the seed sets the "
         "flow's initialisation, held-out split and batching). On Shapes one flow is one draw from a wide "
         "spread, and the held-out likelihood tells the draws apart, hence `restarts=3` in the benchmark. On "
@@ -138,7 +148,8 @@ PAGES: tuple[Page, ...] = (
         "python benchmarks/image_seeds.py EXPERIMENT --seed S [--options JSON]",
     ),
     Page(
-        "demo-settings", "The main job's settings",
+        "demo-settings",
+        "The main job's settings",
         "The settings of `plugen demo` (epoch caps, learning rate, width, couplings, batch size), chosen by "
         "running the main job's experiments per setting over several seeds. The main job uses the row marked "
         "**main job**: it judges as well as longer training in fewer epochs.",
@@ -146,7 +157,8 @@ PAGES: tuple[Page, ...] = (
         "python benchmarks/demo_settings.py --jobs 16 --threads 1",
     ),
     Page(
-        "cvae", "A conditional VAE trained from scratch (PluGeN Table 3)",
+        "cvae",
+        "A conditional VAE trained from scratch (PluGeN Table 3)",
         "A conditional VAE trained from scratch on images and labels (the `mnist-vae` layers and recipe plus "
         "the condition, Sohn et al. 2015) against PluGeN and FPN fitted on the frozen `mnist-vae` latents: same "
         "split, labels, requests and judge. The plugins generate the requested digits more reliably and with "
@@ -156,7 +168,8 @@ PAGES: tuple[Page, ...] = (
         "python benchmarks/cvae.py",
     ),
     Page(
-        "pointclouds", "Point clouds (FPN sections 5.1.2, 5.2.2)",
+        "pointclouds",
+        "Point clouds (FPN sections 5.1.2, 5.2.2)",
         "The FPN paper's ShapeNet experiments on Shapes3D, eight procedural solids (ShapeNet is not available "
         "offline), through the shipped non-generative PointNet autoencoder `shapes3d-ae`, judged on decoded "
         "clouds by the independent `shapes3d-shape` PointNet. Both plugins are fitted with `latent_noise=0.1`: "
@@ -166,7 +179,8 @@ PAGES: tuple[Page, ...] = (
         "python benchmarks/pointclouds.py",
     ),
     Page(
-        "molecules", "Molecules: de novo design and lead optimisation",
+        "molecules",
+        "Molecules: de novo design and lead optimisation",
         "The shipped `selfies-vae` with its PluGeN plugin (logP, TPSA, SA score): 25,000 molecules per "
         "request, validity, uniqueness, novelty, the decoded properties against the request, Fréchet ChemNet "
         "Distance to MOSES test molecules, and lead optimisation (+3 logP in 6 steps, plain and re-encoded). "
@@ -180,39 +194,68 @@ PAGES: tuple[Page, ...] = (
         "molecules.",
         (
             Section(markdown="molecules.md", data=("molecules.json",), figures="molecules", title="Plain samples"),
-            Section(markdown="molecules_reencoded.md", data=("molecules_reencoded.json",),
-                    figures="molecules_reencoded", title="Re-encoded samples"),
-            Section(markdown="molecules_filtered.md", data=("molecules_filtered.json",),
-                    figures="molecules_filtered", title="Generate and filter"),
+            Section(
+                markdown="molecules_reencoded.md",
+                data=("molecules_reencoded.json",),
+                figures="molecules_reencoded",
+                title="Re-encoded samples",
+            ),
+            Section(
+                markdown="molecules_filtered.md",
+                data=("molecules_filtered.json",),
+                figures="molecules_filtered",
+                title="Generate and filter",
+            ),
             Section(text="molecules_diagnose.txt", title="Where property control is lost"),
         ),
         "python benchmarks/molecules.py; python benchmarks/molecules_diagnose.py",
     ),
     Page(
-        "molecule-backbones", "Molecule VAEs: SMILES vs SELFIES",
+        "molecule-backbones",
+        "Molecule VAEs: SMILES vs SELFIES",
         "The same GRU VAE on SMILES characters and on SELFIES tokens, from the JSONs the training command "
         "writes. The SMILES model learns faster per molecule but only about two thirds of its decoded prior "
         "samples are valid SMILES, against all of them for SELFIES: the reason the shipped backbone reads and "
         "writes SELFIES. A stronger KL term (KL weight 1) loses the reconstruction.",
-        (Section(markdown="molecule_backbones.md",
-                 data=("selfies-vae-cpu-50min.json", "smiles-char-vae-cpu-30min.json",
-                       "src/plugen/backbones/weights/selfies-vae.json", "smiles-char-vae-gpu-3min.json",
-                       "selfies-vae-gpu-kl1.json")),),
+        (
+            Section(
+                markdown="molecule_backbones.md",
+                data=(
+                    "selfies-vae-cpu-50min.json",
+                    "smiles-char-vae-cpu-30min.json",
+                    "src/plugen/backbones/weights/selfies-vae.json",
+                    "smiles-char-vae-gpu-3min.json",
+                    "selfies-vae-gpu-kl1.json",
+                ),
+            ),
+        ),
         "python benchmarks/molecule_backbones.py A.json B.json ...",
     ),
     Page(
-        "molecule-control", "Molecule backbones: property control",
+        "molecule-control",
+        "Molecule backbones: property control",
         "Per molecule backbone, how closely a PluGeN plugin steers the decoded molecules' logP, TPSA and SAS. "
         "Backbones trained with a stronger KL term and more word dropout carry less about each molecule and "
         "steer worse; their weights are not shipped, their training records are below.",
-        (Section(markdown="molecule_control.md",
-                 data=("molecule_control.json", "molecule_variants/kl05-wd03.json", "molecule_variants/kl05-wd06.json",
-                       "molecule_variants/kl075-wd045.json", "molecule_variants/kl1-wd06.json",
-                       "molecule_variants/kl1-wd08.json", "molecule_variants/kl2-wd08.json")),),
+        (
+            Section(
+                markdown="molecule_control.md",
+                data=(
+                    "molecule_control.json",
+                    "molecule_variants/kl05-wd03.json",
+                    "molecule_variants/kl05-wd06.json",
+                    "molecule_variants/kl075-wd045.json",
+                    "molecule_variants/kl1-wd06.json",
+                    "molecule_variants/kl1-wd08.json",
+                    "molecule_variants/kl2-wd08.json",
+                ),
+            ),
+        ),
         "python benchmarks/molecule_control.py DIR ...",
     ),
     Page(
-        "ui", "The editor's latency",
+        "ui",
+        "The editor's latency",
         "A slider move in `plugen ui`, measured in headless Chromium: from the range input's event to the new "
         "picture decoded in the page, and the Python callback alone (edit, decode, re-encode to judge the "
         "picture, predict, draw), plain and with a re-encoded edit. Goal: 200 ms per move. The figure is the "
@@ -322,7 +365,8 @@ def section_markdown(section: Section, output: Path) -> str:
         body = demote_headings(source.read_text(encoding="utf-8"), 2 if section.title else 1)
         linked = {(source.parent / link).resolve() for _, link in PNG_LINK.findall(body)}
         body = PNG_LINK.sub(
-            lambda m: f"![{m.group(1)}]({copy_figure((source.parent / m.group(2)).resolve(), output)})", body)
+            lambda m: f"![{m.group(1)}]({copy_figure((source.parent / m.group(2)).resolve(), output)})", body
+        )
         parts.append(body)
         figures = [png for png in figures if png.resolve() not in linked]
     if section.text:
@@ -346,9 +390,13 @@ def page_markdown(page: Page, output: Path) -> str:
 
 def index_markdown() -> str:
     """The results index: one line per page."""
-    lines = ["# Results", "",
-             "Every figure on these pages comes from a script in `benchmarks/` (see `benchmarks/README.md`) and "
-             "is read from the files it wrote in `benchmarks/results/`.", ""]
+    lines = [
+        "# Results",
+        "",
+        "Every figure on these pages comes from a script in `benchmarks/` (see `benchmarks/README.md`) and "
+        "is read from the files it wrote in `benchmarks/results/`.",
+        "",
+    ]
     lines += [f"- [{page.title}]({page.slug}.md)" for page in PAGES]
     return "\n".join(lines) + "\n"
 
@@ -364,8 +412,9 @@ def sources() -> set[str]:
 
 def generate(output: Path = OUTPUT) -> list[Path]:
     """Write every results page and the index into ``output``; remove whatever else was there."""
-    written = [write_if_changed(output / f"{page.slug}.md", page_markdown(page, output).encode("utf-8"))
-               for page in PAGES]
+    written = [
+        write_if_changed(output / f"{page.slug}.md", page_markdown(page, output).encode("utf-8")) for page in PAGES
+    ]
     index = write_if_changed(output / "index.md", index_markdown().encode("utf-8"))
     linked = {output / link for page in written for link in PNG_LINK_TARGET.findall(page.read_text(encoding="utf-8"))}
     keep = set(written) | {index} | linked

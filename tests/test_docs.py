@@ -123,8 +123,11 @@ def test_pages_show_every_recorded_value_as_stored(pages):
             for name in section.data:
                 path = gen.source_path(name)
                 raw = path.read_text(encoding="utf-8")
-                records = [json.loads(line) for line in raw.splitlines() if line.strip()] \
-                    if name.endswith(".jsonl") else json.loads(raw)
+                records = (
+                    [json.loads(line) for line in raw.splitlines() if line.strip()]
+                    if name.endswith(".jsonl")
+                    else json.loads(raw)
+                )
                 numbers = list(_numbers(records))
                 assert numbers, name
                 missing = [n for n in numbers if not math.isnan(n) and repr(n) not in shown]
@@ -140,8 +143,11 @@ def test_pages_carry_the_benchmarks_own_tables_and_outputs(pages):
         for section in page.sections:
             for name in (section.markdown, section.text):
                 if name:
-                    rows = [line for line in gen.source_path(name).read_text(encoding="utf-8").splitlines()
-                            if line.startswith("|") or name.endswith(".txt")]
+                    rows = [
+                        line
+                        for line in gen.source_path(name).read_text(encoding="utf-8").splitlines()
+                        if line.startswith("|") or name.endswith(".txt")
+                    ]
                     assert rows and all(row in text for row in rows), f"{page.slug}: {name} not shown whole"
 
 
@@ -159,7 +165,9 @@ def test_readme_is_short_and_opens_with_the_two_commands():
     assert first_block, "the README opens with its two commands"
     commands = [line for line in first_block.group(1).splitlines() if line and not line.startswith("#")]
     assert len(commands) == 2
-    assert commands[0].startswith("python3.11 -m venv") and commands[0].endswith('pip install -e ".[all]" && plugen demo')
+    assert commands[0].startswith("python3.11 -m venv") and commands[0].endswith(
+        'pip install -e ".[all]" && plugen demo'
+    )
     assert commands[1].endswith('pip install -e ".[all]" && python -m pytest -q')
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8").splitlines()
     assert commands[1] in ci, ".ci/run runs the README's test command"
@@ -183,8 +191,19 @@ def test_every_decimal_figure_in_the_readme_prose_is_on_a_results_page(pages):
     assert [f for f in figures if not _appears(f, everything)] == []
 
 
-@pytest.mark.parametrize("wording", ["this session", "earlier session", "ad-hoc", "scratch/", "not in the repo",
-                                     "previous run", "earlier machine", "this machine"])
+@pytest.mark.parametrize(
+    "wording",
+    [
+        "this session",
+        "earlier session",
+        "ad-hoc",
+        "scratch/",
+        "not in the repo",
+        "previous run",
+        "earlier machine",
+        "this machine",
+    ],
+)
 def test_readme_reads_as_a_guide_not_a_lab_notebook(wording):
     assert wording not in README.read_text(encoding="utf-8").lower()
 
@@ -194,8 +213,11 @@ def test_readme_names_no_commit():
 
 
 def test_api_reference_pages_name_modules_that_exist():
-    modules = [m for page in (DOCS / "api").glob("*.md")
-               for m in re.findall(r"^::: ([\w.]+)", page.read_text(encoding="utf-8"), re.M)]
+    modules = [
+        m
+        for page in (DOCS / "api").glob("*.md")
+        for m in re.findall(r"^::: ([\w.]+)", page.read_text(encoding="utf-8"), re.M)
+    ]
     assert "plugen" in modules and "plugen.labels" in modules
     for module in modules:
         path = ROOT / "src" / Path(*module.split("."))
@@ -207,10 +229,20 @@ def test_the_site_builds_strictly_offline(tmp_path):
     mkdocs = shutil.which("mkdocs") or str(Path(sys.executable).with_name("mkdocs"))
     if not Path(mkdocs).exists():
         pytest.skip("mkdocs is not installed (pip install -e '.[docs]')")
-    env = {"PYTHONPATH": str(ROOT / "src"), "PATH": str(Path(sys.executable).parent), "NO_MKDOCS_2_WARNING": "1",
-           "HOME": str(tmp_path)}
-    done = subprocess.run([mkdocs, "build", "--strict", "-d", str(tmp_path / "site")], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=300)
+    env = {
+        "PYTHONPATH": str(ROOT / "src"),
+        "PATH": str(Path(sys.executable).parent),
+        "NO_MKDOCS_2_WARNING": "1",
+        "HOME": str(tmp_path),
+    }
+    done = subprocess.run(
+        [mkdocs, "build", "--strict", "-d", str(tmp_path / "site")],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     assert (tmp_path / "site" / "results" / "images" / "index.html").is_file()
     assert "PluGeN" in (tmp_path / "site" / "api" / "plugen" / "index.html").read_text(encoding="utf-8")
