@@ -311,7 +311,7 @@ class Plugin:
         """Labels of the latents (n, K): 0/1 for binary, class codes, values in label units.
 
         ``names=True``: a numpy object array (n, K) whose categorical columns hold class names (for
-        labels declared with names; see :attr:`classes_`) and whose other columns hold the numbers,
+        labels that have names, declared or read from text labels; see :attr:`classes_`) and whose other columns hold the numbers,
         e.g. ``pandas.DataFrame(model.predict(Z, names=True), columns=model.label_names)``.
         """
         z, restore = self._input(Z)
