@@ -166,10 +166,11 @@ def main(argv=None) -> None:
 
     if not args.quick and args.fcd_n > 0:
         try:
-            from plugen.molecules.metrics import fcd
             import pandas as pd
 
-            test = pd.read_csv(Path(__file__).resolve().parents[2] / "shared/data/moses/test.csv.gz")["SMILES"]
+            from plugen.molecules.metrics import fcd
+
+            test = pd.read_csv(Path(args.moses_data) / "test.csv.gz")["SMILES"]
             ref = test.sample(args.fcd_n, random_state=0).tolist()
             t0 = time.perf_counter()
             results["fcd"] = {"n": args.fcd_n, "unconditional_vs_moses_test": round(fcd(uncond[: args.fcd_n], ref), 3),

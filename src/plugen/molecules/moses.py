@@ -37,8 +37,8 @@ to it, so ``Filters`` here can be higher than MOSES's on molecules with those gr
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable, Sequence
 from functools import lru_cache
-from typing import Iterable, Sequence
 
 import numpy as np
 
@@ -79,16 +79,16 @@ def fingerprints(mols_or_smiles: Iterable, radius: int = 2, bits: int = 1024) ->
     return np.asarray(rows, dtype=np.float32).reshape(len(rows), bits)
 
 
-def _tanimoto_rows(a: np.ndarray, b: np.ndarray, block: int = 2048):
-    """Yield ``(start, T)`` with ``T`` the Tanimoto matrix of rows ``start:start+block`` of ``a`` against ``b``."""
+def _tanimoto_rows(a: np.ndarray, b: np.ndarray, cells: int = 1 << 24):
+    """Yield ``(start, T)``: the Tanimoto matrix of a block of rows of ``a`` (from ``start``) against all of
+    ``b``, blocks of about ``cells`` entries; ``T = 1`` where both fingerprints are empty."""
     nb = b.sum(1)
+    block = max(1, cells // max(len(b), 1))
     for start in range(0, len(a), block):
         x = a[start:start + block]
         inter = x @ b.T
         union = x.sum(1)[:, None] + nb[None, :] - inter
-        with np.errstate(invalid="ignore", divide="ignore"):
-            t = np.where(union > 0, inter / np.maximum(union, 1e-12), 1.0)
-        yield start, t
+        yield start, np.where(union > 0, inter / np.maximum(union, 1.0), 1.0)
 
 
 def snn(generated: np.ndarray, reference: np.ndarray) -> float:
