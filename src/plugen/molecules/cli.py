@@ -126,7 +126,7 @@ def _read_file(path: Path) -> list[str]:
         if column is None:
             raise InputError(f"{path} has no SMILES column (columns: {list(frame.columns)})")
         return frame[column].tolist()
-    text = path.read_bytes().decode("utf-8", errors="surrogateescape")
+    text = path.read_bytes().decode("utf-8-sig", errors="surrogateescape")  # a byte-order mark starts no SMILES
     lines = text.split("\n")
     if lines and lines[-1] == "":  # the newline that ends the last line starts no line
         lines.pop()
