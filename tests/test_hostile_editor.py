@@ -12,10 +12,12 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import math
 import os
 import shutil
 import socket
 import struct
+import time
 import urllib.error
 import urllib.request
 import uuid
@@ -168,6 +170,50 @@ def test_a_plugin_changed_in_place_is_loaded_afresh(plugins, tmp_path):
     fit_tiny(2).save(folder / "tiny.plugin")
     second = editor.workspace(editor.load_plugin("tiny.plugin", "mnist-vae"))
     assert second is not first and editor.load_plugin("tiny.plugin", "mnist-vae") == "tiny.plugin on mnist-vae (2)"
+
+
+# ---------------------------------------------------------------------- callbacks fed what an API caller may send
+@pytest.fixture(scope="module")
+def picked(editor):
+    name = editor.load_plugin("tiny.plugin", "mnist-vae")
+    return editor.choose(name)[0]
+
+
+GOOD = [0.5, 3.0]  # thickness (binary), slant (continuous)
+BAD_CALLS = {
+    "slider value a string": lambda e, st: e.slide(st, 1, [0.5, "abc"]),
+    "slider value None": lambda e, st: e.slide(st, 1, [0.5, None]),
+    "slider value NaN": lambda e, st: e.slide(st, 0, [math.nan, 3.0]),
+    "slider value inf": lambda e, st: e.slide(st, 1, [0.5, math.inf]),
+    "fewer values than sliders": lambda e, st: e.slide(st, 1, [0.5]),
+    "state a string": lambda e, st: e.slide("x", 0, GOOD),
+    "state names no workspace": lambda e, st: e.slide({**st, "workspace": "../../etc"}, 0, GOOD),
+    "latent of strings": lambda e, st: e.slide({**st, "z": ["a"] * LATENT_DIM}, 0, GOOD),
+    "latent a dict": lambda e, st: e.slide({**st, "z": {"a": 1}}, 0, GOOD),
+    "latent too short": lambda e, st: e.slide({**st, "z": [0.0] * 3}, 0, GOOD),
+    "latent NaN": lambda e, st: e.slide({**st, "z": [math.nan] * LATENT_DIM}, 0, GOOD),
+    "latent 1e300": lambda e, st: e.reset({**st, "z": [1e300] * LATENT_DIM}),
+    "moved label unknown": lambda e, st: e.slide({**st, "touched": {"nope": 1.0}}, 0, GOOD),
+    "sample number a string": lambda e, st: e.pick(st, "abc"),
+    "sample number NaN": lambda e, st: e.pick(st, math.nan),
+    "sample number inf": lambda e, st: e.pick(st, math.inf),
+    "sample number -1": lambda e, st: e.pick(st, -1),
+    "sample number 10**300": lambda e, st: e.pick(st, 10**300),
+    "typed text on images": lambda e, st: e.from_text(st, "CCO"),
+    "temperature NaN": lambda e, st: e.generate(st, [], GOOD, math.nan, 0),
+    "temperature a string": lambda e, st: e.generate(st, [], GOOD, "hot", 0),
+    "seed a string": lambda e, st: e.generate(st, [], GOOD, 0.8, "abc"),
+    "seed -1": lambda e, st: e.generate(st, [], GOOD, 0.8, -1),
+    "seed 1.5": lambda e, st: e.generate(st, [], GOOD, 0.8, 1.5),
+    "fixed value NaN": lambda e, st: e.generate(st, ["slant"], [0.5, math.nan], 0.8, 0),
+}
+
+
+@pytest.mark.parametrize("call", BAD_CALLS.values(), ids=BAD_CALLS.keys())
+def test_bad_callback_input_is_a_plugen_error(editor, picked, call):
+    """Was (some of them): TypeError, ValueError, OverflowError or IndexError on the page."""
+    with pytest.raises(PlugenError):
+        call(editor, picked)
 
 
 # ---------------------------------------------------------------------- uploads and temporary files
@@ -337,6 +383,29 @@ def test_the_start_up_warm_up_request_succeeds(served):
     assert app.warmed_up is True
     assert "Traceback" not in app.startup_stderr and "needed" not in app.startup_stderr
     assert len(app.warm_up_data) == 2 + ui_app.SLOTS  # state, re-encode box, the sliders
+
+
+def _call(url: str, endpoint: str, data: list) -> dict:
+    request = urllib.request.Request(f"{url.rstrip('/')}/gradio_api/run/{endpoint}", method="POST",
+                                     data=json.dumps({"data": data}).encode(),
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=60) as response:
+        return json.loads(response.read())
+
+
+def test_an_api_caller_gets_one_reencode_round_at_most(served):
+    """Was: the re-encode box's value was used as a number of rounds, so an API caller sending
+    10**6 for it kept a worker decoding and encoding for hours."""
+    app, url, _ = served
+    data = list(app.warm_up_data)
+    data[1] = 10**6
+    start = time.perf_counter()
+    out = _call(url, "slide_0", data)
+    assert time.perf_counter() - start < 20
+    assert "plugen-error" not in out["data"][-1] and out["data"][1]["url"]
+    data[0] = "not a state"  # the server keeps each session's state: what a caller sends for it is not used
+    out = _call(url, "slide_0", data)
+    assert "plugen-error" not in out["data"][-1] and out["data"][1]["url"]
 
 
 def test_an_upload_over_the_limit_is_refused_and_leaves_nothing(served):

@@ -2,7 +2,8 @@
 
 Layout: a model chooser (the shipped demos, saved plugins), then three columns: where the sample
 comes from (data set, uploaded image or typed SMILES), the picture with its predicted attributes,
-and one slider per attribute. Below: a "generate" panel and a panel that loads a saved plugin.
+and one slider per attribute. Below: a "generate" panel and, when the editor was given a plugins
+folder, a panel that loads one of its saved plugins by name (:mod:`~plugen.ui.library`).
 
 The sliders are a fixed number of slots (:data:`SLOTS`) that a workspace labels and shows, so one
 page serves plugins with different labels. Moving a slider edits the current latent with every
@@ -17,6 +18,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import html
+import math
 import os
 import shutil
 import tempfile
@@ -27,7 +29,7 @@ from typing import Callable
 
 import numpy as np
 
-from plugen.errors import PlugenError
+from plugen.errors import InputError, PlugenError
 from plugen.ui.workspace import View, Workspace, slider_values
 
 #: attribute slider slots on the page (a plugin may have at most this many labels)
@@ -85,6 +87,10 @@ class Editor:
                 self._warm.add(id(item))
             return item
 
+    def _of(self, state) -> Workspace:
+        """The workspace a page state names (a state sent by an API caller may be anything)."""
+        return self.workspace(state.get("workspace") if isinstance(state, dict) else None)
+
     def add(self, name: str, workspace: Workspace) -> str:
         base, k = name, 2
         while name in self._items and self._items[name] is not workspace:
@@ -107,69 +113,65 @@ class Editor:
         return self.state(name, view), view
 
     def pick(self, state: dict, index) -> tuple[dict, View]:
-        ws = self.workspace(state.get("workspace"))
-        if index is None:
+        ws = self._of(state)
+        if index is None or index == "":
             raise PlugenError("type a sample number")
-        view = ws.pick(int(index))
+        view = ws.pick(_whole(index, "the sample number"))
         return self.state(state["workspace"], view), view
 
     def upload(self, state: dict, path) -> tuple[dict, View]:
-        ws = self.workspace(state.get("workspace"))
+        ws = self._of(state)
         if not path:
             raise PlugenError("no file was uploaded")
         view = ws.upload(path)
         return self.state(state["workspace"], view), view
 
     def from_text(self, state: dict, text: str) -> tuple[dict, View]:
-        ws = self.workspace(state.get("workspace"))
+        ws = self._of(state)
         view = ws.from_text(text)
         return self.state(state["workspace"], view), view
 
     def slide(self, state: dict, slot: int, values: list[float], rounds: int = 0) -> tuple[dict, View]:
         """Slider ``slot`` moved; ``values`` are all slot values. Edits the latent with every
         attribute moved so far (``rounds``: re-encoded edits, :meth:`Workspace.edit`)."""
-        ws = self.workspace(state.get("workspace"))
-        if state.get("z") is None:
-            raise PlugenError("pick a sample first")
+        ws = self._of(state)
+        z = _latent(state)
         controls = ws.controls()
-        if slot >= len(controls):
+        if not 0 <= slot < min(len(controls), len(values)):
             raise PlugenError(f"slider {slot} is not in use")
         touched = dict(state.get("touched") or {})
-        touched[controls[slot].name] = float(values[slot])
+        touched[controls[slot].name] = _number(values[slot], controls[slot].name)
         for i, c in enumerate(controls):  # keep the other moved attributes at their sliders' values
             if c.name in touched and i < len(values) and values[i] is not None:
-                touched[c.name] = float(values[i])
-        view = ws.edit(np.asarray(state["z"], np.float32), touched, rounds)
+                touched[c.name] = _number(values[i], c.name)
+        view = ws.edit(z, touched, rounds)
         return {**state, "touched": touched}, view
 
     def redo(self, state: dict, rounds: int) -> tuple[dict, View]:
         """The current edit again with ``rounds`` re-encoding rounds (the checkbox changed)."""
-        ws = self.workspace(state.get("workspace"))
-        if state.get("z") is None:
-            raise PlugenError("pick a sample first")
-        return state, ws.edit(np.asarray(state["z"], np.float32), dict(state.get("touched") or {}), rounds)
+        ws = self._of(state)
+        return state, ws.edit(_latent(state), dict(state.get("touched") or {}), rounds)
 
     def reset(self, state: dict) -> tuple[dict, View]:
         """Back to the unedited sample."""
-        ws = self.workspace(state.get("workspace"))
-        if state.get("z") is None:
-            raise PlugenError("pick a sample first")
-        view = ws.view(np.asarray(state["z"], np.float32))
+        ws = self._of(state)
+        view = ws.view(_latent(state))
         return {**state, "touched": {}}, view
 
     def conditions(self, state: dict, fixed: list[str], values: list[float]) -> dict[str, float]:
         """The attributes in ``fixed`` at their sliders' values."""
-        ws = self.workspace(state.get("workspace"))
-        return {c.name: float(values[i]) for i, c in enumerate(ws.controls()) if c.name in (fixed or [])}
+        ws = self._of(state)
+        return {c.name: _number(values[i] if i < len(values) else None, c.name)
+                for i, c in enumerate(ws.controls()) if c.name in (fixed or [])}
 
     def generate(self, state: dict, fixed: list[str], values: list[float], temperature: float, seed,
                  reencode: bool = False) -> list[View]:
         """New samples with the attributes in ``fixed`` at their sliders' values (``reencode``: one
         decode / encode round that sets them again)."""
-        ws = self.workspace(state.get("workspace"))
+        ws = self._of(state)
         conditions = self.conditions(state, fixed, values)
-        seed = None if seed is None or seed == "" else int(seed)
-        return ws.generate(conditions, GENERATE_COUNT, temperature=float(temperature), seed=seed,
+        seed = None if seed is None or seed == "" else _whole(seed, "the seed")
+        return ws.generate(conditions, GENERATE_COUNT, temperature=_number(temperature, "the temperature"), seed=seed,
                            rounds=int(bool(reencode) and ws.can_reencode))
 
     def plugin_names(self) -> list[str]:
@@ -223,6 +225,31 @@ class Editor:
     def close(self) -> None:
         """Delete the editor's temporary files (also done when it is garbage-collected or at exit)."""
         self._cleanup()
+
+
+def _number(value, what: str) -> float:
+    """``value`` (from the page, or from an API caller) as a float, else :class:`InputError`."""
+    try:
+        return float(value)
+    except (TypeError, ValueError, OverflowError):
+        raise InputError(f"{what} must be a number, got {repr(value)[:40]}") from None
+
+
+def _whole(value, what: str) -> int:
+    number = _number(value, what)
+    if not math.isfinite(number) or number != int(number) or number < 0:
+        raise InputError(f"{what} must be a whole number >= 0, got {repr(value)[:40]}")
+    return int(number)
+
+
+def _latent(state: dict) -> np.ndarray:
+    """The latent a page state holds."""
+    if state.get("z") is None:
+        raise PlugenError("pick a sample first")
+    try:
+        return np.asarray(state["z"], np.float32)
+    except (TypeError, ValueError, OverflowError):
+        raise InputError("the page's state holds no latent; pick a sample again") from None
 
 
 def predictions_html(view: View | None, ws: Workspace | None) -> str:
@@ -412,7 +439,7 @@ def build_app(editor: Editor):
             return (*after_new(ws, st, view), _caption(ws, int(i)), status_html())
 
         def on_random(st):
-            ws = editor.workspace(st.get("workspace"))
+            ws = editor._of(st)
             if not len(ws):
                 raise PlugenError("this model has no data-set samples")
             i = int(np.random.default_rng().integers(len(ws)))
@@ -444,7 +471,7 @@ def build_app(editor: Editor):
         slide_inputs = [state, reencode, *slots]
         for i, slider in enumerate(slots):
             def on_slide(st, again, *values, _slot=i):
-                st, view = editor.slide(st, _slot, list(values), int(again))
+                st, view = editor.slide(st, _slot, list(values), int(bool(again)))  # the box: 0 or 1 round
                 ws = editor.workspace(st["workspace"])
                 return (*show(ws, st, view), status_html(ws.extrapolation_note(st["touched"])))
 
@@ -452,7 +479,7 @@ def build_app(editor: Editor):
                queue=False, api_name=f"slide_{i}")
 
         def on_reencode(st, again):
-            st, view = editor.redo(st, int(again))
+            st, view = editor.redo(st, int(bool(again)))
             ws = editor.workspace(st["workspace"])
             return (*show(ws, st, view), status_html(ws.extrapolation_note(st.get("touched") or {})))
 
@@ -474,7 +501,7 @@ def build_app(editor: Editor):
            show_progress="minimal")
 
         def on_gallery(st, zs, evt: gr.SelectData):
-            ws = editor.workspace(st.get("workspace"))
+            ws = editor._of(st)
             view = ws.view(np.asarray(zs[evt.index], np.float32))
             st = editor.state(st["workspace"], view)
             return (*after_new(ws, st, view), "", status_html(f"editing generated sample {evt.index + 1}"))
