@@ -109,6 +109,15 @@ def test_moses_metrics_on_a_small_set():
     assert "FCD/Test" not in out
 
 
+def test_moses_metrics_of_nothing_valid_are_nan_and_an_empty_reference_is_refused():
+    from plugen.errors import InputError
+
+    out = moses.moses_metrics(["not a molecule", None], moses.Reference(TWO_RINGS), training=frozenset())
+    assert out["valid"] == 0.0
+    assert all(math.isnan(out[k]) for k in ("SNN/Test", "Frag/Test", "Scaf/Test", "IntDiv", "Filters", "novelty"))
+    with pytest.raises(InputError, match="no valid molecule"):
+        moses.Reference(["xyz", ""])
+
 def sampled_cosine(s: float, n: float, m: float) -> float:
     """Expected cosine of the count vectors of two independent samples of ``n`` and ``m`` items from one
     distribution with ``s = sum p_i^2``: ``E[a.b] = nms``, ``E|a|^2 = n^2 s + n(1 - s)``."""
