@@ -1,12 +1,14 @@
+import dataclasses
+
 import pytest
 import torch
 from torch import nn
 
 from plugen import InputError, TrainingError
 from plugen.batches import InMemoryRows
-from plugen.training import resolve_device, train
+from plugen.training import TrainingConfig, resolve_device, train
 
-SETTINGS = dict(batch_size=64, lr=1e-2, max_epochs=200, patience=5, val_fraction=0.2, progress=False)
+CONFIG = TrainingConfig(batch_size=64, lr=1e-2, max_epochs=200, patience=5, val_fraction=0.2, progress=False)
 
 
 class Gaussian(nn.Module):
@@ -28,7 +30,7 @@ def gaussian_nll(model):
 def test_converges_and_stops_early():
     model = Gaussian()
     Z = torch.randn(1000, 1, generator=torch.Generator().manual_seed(0)) + 3.0  # not the global RNG: other tests move it
-    summary = train(model, gaussian_nll(model), rows(Z), **SETTINGS)
+    summary = train(model, gaussian_nll(model), rows(Z), CONFIG)
     assert model.mu.item() == pytest.approx(3.0, abs=0.15)
     assert summary["stopped"] == "early_stopping" and summary["epochs"] < 200
     assert summary["n_val"] == 200 and summary["monitor"] == "validation"
@@ -51,7 +53,7 @@ def test_non_finite_loss_keeps_last_good_weights():
     model = Gaussian()
     Z = torch.randn(1000, 1) + 3.0
     with pytest.warns(RuntimeWarning, match="non-finite loss at epoch .*kept the last good weights"):
-        summary = train(model, nan_after(model, 300), rows(Z), **SETTINGS)
+        summary = train(model, nan_after(model, 300), rows(Z), CONFIG)
     assert summary["stopped"].startswith("non-finite loss") and torch.isfinite(model.mu).all()
     assert model.mu.item() > 0.5  # it had learned something before the divergence
 
@@ -61,7 +63,7 @@ def test_non_finite_loss_read_every_few_steps_as_on_a_gpu(monkeypatch):
     model = Gaussian()
     Z = torch.randn(1000, 1, generator=torch.Generator().manual_seed(0)) + 3.0
     with pytest.warns(RuntimeWarning, match=r"non-finite loss at epoch \d+, batches \d+-\d+\).*kept the last good"):
-        summary = train(model, nan_after(model, 300), rows(Z), **SETTINGS)
+        summary = train(model, nan_after(model, 300), rows(Z), CONFIG)
     first, last = map(int, summary["stopped"].split("batches ")[1].split("-"))
     assert last - first < 4 and torch.isfinite(model.mu).all() and model.mu.item() > 0.5
     assert summary["epochs"] == len(summary["history"]["seconds"])
@@ -70,20 +72,20 @@ def test_non_finite_loss_read_every_few_steps_as_on_a_gpu(monkeypatch):
 def test_divergence_before_any_good_weights_raises():
     model = Gaussian()
     with pytest.raises(TrainingError, match="diverged"):
-        train(model, lambda z, t: model.mu * float("inf") * z[:, 0], rows(torch.randn(100, 1)), **SETTINGS)
+        train(model, lambda z, t: model.mu * float("inf") * z[:, 0], rows(torch.randn(100, 1)), CONFIG)
 
 
 def test_tiny_data_trains_without_a_held_out_split():
     model = Gaussian()
-    summary = train(model, gaussian_nll(model), rows(torch.randn(40, 1)), **SETTINGS)
+    summary = train(model, gaussian_nll(model), rows(torch.randn(40, 1)), CONFIG)
     assert summary["n_val"] == 0 and summary["monitor"] == "training"
 
 
 def test_callback_can_stop_training():
     model = Gaussian()
     seen = []
-    summary = train(model, gaussian_nll(model), rows(torch.randn(500, 1)),
-                    on_epoch=lambda epoch, stats: seen.append(epoch) or epoch == 3, **SETTINGS)
+    summary = train(model, gaussian_nll(model), rows(torch.randn(500, 1)), CONFIG,
+                    on_epoch=lambda epoch, stats: seen.append(epoch) or epoch == 3)
     assert seen == [1, 2, 3] and summary["stopped"] == "callback"
 
 
@@ -123,10 +125,10 @@ class Spread(nn.Module):
 
 def test_latent_noise_widens_the_learnt_density_and_is_scored_on_held_out_rows():
     Z = 0.5 * torch.randn(4000, 1, generator=torch.Generator().manual_seed(0))
-    settings = {**SETTINGS, "patience": 20}
+    config = dataclasses.replace(CONFIG, patience=20)
     clean, noisy = Spread(), Spread()
-    train(clean, clean.nll, rows(Z), **settings)
-    summary = train(noisy, noisy.nll, rows(Z), latent_noise=torch.tensor([0.5]), **settings)
+    train(clean, clean.nll, rows(Z), config)
+    summary = train(noisy, noisy.nll, rows(Z), config, latent_noise=torch.tensor([0.5]))
     # data spread 0.5, noise 0.5: the noisy objective's optimum is sqrt(0.5^2 + 0.5^2) = 0.707
     assert clean.log_sigma.exp().item() == pytest.approx(0.5, abs=0.05)
     assert noisy.log_sigma.exp().item() == pytest.approx(0.707, abs=0.06)

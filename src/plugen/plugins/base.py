@@ -19,7 +19,7 @@ from plugen.batches import BlockReader, InMemoryRows, StreamedRows, scan
 from plugen.errors import InputError, NotFittedError
 from plugen.flows import Chain, Standardize, build_flow
 from plugen.labels import LabelSchema, check_sample_args
-from plugen.training import resolve_device, train
+from plugen.training import TrainingConfig, resolve_device, train
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 #: at most this many rows (chosen at random) feed the data-dependent initialisation, which works in
@@ -135,28 +135,13 @@ class Plugin:
         return self
 
     def _train(self, module: nn.Module, rows, on_epoch, checkpoint, noise, seed: int) -> dict:
-        return train(
-            module,
-            self._training_loss,
-            rows,
-            batch_size=self.batch_size,
-            lr=self.lr,
-            max_epochs=self.max_epochs,
-            patience=self.patience,
-            val_fraction=self.val_fraction,
-            weight_decay=self.weight_decay,
-            grad_clip=self.grad_clip,
-            augment=self._augment,
-            latent_noise=noise,
-            seed=seed,
-            split_seed=self.seed,
-            progress=self.progress,
-            on_epoch=on_epoch,
-            checkpoint=checkpoint,
-            autocast=self.autocast,
-            compile=self.compile,
-            objective_settings=self._objective_settings(),
-        )
+        config = TrainingConfig(batch_size=self.batch_size, lr=self.lr, max_epochs=self.max_epochs,
+                                patience=self.patience, val_fraction=self.val_fraction,
+                                weight_decay=self.weight_decay, grad_clip=self.grad_clip, seed=seed,
+                                split_seed=self.seed, progress=self.progress, autocast=self.autocast,
+                                compile=self.compile)
+        return train(module, self._training_loss, rows, config, augment=self._augment, latent_noise=noise,
+                     on_epoch=on_epoch, checkpoint=checkpoint, objective_settings=self._objective_settings())
 
     #: hyperparameters that must be positive numbers, and those that must lie in [0, 1)
     _positive = ("transforms", "hidden_features", "depth", "batch_size", "lr", "max_epochs", "patience",
