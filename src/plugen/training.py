@@ -239,8 +239,9 @@ class EarlyStopping:
     """Stop when the monitored NLL has not fallen by more than ``min_delta`` for ``patience``
     epochs in a row; the weights of the best epoch are kept.
 
-    Another rule (a relative threshold, say) overrides :meth:`improved` or :meth:`exhausted`;
-    the loop only calls :meth:`update` after each scoring and :meth:`exhausted` to decide.
+    Another rule (a relative threshold, say) overrides :meth:`improved` or :meth:`exhausted` and
+    is given to :func:`train` as ``stopping``; the loop only calls :meth:`update` after each
+    scoring and :meth:`exhausted` to decide.
     """
 
     patience: int
@@ -308,11 +309,14 @@ def restore(saved: dict, state: FitState, module: nn.Module, schedules: Schedule
 class Loop:
     """The moving parts of one fit that every epoch uses.
 
-    ``augment(t, generator)`` may perturb a batch's labels (FPN's label dropout);
+    ``augment(t, generator)`` may perturb a batch's labels (FPN's label dropout).
     ``latent_noise`` (one standard deviation per latent dimension) adds fresh Gaussian noise to
-    every training batch (Kim et al. 2020, "SoftFlow: Probabilistic Framework for Normalizing Flow
-    on Manifolds"). ``forward(z, t)``: the per-row NLL (the objective, wrapped for DDP or
-    ``torch.compile`` when asked), run under ``cast``.
+    every training batch. Latents of an autoencoder lie near a low-dimensional manifold; maximum
+    likelihood then shrinks the flow's density across it without end, its inverse grows
+    ill-conditioned, and samples land off the manifold (Kim et al. 2020, "SoftFlow: Probabilistic
+    Framework for Normalizing Flow on Manifolds", train on data perturbed the same way).
+    ``forward(z, t)``: the per-row NLL (the objective, wrapped for DDP or ``torch.compile`` when
+    asked), run under ``cast``.
     """
 
     module: nn.Module
@@ -399,6 +403,7 @@ def train(
     on_epoch: Callable[[int, dict], bool | None] | None = None,
     checkpoint: str | Path | None = None,
     objective_settings: dict | None = None,
+    stopping: EarlyStopping | None = None,
 ) -> dict:
     """Minimise the mean of ``nll(z, t)`` over the training part of ``rows`` (PluGeN eq. 3,
     FPN eq. 14); ``module`` ends with its best (held-out) weights.
@@ -410,22 +415,18 @@ def train(
         config: the settings (:class:`TrainingConfig`).
         augment: ``augment(t, generator)`` perturbs a batch's labels (FPN's label dropout).
         latent_noise: one standard deviation per latent dimension; every training batch gets fresh
-            Gaussian noise of that size and held-out rows are scored with one fixed draw of it.
-            Latents of an autoencoder lie near a low-dimensional manifold; maximum likelihood then
-            shrinks the flow's density across it without end, its inverse grows ill-conditioned,
-            and samples land off the manifold (Kim et al. 2020, "SoftFlow", train on data
-            perturbed the same way).
-        on_epoch: ``on_epoch(epoch, stats)`` is called after every epoch and stops training by
-            returning True.
+            Gaussian noise of that size and held-out rows are scored with one fixed draw of it
+            (see :class:`Loop`).
+        on_epoch: ``on_epoch(epoch, stats)`` runs after every epoch; returning True stops training.
         checkpoint: a file where the full training state is saved after every epoch; when it
             exists at the start, training resumes from it; it is removed when training ends.
         objective_settings: settings of ``nll`` that the caller wants in the checkpoint's
             fingerprint (a state saved under other ones is not resumed).
+        stopping: the rule that decides when to stop (default :func:`default_stopping`).
 
     Returns:
         A summary: epochs and steps run, best held-out NLL per row and per dimension, why it
-        stopped, the wall time, and per-epoch history (training and held-out NLL, learning rate,
-        wall time since the start).
+        stopped, the wall time, and the per-epoch history (NLLs, learning rate, wall time).
 
     Raises:
         TrainingError: the loss was not finite before any good weights existed.
@@ -442,7 +443,8 @@ def train(
     if saved is not None:
         restore(saved, state, module, loop.schedules, generators)
     start = time.perf_counter() - state.seconds
-    stopped = _run_epochs(loop, state, config, nll, held_out, on_epoch, checkpoint, key, start)
+    stopping = stopping or default_stopping(config, rows.features)
+    stopped = _run_epochs(loop, state, config, stopping, nll, held_out, on_epoch, checkpoint, key, start)
     if stopped.startswith("non-finite"):
         _diverged(stopped, state.best)
     module.load_state_dict(state.best_state)
@@ -468,10 +470,9 @@ def _make_loop(module: nn.Module, nll: NLL, rows: Rows, config: TrainingConfig, 
                 augment=augment, latent_noise=latent_noise, cast=cast, rank=rank, world=world)
 
 
-def _run_epochs(loop: Loop, state: FitState, config: TrainingConfig, nll: NLL, held_out, on_epoch, checkpoint,
-                key: str, start: float) -> str:
+def _run_epochs(loop: Loop, state: FitState, config: TrainingConfig, stopping: EarlyStopping, nll: NLL, held_out,
+                on_epoch, checkpoint, key: str, start: float) -> str:
     """Epochs from the one after ``state.epoch`` until a stopping rule fires; returns why it stopped."""
-    stopping = default_stopping(config, loop.rows.features)
     bar = tqdm(range(state.epoch + 1, config.max_epochs + 1), desc="fit", unit="epoch", leave=False,
                disable=not config.progress or loop.rank != 0, initial=state.epoch, total=config.max_epochs)
     stopped = None
