@@ -1,4 +1,4 @@
-"""The papers' image protocols, judged on decoded images by a :class:`~plugen.evaluation.judges.Judge`.
+"""The papers' image protocols, judged on decoded images by a :class:`~plugen.lab.evaluation.judges.Judge`.
 
 - :func:`edit_table`: PluGeN Tables 1-2. For every categorical label and value, the test images
   whose reconstruction the judge does not already read as that value are edited to it; *success*
@@ -15,7 +15,7 @@
   :func:`classification_cv` repeats it on stratified folds of all rows.
 
 A *method* is anything with ``edit(Z, changes)`` and ``sample(n, conditions, temperature=, seed=)``
-(PluGeN, FPN, :class:`~plugen.evaluation.baselines.LinearDirections`).
+(PluGeN, FPN, :class:`~plugen.lab.evaluation.baselines.LinearDirections`).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from plugen.evaluation.metrics import exact_mcnemar_p, f1_auc, frechet_distance, mcnemar
+from plugen.lab.evaluation.metrics import exact_mcnemar_p, f1_auc, frechet_distance, mcnemar
 from plugen.plugins import FPN
 
 
@@ -128,7 +128,7 @@ def classification_table(Z_train, y_train, Z_test, y_test, fpn_flows=("maf", "re
 
     One FPN row per flow and ``classifier_weight`` (0: the paper's maximum likelihood; > 0: the
     hybrid objective of :class:`~plugen.FPN`). Each FPN row's ``against`` holds, per baseline,
-    :func:`~plugen.evaluation.metrics.mcnemar` on the test rows (``a_only``: digits only FPN got
+    :func:`~plugen.lab.evaluation.metrics.mcnemar` on the test rows (``a_only``: digits only FPN got
     right)."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import GridSearchCV

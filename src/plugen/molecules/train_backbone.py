@@ -1,7 +1,7 @@
-"""Train the molecule VAEs: ``python -m plugen.backbones.train selfies-vae`` (or this module).
+"""Train the molecule VAEs: ``python -m plugen.molecules.train_backbone selfies-vae``.
 
 Trainable names: ``selfies-vae`` (SELFIES tokens, shipped) and ``smiles-char-vae`` (the same
-:class:`~plugen.backbones.molecules.SequenceVAE` on SMILES characters, CharVAE's representation;
+:class:`~plugen.molecules.backbone.SequenceVAE` on SMILES characters, CharVAE's representation;
 not shipped, train it to compare). Data: the shipped MOSES subset (:mod:`plugen.molecules.data`),
 its fixed train / validation split, optionally only the first ``train_size`` training rows.
 
@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 
 from plugen.backbones import registry
-from plugen.backbones.molecules import MoleculeBackbone, SequenceVAE, pad
+from plugen.molecules.backbone import MoleculeBackbone, SequenceVAE, pad
 from plugen.errors import InputError
 from plugen.molecules.tokenizers import TOKENIZERS, EncodeError
 
@@ -205,7 +205,7 @@ def train_molecule_backbone(name: str, output_dir=registry.WEIGHTS, minutes: flo
     model.eval().cpu()
     final = evaluate(model, val_df["SMILES"].tolist()[:VALIDATION_MOLECULES], seed) if evaluation else None
     log(json.dumps(final))
-    reproduce = f"python -m plugen.backbones.train {name} --threads {torch.get_num_threads()}"
+    reproduce = f"python -m plugen.molecules.train_backbone {name} --threads {torch.get_num_threads()}"
     for flag, value, default in (("minutes", minutes, spec.minutes), ("train-size", train_size, spec.train_size),
                                  ("batch-size", batch_size, spec.batch_size), ("lr", lr, spec.lr), ("kl-weight", kl_weight, spec.kl_weight),
                                  ("word-dropout", word_dropout, spec.word_dropout), ("seed", seed, 0)):
@@ -278,7 +278,7 @@ def evaluate(model: SequenceVAE, smiles: list[str], seed: int = 0, n_prior: int 
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m plugen.backbones.train_molecules", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m plugen.molecules.train_backbone", description=__doc__.split("\n\n")[0])
     parser.add_argument("name", choices=sorted(MOLECULE_SPECS))
     add_arguments(parser)
     args = parser.parse_args(argv)
@@ -312,6 +312,23 @@ def run(args) -> None:
                                    token_cache=args.token_cache, evaluation=not args.no_evaluation,
                                    kl_weight=args.kl_weight, word_dropout=args.word_dropout)
     print(json.dumps({"name": meta["name"], "seconds": meta["training"]["seconds"], "final": meta["training"]["final"]}, indent=2))
+
+if __name__ == "__main__":
+    main()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m plugen.molecules.train_backbone",
+                                     description="Train a molecule backbone (a GRU VAE on SELFIES or SMILES).")
+    parser.add_argument("name", choices=sorted(MOLECULE_SPECS))
+    parser.add_argument("--output", default=str(registry.WEIGHTS), help="directory for the weights (default: the package's)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch CPU threads (default: torch's; use 1 when another process shares the cores)")
+    add_arguments(parser)
+    run(parser.parse_args(argv))
+
 
 if __name__ == "__main__":
     main()

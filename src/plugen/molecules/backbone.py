@@ -56,6 +56,10 @@ class SequenceVAE(nn.Module):
         self.to_logits = nn.Linear(hidden, vocab)
         self.property_head = nn.Sequential(nn.Linear(latent_dim, 128), nn.ReLU(), nn.Linear(128, n_properties))
 
+    def as_backbone(self, name: str, device: str = "cpu") -> "MoleculeBackbone":
+        """This model behind the backbone protocol (the zoo's loader calls it)."""
+        return MoleculeBackbone(self, name=name, device=device)
+
     @property
     def tokenizer(self) -> Tokenizer:
         if not hasattr(self, "_tokenizer"):

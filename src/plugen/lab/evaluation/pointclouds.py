@@ -13,13 +13,13 @@ elongation measured from the points (:func:`plugen.data.shapes3d.measure`).
 
 - *generation* (FPN section 5.1.2, Fig. 13): clouds sampled per class at temperature 0.8 (and, for
   the accuracy alone, 0.5, 0.65 and 1.0), the share the evaluator reads as requested
-  (:func:`plugen.evaluation.images.generation_table`);
+  (:func:`plugen.lab.evaluation.images.generation_table`);
 - *classification* (FPN section 5.2.2, Table 2): FPN (MAF, RealNVP) as a Bayes classifier against
   logistic regression, linear and RBF SVMs (C by 5-fold grid search) on the same latent split
-  (:func:`plugen.evaluation.images.classification_table`);
+  (:func:`plugen.lab.evaluation.images.classification_table`);
 - *edits* (PluGeN Tables 1-2 protocol): class edits judged by the evaluator, and size / elongation
   requested at their 10th / 50th / 90th training percentiles: the correlation of requested and
-  measured values on the decoded clouds (:func:`plugen.evaluation.images.edit_table`);
+  measured values on the decoded clouds (:func:`plugen.lab.evaluation.images.edit_table`);
 - *pictures*: generated clouds per class, traversals, the latent map (3-D matplotlib scatters).
 
 >>> results = run_pointcloud_experiments("/tmp/pc", scale="smoke")   # doctest: +SKIP
@@ -55,8 +55,8 @@ def shapes3d_judge():
     ``size`` and ``elongation`` measured. Tolerances (how far a kept label may drift): about a tenth
     of each label's range."""
     from plugen.data.shapes3d import LABELS, measure
-    from plugen.evaluation.judges import Judge
-    from plugen.evaluation.pointcloud_classifier import load_pointcloud_evaluator
+    from plugen.lab.evaluation.judges import Judge
+    from plugen.lab.evaluation.pointcloud_classifier import load_pointcloud_evaluator
 
     return Judge("shapes3d", dict(LABELS), {"shape": load_pointcloud_evaluator()}, measure,
                  tolerance={"size": 0.05, "elongation": 0.1}, features_from="shape")
@@ -68,7 +68,7 @@ def run_pointcloud_experiments(output: str | Path, scale: str = "full", seed: in
     ``classification=False`` / ``figures=False`` skip the classification table / the pictures."""
     from plugen.backbones import load as load_backbone
     from plugen.data.shapes3d import CLASSES, make_shapes3d
-    from plugen.evaluation.images import (
+    from plugen.lab.evaluation.images import (
         classification_table,
         edit_table,
         generation_table,
@@ -124,7 +124,7 @@ def run_pointcloud_experiments(output: str | Path, scale: str = "full", seed: in
 
 def _evaluator_accuracy() -> float | None:
     from plugen.backbones.registry import describe
-    from plugen.evaluation.evaluators import WEIGHTS
+    from plugen.lab.evaluation.evaluators import WEIGHTS
 
     return describe("shapes3d-shape", WEIGHTS)["training"].get("test_accuracy")
 
@@ -188,7 +188,7 @@ def cloud_grid(clouds: np.ndarray, path: Path, col_titles: Sequence[str] = (), r
 
 def _figures(methods: dict, bb, Z_test: np.ndarray, test, output: Path, seed: int, styles: int = 4) -> list[str]:
     from plugen.data.shapes3d import CLASSES
-    from plugen.evaluation.figures import latent_map
+    from plugen.lab.evaluation.figures import latent_map
 
     names = []
     shape = test.column("shape")

@@ -18,7 +18,7 @@ from typing import Callable
 
 import numpy as np
 
-from plugen.evaluation.evaluators import Evaluator, load_evaluator
+from plugen.lab.evaluation.evaluators import Evaluator, load_evaluator
 
 
 @dataclass

@@ -2,7 +2,7 @@
 
 ``run_image_experiments(["mnist", "shapes"], output)`` encodes each data set with its shipped
 backbone, fits PluGeN, FPN (the PluGeN paper's "cFlow") and the linear InterFaceGAN-style baseline
-on the latents, judges edits and generations on decoded images (:mod:`plugen.evaluation.images`;
+on the latents, judges edits and generations on decoded images (:mod:`plugen.lab.evaluation.images`;
 "PluGeN re-encoded" is PluGeN's flow with its edits and samples closed through the backbone,
 :mod:`plugen.reencode`), draws the pictures, and writes ``metrics.json`` and ``report.md``.
 ``scale="demo"`` is the main job (under 3 minutes on 2 CPU cores); ``scale="full"`` judges more
@@ -26,7 +26,7 @@ import numpy as np
 
 from plugen.plugins import FPN, PluGeN
 from plugen.reencode import Reencoded
-from plugen.side_by_side import SideBySide
+from plugen.lab.side_by_side import SideBySide
 
 #: the re-encoded PluGeN column: decode / encode / edit rounds after the plain edit or sample
 REENCODE_ROUNDS = 1
@@ -116,7 +116,7 @@ def _gan_latents(bb, train, test, settings, seed):
 
 def experiments() -> dict[str, Experiment]:
     from plugen.data.shapes import HELD_OUT
-    from plugen.evaluation.judges import mnist_judge, shapes_judge
+    from plugen.lab.evaluation.judges import mnist_judge, shapes_judge
 
     combos = [{"shape": s, "colour": c} for s in range(3) for c in range(3)]
     return {
@@ -154,7 +154,7 @@ def run_image_experiments(names: list[str], output: Path, scale: str = "demo", b
     """Run the named experiments at ``scale``. ``plugin_options`` overrides plugin settings by
     method, e.g. ``{"PluGeN": {"transforms": 8}, "FPN": {"max_epochs": 50}}``
     (``benchmarks/demo_settings.py`` compares the main job's settings this way). PluGeN and FPN
-    are fitted side by side in ``workers`` processes (:mod:`plugen.side_by_side`; default: 2 where
+    are fitted side by side in ``workers`` processes (:mod:`plugen.lab.side_by_side`; default: 2 where
     there are 2 CPU cores; 1 fits them one after the other here). The workers compute on one
     thread, so their results are those of one-thread fits."""
     output = Path(output)
@@ -173,8 +173,8 @@ def run_image_experiments(names: list[str], output: Path, scale: str = "demo", b
 def _run_experiment(spec: Experiment, settings: dict, scale: str, backbone: str | None, seed: int,
                     plugin_options: dict[str, dict] | None, pool: SideBySide, output: Path) -> dict:
     from plugen.backbones import load as load_backbone
-    from plugen.evaluation.baselines import LinearDirections
-    from plugen.evaluation.images import edit_table, generation_table
+    from plugen.lab.evaluation.baselines import LinearDirections
+    from plugen.lab.evaluation.images import edit_table, generation_table
 
     name = spec.name
     start = time.perf_counter()
@@ -229,7 +229,7 @@ def _run_experiment(spec: Experiment, settings: dict, scale: str, backbone: str 
 
 
 def _figures(spec: Experiment, methods, bb, Z_test, test, output: Path, seed: int) -> list[str]:
-    from plugen.evaluation.figures import generation_grid, latent_map, traversal_grid
+    from plugen.lab.evaluation.figures import generation_grid, latent_map, traversal_grid
 
     names = []
     schema = methods["PluGeN"].schema_

@@ -1,6 +1,6 @@
 """Independent point-cloud evaluator: a small PointNet trained on raw Shapes3D clouds, never on latents.
 
-It plays, for point clouds, the role the image evaluators (:mod:`plugen.evaluation.evaluators`)
+It plays, for point clouds, the role the image evaluators (:mod:`plugen.lab.evaluation.evaluators`)
 play for images and that the PluGeN paper's attribute classifiers play for faces: a generated or
 edited latent counts as a success when this classifier reads the requested class from the *decoded*
 cloud. It never sees the autoencoder, its latents or its reconstructions; training uses augmentation
@@ -8,7 +8,7 @@ cloud. It never sees the autoencoder, its latents or its reconstructions; traini
 rounder, rougher clouds a decoder produces are judged fairly. The 128-d layer before the head gives
 the features of the Fréchet distance.
 
-Shipped evaluator (``python -m plugen.evaluation.pointcloud_classifier`` reproduces it):
+Shipped evaluator (``python -m plugen.lab.evaluation.pointcloud_classifier`` reproduces it):
 
 - ``shapes3d-shape``: the class of a Shapes3D cloud (:data:`plugen.data.shapes3d.CLASSES`), trained on
   ``make_shapes3d(6000, seed=202)`` and tested on ``make_shapes3d(1000, seed=303)``, seeds disjoint
@@ -31,7 +31,7 @@ from torch import Tensor, nn
 
 from plugen.backbones import registry
 from plugen.backbones.registry import architecture
-from plugen.evaluation.evaluators import WEIGHTS, Evaluator, fit_classifier
+from plugen.lab.evaluation.evaluators import WEIGHTS, Evaluator, fit_classifier
 
 NAME = "shapes3d-shape"
 TRAIN = {"n": 6000, "seed": 202}
@@ -121,7 +121,7 @@ def train_evaluator(directory: Path = WEIGHTS, seed: int = 0, epochs: int = 10, 
             "data": f"Shapes3D procedural point clouds: train make_shapes3d({TRAIN['n']}, seed={TRAIN['seed']}), "
                     f"test make_shapes3d({TEST['n']}, seed={TEST['seed']})",
             "training": report, "torch_version": torch.__version__,
-            "reproduce": "python -m plugen.evaluation.pointcloud_classifier"
+            "reproduce": "python -m plugen.lab.evaluation.pointcloud_classifier"
                          + (f" --seed {seed}" if seed else "") + (f" --epochs {epochs}" if epochs != 10 else "")}
     registry.save(evaluator.model, NAME, "classifier", None, list(train.points.shape[1:]),
                   {"classes": len(evaluator.classes)}, info, Path(directory))

@@ -10,7 +10,8 @@ pytest.importorskip("rdkit")
 pytest.importorskip("selfies")
 pytest.importorskip("pandas")
 
-from plugen.backbones import registry, train_molecules  # noqa: E402
+from plugen.backbones import registry  # noqa: E402
+from plugen.molecules import train_backbone as train_molecules  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

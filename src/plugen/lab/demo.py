@@ -17,7 +17,7 @@ import numpy as np
 
 from plugen.data import entangled
 from plugen.errors import PlugenError
-from plugen.evaluation import edit_report, train_probes
+from plugen.lab.evaluation import edit_report, train_probes
 from plugen.plugins import FPN, PluGeN
 
 RARE = {"a": 1, "b": 0}  # the two binary labels are positively correlated: this pair is rare

@@ -264,7 +264,7 @@ def train_cvae(images, Y, labels: Mapping[str, str], *, epochs: int = 25, second
 
 class PixelBackbone:
     """A stand-in backbone whose ``decode`` is the identity: lets the image protocols of
-    :mod:`plugen.evaluation.images` judge a model whose ``sample`` already returns images."""
+    :mod:`plugen.lab.evaluation.images` judge a model whose ``sample`` already returns images."""
 
     name = "pixels"
 

@@ -4,9 +4,9 @@ They play the role of the PluGeN paper's attribute classifiers (Microsoft Face A
 CelebA): an edit or a generated sample counts as a success when the evaluator reads the requested
 value from the decoded image. Training uses mild blur and shift augmentation so that the blurrier
 images a decoder produces are judged fairly. The penultimate layer gives the features of the
-Fréchet distance (:mod:`plugen.evaluation.metrics`).
+Fréchet distance (:mod:`plugen.lab.evaluation.metrics`).
 
-Shipped evaluators (``python -m plugen.evaluation.evaluators NAME`` reproduces them):
+Shipped evaluators (``python -m plugen.lab.evaluation.evaluators NAME`` reproduces them):
 
 - ``mnist-digit``: digit class of 28 x 28 MNIST images (trained on the 4,500 training digits);
 - ``shapes-shape``: shape class of 32 x 32 Shapes images (trained on the uniform split at any
@@ -161,7 +161,7 @@ def train_evaluator(name: str, directory: Path = WEIGHTS, seed: int = 0, progres
         raise ValueError(f"unknown evaluator {name!r}; choose mnist-digit or shapes-shape")
     evaluator, report = train_classifier(images, labels, seed=seed, progress=progress)
     info = {"classes": evaluator.classes.tolist(), "data": source, "training": report,
-            "torch_version": torch.__version__, "reproduce": f"python -m plugen.evaluation.evaluators {name}"}
+            "torch_version": torch.__version__, "reproduce": f"python -m plugen.lab.evaluation.evaluators {name}"}
     registry.save(evaluator.model, name, "classifier", None, list(images.shape[1:]),
                   {"channels": int(images.shape[1]), "classes": len(evaluator.classes)}, info, directory)
     return report
