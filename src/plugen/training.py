@@ -6,18 +6,36 @@ clipping, a NaN/Inf guard that restores the last good weights, seeding, and a pr
 runs under ``torchrun`` with DistributedDataParallel (see ``plugen.distributed``), streams rows
 from disk (``plugen.batches``), resumes a killed fit from its per-epoch state (``plugen.resume``),
 and offers bf16 autocast and ``torch.compile``.
+
+:func:`train` composes small pieces, each usable on its own:
+
+- :class:`TrainingConfig`: the settings of one fit;
+- :func:`split_rows` and :func:`held_out_rows`: the held-out rows, and the random generators that
+  draw the batches and their augmentation;
+- :func:`make_schedules` (:class:`Schedules`): Adam, the warm-up and the plateau decay;
+- :class:`Loop` and :func:`run_epoch`: the batches of one epoch and the optimiser steps on them;
+- :func:`evaluate`: the mean NLL of held-out rows;
+- :class:`EarlyStopping`: when an epoch counts as an improvement and when to stop;
+- :class:`FitState`, :func:`snapshot` and :func:`restore`: the state saved for resuming.
+
+Example::
+
+    config = TrainingConfig(batch_size=256, lr=1e-3, max_epochs=100, patience=10, val_fraction=0.1)
+    summary = train(module, nll, rows, config)
 """
 
 from __future__ import annotations
 
 import contextlib
 import copy
+import dataclasses
 import hashlib
 import math
 import time
 import warnings
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import torch
 from torch import Tensor, nn
@@ -34,6 +52,9 @@ AUTOCAST = {None: None, "bf16": torch.bfloat16}
 #: training steps between reads of the running loss on a GPU (the NaN/Inf guard): reading it every
 #: step would make the host wait for the device and leave the GPU idle between steps
 GPU_LOSS_READ_INTERVAL = 32
+
+Rows = InMemoryRows | StreamedRows
+NLL = Callable[[Tensor, Tensor], Tensor]
 
 
 def loss_read_interval(device: torch.device) -> int:
@@ -56,10 +77,47 @@ def resolve_device(device: str | torch.device) -> torch.device:
     return device
 
 
+@dataclass(frozen=True)
+class TrainingConfig:
+    """Settings of one fit.
+
+    Args:
+        batch_size: rows per optimiser step (at most the number of training rows).
+        lr: Adam's learning rate after the warm-up.
+        max_epochs: passes over the training rows at most.
+        patience: epochs without an improvement of the held-out NLL before training stops; the
+            learning rate halves after ``max(1, patience // 3)`` of them.
+        val_fraction: share of the rows held out for early stopping (none when too few rows).
+        weight_decay: Adam's L2 penalty.
+        grad_clip: largest gradient norm (0: no clipping).
+        warmup_steps: steps over which the learning rate rises linearly to ``lr``.
+        seed: draws the batches, the augmentation and the latent noise.
+        split_seed: draws the held-out rows (default ``seed``): restarts with several seeds and
+            one split have comparable held-out NLLs.
+        progress: show a progress bar (on the first process only).
+        autocast: ``"bf16"`` runs the forward pass under bfloat16 autocast.
+        compile: wrap the objective in ``torch.compile``.
+    """
+
+    batch_size: int
+    lr: float
+    max_epochs: int
+    patience: int
+    val_fraction: float
+    weight_decay: float = 0.0
+    grad_clip: float = 1.0
+    warmup_steps: int = 100
+    seed: int = 0
+    split_seed: int | None = None
+    progress: bool = True
+    autocast: str | None = None
+    compile: bool = False
+
+
 class Objective(nn.Module):
     """``nll(z, t)`` per row as a module, so that DDP and ``torch.compile`` can wrap it."""
 
-    def __init__(self, module: nn.Module, nll: Callable[[Tensor, Tensor], Tensor]):
+    def __init__(self, module: nn.Module, nll: NLL):
         super().__init__()
         self.module, self.nll = module, nll
 
@@ -67,216 +125,43 @@ class Objective(nn.Module):
         return self.nll(z, t)
 
 
-def train(
-    module: nn.Module,
-    nll: Callable[[Tensor, Tensor], Tensor],
-    rows: InMemoryRows | StreamedRows,
-    *,
-    batch_size: int,
-    lr: float,
-    max_epochs: int,
-    patience: int,
-    val_fraction: float,
-    weight_decay: float = 0.0,
-    grad_clip: float = 1.0,
-    warmup_steps: int = 100,
-    augment: Callable[[Tensor, torch.Generator], Tensor] | None = None,
-    latent_noise: Tensor | None = None,
-    seed: int = 0,
-    split_seed: int | None = None,
-    progress: bool = True,
-    on_epoch: Callable[[int, dict], None] | None = None,
-    checkpoint: str | Path | None = None,
-    autocast: str | None = None,
-    compile: bool = False,
-    objective_settings: dict | None = None,
-) -> dict:
-    """Minimise the mean of ``nll(z, t)`` over the training part of ``rows``.
+# ---------------------------------------------------------------------- held-out rows
+@dataclass
+class Generators:
+    """The random generators of a fit: ``batches`` draws each epoch's order, ``augment`` the
+    label dropout and latent noise. One process uses one generator for both; several share the
+    order generator (the same global batches everywhere) and each augment with its own."""
 
-    ``augment(t, generator)`` may perturb a batch's labels (FPN's label dropout);
-    ``latent_noise`` (one standard deviation per latent dimension): every training batch gets fresh
-    Gaussian noise of that size, and held-out rows are scored with one fixed draw of it (so early
-    stopping watches the objective that is trained, not one that rewards collapse). Latents of an
-    autoencoder lie near a low-dimensional manifold; maximum likelihood then shrinks the flow's
-    density across it without end, its inverse grows ill-conditioned, and samples land off the
-    manifold (Kim et al. 2020, "SoftFlow: Probabilistic Framework for Normalizing Flow on
-    Manifolds", train on data perturbed the same way). On Shapes3D (``benchmarks/pointclouds.py``) noise of 0.1 standard deviations
-    lifts FPN's class-conditional generation from 0.850 to 0.995, PluGeN's from 0.818 to 0.941.
-    ``split_seed`` (default ``seed``) draws the held-out rows, ``seed`` everything else: restarts
-    with several seeds and one split have comparable held-out NLLs.
-    ``on_epoch(epoch, stats)`` is called after every epoch and stops training by returning True.
-    ``checkpoint``: a file where the full training state is saved after every epoch; when it
-    exists at the start, training resumes from it; it is removed when training ends.
-    ``autocast="bf16"`` runs the forward pass under bfloat16 autocast; ``compile`` wraps the
-    objective in ``torch.compile``. ``objective_settings``: settings of ``nll`` that the caller
-    wants in the checkpoint's fingerprint (a state saved under other ones is not resumed). Returns a summary: epochs and steps run, best held-out NLL
-    per row and per dimension, why it stopped, the wall time, and per-epoch history (training and
-    held-out NLL, learning rate, wall time since the start). ``module``
-    ends with its best (held-out) weights.
-    """
-    device = next(module.parameters()).device
-    rank, world = distributed.rank_and_world()
-    generator = torch.Generator().manual_seed(seed if split_seed is None else split_seed)
-    rows.split(val_fraction, generator)
-    if split_seed is not None and split_seed != seed:  # restarts: the same held-out rows, new batches
-        generator = torch.Generator().manual_seed(seed)
-    # one process draws batch order and label dropout from one generator; several share the
-    # order generator (same global batches everywhere) and each drop labels with its own
-    augment_generator = generator if world == 1 else torch.Generator().manual_seed(seed + 1 + rank)
-    min_delta = MIN_DELTA_PER_DIM * rows.features  # an improvement smaller than this is noise
-    held_out = rows.validation() if rows.n_val else None
-    if held_out is not None and latent_noise is not None:
-        Z_val, T_val = held_out
-        fixed = torch.randn(Z_val.shape, generator=torch.Generator().manual_seed(seed + 1), dtype=Z_val.dtype)
-        held_out = (Z_val + latent_noise.to(Z_val.device) * fixed.to(Z_val.device), T_val)
-    batch_size = max(1, min(batch_size, rows.n_train))
-
-    objective: nn.Module = Objective(module, nll)
-    if world > 1:
-        objective = nn.parallel.DistributedDataParallel(objective, device_ids=[device] if device.type == "cuda" else None)
-    forward = torch.compile(objective) if compile else objective
-    cast = torch.autocast(device.type, dtype=AUTOCAST[autocast]) if autocast else contextlib.nullcontext()
-
-    # not fused=True: its in-place updates do not bump the parameters' version counters, which the
-    # inference caches of the linear layers rely on (plugen.flows.linear, plugen.flows.context).
-    # foreach=True (the default on GPUs only): one kernel per operation over all parameters; on 2
-    # CPU cores it makes a 12-coupling PluGeN fit 12-15% faster (the same held-out accuracy)
-    optimizer = torch.optim.Adam(module.parameters(), lr=lr, weight_decay=weight_decay, foreach=True)
-    warmup = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: min(1.0, (step + 1) / warmup_steps))
-    plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=0.5, patience=max(1, patience // 3))
-
-    state = {"epoch": 0, "steps": 0, "best": math.inf, "best_epoch": 0, "stale": 0, "seconds": 0.0,
-             "history": {"train_nll": [], "val_nll": [], "lr": [], "seconds": []}, "best_state": copy.deepcopy(module.state_dict())}
-    settings = dict(batch_size=batch_size, lr=lr, max_epochs=max_epochs, patience=patience, val_fraction=val_fraction,
-                    weight_decay=weight_decay, grad_clip=grad_clip, warmup_steps=warmup_steps, seed=seed, world=world,
-                    latent_noise=None if latent_noise is None else latent_noise.tolist(),
-                    parameters=[list(p.shape) for p in module.parameters()],
-                    **({} if split_seed in (None, seed) else {"split_seed": split_seed}), **(objective_settings or {}))
-    if rows.groups is not None:  # another grouping holds out other rows
-        settings["groups"] = hashlib.sha256(rows.groups.tobytes()).hexdigest()
-    key = fingerprint(settings, rows.fingerprint_rows(), rows.n, rows.features) if checkpoint else ""
-    saved = load_state(checkpoint, key) if checkpoint else None
-    if saved is not None:
-        _restore(saved, state, module, optimizer, warmup, plateau, generator, augment_generator)
-
-    history = state["history"]
-    history.setdefault("seconds", [])  # checkpoints written before this key existed
-    stopped = "max_epochs"
-    start = time.perf_counter() - state["seconds"]
-    check_every = loss_read_interval(device)
-    bar = tqdm(range(state["epoch"] + 1, max_epochs + 1), desc="fit", unit="epoch",
-               disable=not progress or rank != 0, leave=False, initial=state["epoch"], total=max_epochs)
-    for epoch in bar:
-        module.train()
-        # this process's summed loss stays on the device; it is read (and summed over processes)
-        # every ``check_every`` steps, so that all processes stop together on a NaN/Inf
-        running, seen, checked = torch.zeros((), dtype=torch.float64, device=device), 0, 0
-        for b, (z, t, batch_rows) in enumerate(rows.epoch(generator, batch_size, rank, world)):
-            if augment is not None:
-                t = augment(t, augment_generator)
-            if latent_noise is not None:
-                z = z + latent_noise.to(z.device) * torch.randn(z.shape, generator=augment_generator, dtype=z.dtype).to(z.device)
-            with cast:
-                per_row = forward(z, t).float()
-            # this process's share of the global batch mean; DDP averages the gradients over processes
-            loss = per_row.sum() * (world / batch_rows)
-            running += per_row.detach().sum()
-            if (b + 1) % check_every == 0:
-                if not math.isfinite(distributed.sum_all(running.item(), device=device)[0]):
-                    stopped = f"non-finite loss at epoch {epoch}, {_batches(checked, b + 1)}"
-                    break
-                checked = b + 1
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if grad_clip:
-                nn.utils.clip_grad_norm_(module.parameters(), grad_clip, foreach=True)
-            optimizer.step()
-            if state["steps"] < warmup_steps:
-                warmup.step()
-            state["steps"] += 1
-            seen += batch_rows
-        if stopped != "max_epochs":
-            break
-        (total,) = distributed.sum_all(running.item(), device=device)
-        if not math.isfinite(total):
-            stopped = f"non-finite loss at epoch {epoch}, {_batches(checked, b + 1)}"
-            break
-        train_nll = total / max(1, seen)
-        score = evaluate(module, nll, *held_out, rank=rank, world=world) if held_out is not None else train_nll
-        if not math.isfinite(score):
-            stopped = f"non-finite held-out loss at epoch {epoch}"
-            break
-        history["train_nll"].append(train_nll)
-        history["val_nll"].append(score if rows.n_val else math.nan)
-        history["lr"].append(optimizer.param_groups[0]["lr"])
-        history["seconds"].append(time.perf_counter() - start)
-        if score < state["best"] - min_delta:
-            state.update(best=score, best_epoch=epoch, stale=0, best_state=copy.deepcopy(module.state_dict()))
-        else:
-            state["stale"] += 1
-        if state["steps"] >= warmup_steps:
-            plateau.step(score)
-        bar.set_postfix(train=f"{train_nll:.3f}", val=f"{score:.3f}" if rows.n_val else "-", best=state["best_epoch"])
-        if on_epoch is not None and on_epoch(epoch, {"train_nll": train_nll, "val_nll": score}):
-            stopped = "callback"
-            break
-        if state["stale"] >= patience:
-            stopped = "early_stopping"
-            break
-        if checkpoint and epoch < max_epochs:
-            state.update(epoch=epoch, seconds=time.perf_counter() - start)
-            if distributed.is_main():
-                save_state(checkpoint, _snapshot(state, key, module, optimizer, warmup, plateau, generator, augment_generator))
-            distributed.barrier()
-    bar.close()
-    if stopped.startswith("non-finite"):
-        _diverged(stopped, state["best"])
-    module.load_state_dict(state["best_state"])
-    if checkpoint and distributed.is_main():
-        Path(checkpoint).unlink(missing_ok=True)
-    return {
-        "epochs": len(history["train_nll"]),
-        "steps": state["steps"],
-        "best_epoch": state["best_epoch"],
-        "best_nll": state["best"],
-        "best_nll_per_dim": state["best"] / rows.features,
-        "monitor": "validation" if rows.n_val else "training",
-        "n_train": rows.n_train,
-        "n_val": rows.n_val,
-        "batch_size": batch_size,
-        "processes": world,
-        "resumed_from_epoch": saved["epoch"] if saved else 0,
-        "stopped": stopped,
-        "seconds": time.perf_counter() - start,
-        "history": history,
-    }
+    batches: torch.Generator
+    augment: torch.Generator
 
 
-def _batches(after: int, upto: int) -> str:
-    """Where a non-finite loss was found: batch ``upto``, or somewhere in ``after + 1 .. upto``."""
-    return f"batch {upto}" if upto - after == 1 else f"batches {after + 1}-{upto}"
+def split_rows(rows: Rows, config: TrainingConfig, rank: int = 0, world: int = 1) -> Generators:
+    """Hold out ``config.val_fraction`` of ``rows`` (drawn from ``split_seed``, default ``seed``)
+    and return the generators that draw everything else."""
+    generator = torch.Generator().manual_seed(config.seed if config.split_seed is None else config.split_seed)
+    rows.split(config.val_fraction, generator)
+    if config.split_seed is not None and config.split_seed != config.seed:  # restarts: same held-out rows, new batches
+        generator = torch.Generator().manual_seed(config.seed)
+    return Generators(generator, generator if world == 1 else torch.Generator().manual_seed(config.seed + 1 + rank))
 
 
-def _snapshot(state, key, module, optimizer, warmup, plateau, generator, augment_generator) -> dict:
-    return dict(state, fingerprint=key, module=module.state_dict(), optimizer=optimizer.state_dict(),
-                warmup=warmup.state_dict(), plateau=plateau.state_dict(), generator=generator.get_state(),
-                augment_generator=augment_generator.get_state())
-
-
-def _restore(saved, state, module, optimizer, warmup, plateau, generator, augment_generator) -> None:
-    for name in state:
-        state[name] = saved[name]
-    module.load_state_dict(saved["module"])
-    optimizer.load_state_dict(saved["optimizer"])
-    warmup.load_state_dict(saved["warmup"])
-    plateau.load_state_dict(saved["plateau"])
-    generator.set_state(saved["generator"])
-    augment_generator.set_state(saved["augment_generator"])
+def held_out_rows(rows: Rows, latent_noise: Tensor | None, seed: int) -> tuple[Tensor, Tensor] | None:
+    """The held-out rows (None when there are none); with ``latent_noise``, their latents carry
+    one fixed draw of it (from ``seed + 1``), so that early stopping watches the objective that is
+    trained, not one that rewards collapse."""
+    if not rows.n_val:
+        return None
+    Z_val, T_val = rows.validation()
+    if latent_noise is None:
+        return Z_val, T_val
+    fixed = torch.randn(Z_val.shape, generator=torch.Generator().manual_seed(seed + 1), dtype=Z_val.dtype)
+    return Z_val + latent_noise.to(Z_val.device) * fixed.to(Z_val.device), T_val
 
 
 @torch.no_grad()
-def evaluate(module: nn.Module, nll: Callable[[Tensor, Tensor], Tensor], Z: Tensor, T: Tensor, chunk: int = 8192,
-             rank: int = 0, world: int = 1) -> float:
+def evaluate(module: nn.Module, nll: NLL, Z: Tensor, T: Tensor, chunk: int = 8192, rank: int = 0,
+             world: int = 1) -> float:
     """Mean NLL per row over ``Z`` in chunks, in eval mode; with several processes each scores
     its share of the rows and the means are combined, so every process gets the same number."""
     module.eval()
@@ -286,6 +171,374 @@ def evaluate(module: nn.Module, nll: Callable[[Tensor, Tensor], Tensor], Z: Tens
         total += nll(Z[i : i + chunk], T[i : i + chunk]).sum().item()
     total, count = distributed.sum_all(total, Z.shape[0], device=Z.device)
     return total / max(1, count)
+
+
+# ---------------------------------------------------------------------- optimiser and schedules
+@dataclass
+class Schedules:
+    """Adam with a linear warm-up over ``warmup_steps`` steps, then the learning rate halved when
+    the monitored NLL stops falling."""
+
+    optimizer: torch.optim.Adam
+    warmup: torch.optim.lr_scheduler.LambdaLR
+    plateau: torch.optim.lr_scheduler.ReduceLROnPlateau
+    warmup_steps: int
+
+    @property
+    def lr(self) -> float:
+        return self.optimizer.param_groups[0]["lr"]
+
+    def after_step(self, steps: int) -> None:
+        """Advance the warm-up; ``steps``: the optimiser steps taken before this one."""
+        if steps < self.warmup_steps:
+            self.warmup.step()
+
+    def after_epoch(self, steps: int, score: float) -> None:
+        """Let the plateau schedule see the epoch's score, once the warm-up is over."""
+        if steps >= self.warmup_steps:
+            self.plateau.step(score)
+
+
+def make_schedules(module: nn.Module, config: TrainingConfig) -> Schedules:
+    """Adam over ``module``'s parameters and its two learning-rate schedules."""
+    # not fused=True: its in-place updates do not bump the parameters' version counters, which the
+    # inference caches of the linear layers rely on (plugen.flows.linear, plugen.flows.context).
+    # foreach=True (the default on GPUs only): one kernel per operation over all parameters
+    optimizer = torch.optim.Adam(module.parameters(), lr=config.lr, weight_decay=config.weight_decay, foreach=True)
+    warmup_steps = config.warmup_steps
+    warmup = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: min(1.0, (step + 1) / warmup_steps))
+    plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=0.5, patience=max(1, config.patience // 3))
+    return Schedules(optimizer, warmup, plateau, warmup_steps)
+
+
+# ---------------------------------------------------------------------- stopping
+@dataclass
+class FitState:
+    """What a fit has done so far; saved after every epoch (:func:`snapshot`) to resume from."""
+
+    epoch: int = 0
+    steps: int = 0
+    best: float = math.inf
+    best_epoch: int = 0
+    stale: int = 0
+    seconds: float = 0.0
+    history: dict = field(default_factory=lambda: {"train_nll": [], "val_nll": [], "lr": [], "seconds": []})
+    best_state: dict = field(default_factory=dict)
+
+    def as_dict(self) -> dict:
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+
+    def record(self, train_nll: float, val_nll: float, lr: float, seconds: float) -> None:
+        """One epoch's line of the history (``val_nll`` NaN when nothing is held out)."""
+        for name, value in (("train_nll", train_nll), ("val_nll", val_nll), ("lr", lr), ("seconds", seconds)):
+            self.history[name].append(value)
+
+
+@dataclass
+class EarlyStopping:
+    """Stop when the monitored NLL has not fallen by more than ``min_delta`` for ``patience``
+    epochs in a row; the weights of the best epoch are kept.
+
+    Another rule (a relative threshold, say) overrides :meth:`improved` or :meth:`exhausted` and
+    is given to :func:`train` as ``stopping``; the loop only calls :meth:`update` after each
+    scoring and :meth:`exhausted` to decide.
+    """
+
+    patience: int
+    min_delta: float
+
+    def improved(self, score: float, best: float) -> bool:
+        return score < best - self.min_delta
+
+    def update(self, state: FitState, epoch: int, score: float, module: nn.Module) -> None:
+        """Count ``score`` of ``epoch``: a new best (its weights copied) or one more stale epoch."""
+        if self.improved(score, state.best):
+            state.best, state.best_epoch, state.stale = score, epoch, 0
+            state.best_state = copy.deepcopy(module.state_dict())
+        else:
+            state.stale += 1
+
+    def exhausted(self, state: FitState) -> bool:
+        return state.stale >= self.patience
+
+
+def default_stopping(config: TrainingConfig, features: int) -> EarlyStopping:
+    """The default rule: an improvement smaller than ``MIN_DELTA_PER_DIM`` per dimension is noise."""
+    return EarlyStopping(config.patience, MIN_DELTA_PER_DIM * features)
+
+
+# ---------------------------------------------------------------------- state for resume
+def resume_key(rows: Rows, config: TrainingConfig, module: nn.Module, world: int, batch_size: int,
+               latent_noise: Tensor | None, objective_settings: dict | None) -> str:
+    """Fingerprint of the data and settings: a saved state is resumed only by the same fit."""
+    settings = dict(batch_size=batch_size, lr=config.lr, max_epochs=config.max_epochs, patience=config.patience,
+                    val_fraction=config.val_fraction, weight_decay=config.weight_decay, grad_clip=config.grad_clip,
+                    warmup_steps=config.warmup_steps, seed=config.seed, world=world,
+                    latent_noise=None if latent_noise is None else latent_noise.tolist(),
+                    parameters=[list(p.shape) for p in module.parameters()],
+                    **({} if config.split_seed in (None, config.seed) else {"split_seed": config.split_seed}),
+                    **(objective_settings or {}))
+    if rows.groups is not None:  # another grouping holds out other rows
+        settings["groups"] = hashlib.sha256(rows.groups.tobytes()).hexdigest()
+    return fingerprint(settings, rows.fingerprint_rows(), rows.n, rows.features)
+
+
+def snapshot(state: FitState, key: str, module: nn.Module, schedules: Schedules, generators: Generators) -> dict:
+    """Everything :func:`restore` needs to go on after ``state.epoch``, as one dict."""
+    return dict(state.as_dict(), fingerprint=key, module=module.state_dict(),
+                optimizer=schedules.optimizer.state_dict(), warmup=schedules.warmup.state_dict(),
+                plateau=schedules.plateau.state_dict(), generator=generators.batches.get_state(),
+                augment_generator=generators.augment.get_state())
+
+
+def restore(saved: dict, state: FitState, module: nn.Module, schedules: Schedules, generators: Generators) -> None:
+    """Put a :func:`snapshot` back into the fit's pieces."""
+    for name in state.as_dict():
+        setattr(state, name, saved[name])
+    state.history.setdefault("seconds", [])  # states written before this key existed
+    module.load_state_dict(saved["module"])
+    schedules.optimizer.load_state_dict(saved["optimizer"])
+    schedules.warmup.load_state_dict(saved["warmup"])
+    schedules.plateau.load_state_dict(saved["plateau"])
+    generators.batches.set_state(saved["generator"])
+    generators.augment.set_state(saved["augment_generator"])
+
+
+# ---------------------------------------------------------------------- one epoch
+@dataclass
+class Loop:
+    """The moving parts of one fit that every epoch uses.
+
+    ``augment(t, generator)`` may perturb a batch's labels (FPN's label dropout).
+    ``latent_noise`` (one standard deviation per latent dimension) adds fresh Gaussian noise to
+    every training batch. Latents of an autoencoder lie near a low-dimensional manifold; maximum
+    likelihood then shrinks the flow's density across it without end, its inverse grows
+    ill-conditioned, and samples land off the manifold (Kim et al. 2020, "SoftFlow: Probabilistic
+    Framework for Normalizing Flow on Manifolds", train on data perturbed the same way).
+    ``forward(z, t)``: the per-row NLL (the objective, wrapped for DDP or ``torch.compile`` when
+    asked), run under ``cast``.
+    """
+
+    module: nn.Module
+    forward: Callable[[Tensor, Tensor], Tensor]
+    rows: Rows
+    generators: Generators
+    schedules: Schedules
+    batch_size: int
+    grad_clip: float
+    augment: Callable[[Tensor, torch.Generator], Tensor] | None = None
+    latent_noise: Tensor | None = None
+    cast: contextlib.AbstractContextManager = field(default_factory=contextlib.nullcontext)
+    rank: int = 0
+    world: int = 1
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.module.parameters()).device
+
+    def batches(self) -> Iterator[tuple[Tensor, Tensor, int]]:
+        """One epoch's batches of this process (latents, labels, rows in the global batch),
+        augmented; the order and the augmentation are drawn batch by batch, in that order."""
+        for z, t, batch_rows in self.rows.epoch(self.generators.batches, self.batch_size, self.rank, self.world):
+            if self.augment is not None:
+                t = self.augment(t, self.generators.augment)
+            if self.latent_noise is not None:
+                noise = torch.randn(z.shape, generator=self.generators.augment, dtype=z.dtype)
+                z = z + self.latent_noise.to(z.device) * noise.to(z.device)
+            yield z, t, batch_rows
+
+    def per_row_nll(self, z: Tensor, t: Tensor) -> Tensor:
+        with self.cast:
+            return self.forward(z, t).float()
+
+    def step(self, loss: Tensor, state: FitState) -> None:
+        """One optimiser step on ``loss`` (gradients clipped to ``grad_clip``), then the warm-up."""
+        self.schedules.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if self.grad_clip:
+            nn.utils.clip_grad_norm_(self.module.parameters(), self.grad_clip, foreach=True)
+        self.schedules.optimizer.step()
+        self.schedules.after_step(state.steps)
+        state.steps += 1
+
+
+def run_epoch(loop: Loop, state: FitState, epoch: int) -> tuple[float, str | None]:
+    """One pass over the training rows: the mean training NLL per row, and None, or NaN and why
+    training must stop (a non-finite loss). The summed loss stays on the device and is read (and
+    summed over processes) every :func:`loss_read_interval` steps, so all processes stop together."""
+    loop.module.train()
+    device, check_every = loop.device, loss_read_interval(loop.device)
+    running, seen, checked, b = torch.zeros((), dtype=torch.float64, device=device), 0, 0, -1
+    for b, (z, t, batch_rows) in enumerate(loop.batches()):
+        per_row = loop.per_row_nll(z, t)
+        # this process's share of the global batch mean; DDP averages the gradients over processes
+        loss = per_row.sum() * (loop.world / batch_rows)
+        running += per_row.detach().sum()
+        if (b + 1) % check_every == 0:
+            if not math.isfinite(distributed.sum_all(running.item(), device=device)[0]):
+                return math.nan, f"non-finite loss at epoch {epoch}, {_batches(checked, b + 1)}"
+            checked = b + 1
+        loop.step(loss, state)
+        seen += batch_rows
+    (total,) = distributed.sum_all(running.item(), device=device)
+    if not math.isfinite(total):
+        return math.nan, f"non-finite loss at epoch {epoch}, {_batches(checked, b + 1)}"
+    return total / max(1, seen), None
+
+
+def _batches(after: int, upto: int) -> str:
+    """Where a non-finite loss was found: batch ``upto``, or somewhere in ``after + 1 .. upto``."""
+    return f"batch {upto}" if upto - after == 1 else f"batches {after + 1}-{upto}"
+
+
+# ---------------------------------------------------------------------- the trainer
+def train(
+    module: nn.Module,
+    nll: NLL,
+    rows: Rows,
+    config: TrainingConfig,
+    *,
+    augment: Callable[[Tensor, torch.Generator], Tensor] | None = None,
+    latent_noise: Tensor | None = None,
+    on_epoch: Callable[[int, dict], bool | None] | None = None,
+    checkpoint: str | Path | None = None,
+    objective_settings: dict | None = None,
+    stopping: EarlyStopping | None = None,
+) -> dict:
+    """Minimise the mean of ``nll(z, t)`` over the training part of ``rows`` (PluGeN eq. 3,
+    FPN eq. 14); ``module`` ends with its best (held-out) weights.
+
+    Args:
+        module: holds the parameters that ``nll`` uses.
+        nll: per-row negative log-likelihood of latents ``z`` given encoded labels ``t``.
+        rows: the data (:mod:`plugen.batches`), in memory or streamed from disk.
+        config: the settings (:class:`TrainingConfig`).
+        augment: ``augment(t, generator)`` perturbs a batch's labels (FPN's label dropout).
+        latent_noise: one standard deviation per latent dimension; every training batch gets fresh
+            Gaussian noise of that size and held-out rows are scored with one fixed draw of it
+            (see :class:`Loop`).
+        on_epoch: ``on_epoch(epoch, stats)`` runs after every epoch; returning True stops training.
+        checkpoint: a file where the full training state is saved after every epoch; when it
+            exists at the start, training resumes from it; it is removed when training ends.
+        objective_settings: settings of ``nll`` that the caller wants in the checkpoint's
+            fingerprint (a state saved under other ones is not resumed).
+        stopping: the rule that decides when to stop (default :func:`default_stopping`).
+
+    Returns:
+        A summary: epochs and steps run, best held-out NLL per row and per dimension, why it
+        stopped, the wall time, and the per-epoch history (NLLs, learning rate, wall time).
+
+    Raises:
+        TrainingError: the loss was not finite before any good weights existed.
+    """
+    rank, world = distributed.rank_and_world()
+    generators = split_rows(rows, config, rank, world)
+    held_out = held_out_rows(rows, latent_noise, config.seed)
+    loop = _make_loop(module, nll, rows, config, generators, augment, latent_noise, rank, world)
+    state = FitState(best_state=copy.deepcopy(module.state_dict()))
+    key, saved = "", None
+    if checkpoint:
+        key = resume_key(rows, config, module, world, loop.batch_size, latent_noise, objective_settings)
+        saved = load_state(checkpoint, key)
+    if saved is not None:
+        restore(saved, state, module, loop.schedules, generators)
+    start = time.perf_counter() - state.seconds
+    stopping = stopping or default_stopping(config, rows.features)
+    stopped = _run_epochs(loop, state, config, stopping, nll, held_out, on_epoch, checkpoint, key, start)
+    if stopped.startswith("non-finite"):
+        _diverged(stopped, state.best)
+    module.load_state_dict(state.best_state)
+    if checkpoint and distributed.is_main():
+        Path(checkpoint).unlink(missing_ok=True)
+    return _summary(state, rows, loop, stopped, saved, start)
+
+
+def _make_loop(module: nn.Module, nll: NLL, rows: Rows, config: TrainingConfig, generators: Generators,
+               augment, latent_noise: Tensor | None, rank: int, world: int) -> Loop:
+    """The objective wrapped as asked (DDP over several processes, ``torch.compile``, autocast)
+    and the optimiser, for the training rows already split off."""
+    device = next(module.parameters()).device
+    objective: nn.Module = Objective(module, nll)
+    if world > 1:
+        device_ids = [device] if device.type == "cuda" else None
+        objective = nn.parallel.DistributedDataParallel(objective, device_ids=device_ids)
+    forward = torch.compile(objective) if config.compile else objective
+    autocast = config.autocast
+    cast = torch.autocast(device.type, dtype=AUTOCAST[autocast]) if autocast else contextlib.nullcontext()
+    return Loop(module, forward, rows, generators, make_schedules(module, config),
+                batch_size=max(1, min(config.batch_size, rows.n_train)), grad_clip=config.grad_clip,
+                augment=augment, latent_noise=latent_noise, cast=cast, rank=rank, world=world)
+
+
+def _run_epochs(loop: Loop, state: FitState, config: TrainingConfig, stopping: EarlyStopping, nll: NLL, held_out,
+                on_epoch, checkpoint, key: str, start: float) -> str:
+    """Epochs from the one after ``state.epoch`` until a stopping rule fires; returns why it stopped."""
+    bar = tqdm(range(state.epoch + 1, config.max_epochs + 1), desc="fit", unit="epoch", leave=False,
+               disable=not config.progress or loop.rank != 0, initial=state.epoch, total=config.max_epochs)
+    stopped = None
+    for epoch in bar:
+        train_nll, stopped = run_epoch(loop, state, epoch)
+        if stopped is not None:
+            break
+        score = _score(loop, nll, held_out, train_nll)
+        if not math.isfinite(score):
+            stopped = f"non-finite held-out loss at epoch {epoch}"
+            break
+        state.record(train_nll, score if loop.rows.n_val else math.nan, loop.schedules.lr, time.perf_counter() - start)
+        stopping.update(state, epoch, score, loop.module)
+        loop.schedules.after_epoch(state.steps, score)
+        bar.set_postfix(train=f"{train_nll:.3f}", val=f"{score:.3f}" if loop.rows.n_val else "-", best=state.best_epoch)
+        stopped = _stop_reason(on_epoch, epoch, train_nll, score, stopping, state)
+        if stopped is not None:
+            break
+        if checkpoint and epoch < config.max_epochs:
+            _save(checkpoint, state, epoch, start, key, loop)
+    bar.close()
+    return stopped or "max_epochs"
+
+
+def _stop_reason(on_epoch, epoch: int, train_nll: float, score: float, stopping: EarlyStopping,
+                 state: FitState) -> str | None:
+    """Why training stops after ``epoch`` (the callback asks first), or None to go on."""
+    if on_epoch is not None and on_epoch(epoch, {"train_nll": train_nll, "val_nll": score}):
+        return "callback"
+    if stopping.exhausted(state):
+        return "early_stopping"
+    return None
+
+
+def _score(loop: Loop, nll: NLL, held_out, train_nll: float) -> float:
+    """The NLL that early stopping watches: held-out rows', or the training NLL without them."""
+    if held_out is None:
+        return train_nll
+    return evaluate(loop.module, nll, *held_out, rank=loop.rank, world=loop.world)
+
+
+def _save(checkpoint, state: FitState, epoch: int, start: float, key: str, loop: Loop) -> None:
+    """Write the state after ``epoch`` (the first process writes, all wait for it)."""
+    state.epoch, state.seconds = epoch, time.perf_counter() - start
+    if distributed.is_main():
+        save_state(checkpoint, snapshot(state, key, loop.module, loop.schedules, loop.generators))
+    distributed.barrier()
+
+
+def _summary(state: FitState, rows: Rows, loop: Loop, stopped: str, saved: dict | None, start: float) -> dict:
+    return {
+        "epochs": len(state.history["train_nll"]),
+        "steps": state.steps,
+        "best_epoch": state.best_epoch,
+        "best_nll": state.best,
+        "best_nll_per_dim": state.best / rows.features,
+        "monitor": "validation" if rows.n_val else "training",
+        "n_train": rows.n_train,
+        "n_val": rows.n_val,
+        "batch_size": loop.batch_size,
+        "processes": loop.world,
+        "resumed_from_epoch": saved["epoch"] if saved else 0,
+        "stopped": stopped,
+        "seconds": time.perf_counter() - start,
+        "history": state.history,
+    }
 
 
 def _diverged(where: str, best: float) -> None:

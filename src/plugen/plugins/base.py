@@ -8,6 +8,7 @@ in gives a tensor out on the same device.
 from __future__ import annotations
 
 import inspect
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -20,12 +21,31 @@ from plugen.checkpoint import load_plugin, save_plugin
 from plugen.errors import InputError, NotFittedError
 from plugen.flows import Chain, Standardize, build_flow
 from plugen.labels import LabelSchema, check_sample_args
-from plugen.training import resolve_device, train
+from plugen.training import TrainingConfig, resolve_device, train
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 #: at most this many rows (chosen at random) feed the data-dependent initialisation, which works in
 #: float64 on a few copies of them: enough for a stable start, and memory that does not grow with n
 INIT_ROWS = 50_000
+
+
+@dataclass
+class _TrainingData:
+    """What :meth:`Plugin.fit` trains on: the rows, the reader of streamed latents (or None), the
+    latents' size, dtype and per-column moments, the rows of the initialisation, the latent noise."""
+
+    rows: InMemoryRows | StreamedRows
+    reader: BlockReader | None
+    latent_dim: int
+    dtype: torch.dtype
+    moments: tuple[np.ndarray, np.ndarray]
+    Z_init: Tensor
+    T_init: Tensor
+    noise: Tensor | None
+
+    def close(self) -> None:
+        if self.reader:
+            self.reader.close()
 
 
 class Plugin:
@@ -79,87 +99,107 @@ class Plugin:
         is its summary plus ``restarts`` (seed, NLL, epochs of each) and ``chosen_seed``; an
         ``on_epoch`` that stops training also skips the restarts still to come. Returns ``self``.
         """
+        self._check_fit_args(checkpoint)
+        schema = LabelSchema(self.labels)
+        data = self._training_data(Z, Y, groups, schema)
+        previous = {name: getattr(self, name) for name in self._fitted if hasattr(self, name)}
+        try:
+            self.schema_, self.latent_dim_ = schema, data.latent_dim
+            self.history_, self.module_ = self._fit_restarts(data, on_epoch, checkpoint)
+        except BaseException:  # a failed fit leaves the plugin as it was
+            self._put_back(previous)
+            raise
+        finally:
+            data.close()
+        self.module_.eval()
+        return self
+
+    def _check_fit_args(self, checkpoint) -> None:
         self._check_params()
         if self.restarts > 1 and checkpoint is not None:
             raise InputError("a checkpoint resumes one fit; use restarts=1 with checkpoint, "
                              "or fit each seed separately")
-        schema = LabelSchema(self.labels)
+
+    def _training_data(self, Z, Y, groups, schema: LabelSchema) -> _TrainingData:
+        """Check the latents, labels and groups, fit ``schema`` to the labels, and wrap the data
+        for training: in memory, or streamed from disk when ``Z`` is memory-mapped."""
         reader = BlockReader(_streamed_array(Z)) if isinstance(Z, np.memmap) else None
-        Z_np = None if reader else _latents_array(Z)
-        n, latent_dim = (reader.n, reader.features) if reader else Z_np.shape
-        Y_np = _labels_array(Y, schema, n, infer_names=True)
-        group_codes = None if groups is None else _group_codes(groups, n)
-        schema.fit(Y_np)
-        self._check_sizes(latent_dim, schema)
-        self.device_ = resolve_device(self.device)
-        dtype = self._dtype()
-        moments = scan(reader) if reader else (Z_np.mean(axis=0), Z_np.std(axis=0))
+        try:
+            Z_np = None if reader else _latents_array(Z)
+            n, latent_dim = (reader.n, reader.features) if reader else Z_np.shape
+            Y_np = _labels_array(Y, schema, n, infer_names=True)
+            group_codes = None if groups is None else _group_codes(groups, n)
+            schema.fit(Y_np)
+            self._check_sizes(latent_dim, schema)
+            self.device_ = resolve_device(self.device)
+            dtype = self._dtype()
+            moments = scan(reader) if reader else (Z_np.mean(axis=0), Z_np.std(axis=0))
+            rows, Z_init, T_init = self._wrap_rows(reader, Z_np, Y_np, schema, group_codes, dtype)
+        except BaseException:
+            if reader:
+                reader.close()
+            raise
+        noise = torch.as_tensor(self.latent_noise * moments[1], dtype=dtype) if self.latent_noise else None
+        return _TrainingData(rows, reader, latent_dim, dtype, moments, Z_init, T_init, noise)
+
+    def _wrap_rows(self, reader, Z_np, Y_np, schema, group_codes, dtype):
+        """The training rows (:mod:`plugen.batches`) and at most ``INIT_ROWS`` of them, drawn at
+        random from ``seed``, for the data-dependent initialisation."""
         if reader:
             rows = StreamedRows(reader, Y_np, lambda y: self._encode(schema, y), self.device_, dtype, self.seed,
                                 group_codes)
-            Z_init, T_init = rows.sample(INIT_ROWS, self.seed)
-        else:
-            Zt = torch.as_tensor(Z_np, dtype=dtype)
-            Tt = torch.as_tensor(self._encode(schema, Y_np), dtype=dtype)
-            rows = InMemoryRows(Zt, Tt, self.device_, group_codes)
-            some = slice(None) if n <= INIT_ROWS else np.sort(np.random.default_rng(self.seed).choice(n, INIT_ROWS, replace=False))
-            Z_init, T_init = Zt[some].to(self.device_), Tt[some].to(self.device_)
-        noise = torch.as_tensor(self.latent_noise * moments[1], dtype=dtype) if self.latent_noise else None
-        previous = {name: getattr(self, name) for name in self._fitted if hasattr(self, name)}
-        try:
-            self.schema_, self.latent_dim_ = schema, latent_dim
-            best, tried = None, []
-            for restart in range(self.restarts):
-                seed = self.seed + restart
-                with torch.random.fork_rng(devices=[]):
-                    torch.manual_seed(seed)
-                    self.module_ = self._build(latent_dim, schema, _moments(*moments)).to(self.device_, dtype)
-                self._initialize(Z_init, T_init)
-                history = self._train(self.module_, rows, on_epoch, checkpoint, noise, seed)
-                tried.append({"seed": seed, "best_nll": history["best_nll"], "epochs": history["epochs"]})
-                if best is None or history["best_nll"] < best[0]["best_nll"]:
-                    best = (history, self.module_, seed)
-                if history["stopped"] == "callback":
-                    break
-            self.history_, self.module_, chosen = best
-            if self.restarts > 1:
-                self.history_.update(restarts=tried, chosen_seed=chosen)
-        except BaseException:  # a failed fit leaves the plugin as it was
-            for name in self._fitted:
-                if name in previous:
-                    setattr(self, name, previous[name])
-                elif hasattr(self, name):
-                    delattr(self, name)
-            raise
-        finally:
-            if reader:
-                reader.close()
-        self.module_.eval()
-        return self
+            return (rows, *rows.sample(INIT_ROWS, self.seed))
+        n = Z_np.shape[0]
+        Zt = torch.as_tensor(Z_np, dtype=dtype)
+        Tt = torch.as_tensor(self._encode(schema, Y_np), dtype=dtype)
+        rows = InMemoryRows(Zt, Tt, self.device_, group_codes)
+        some = slice(None)
+        if n > INIT_ROWS:
+            some = np.sort(np.random.default_rng(self.seed).choice(n, INIT_ROWS, replace=False))
+        return rows, Zt[some].to(self.device_), Tt[some].to(self.device_)
+
+    def _fit_restarts(self, data: _TrainingData, on_epoch, checkpoint) -> tuple[dict, nn.Module]:
+        """Train one flow per seed ``seed, seed + 1, ...`` on the same held-out rows and keep the
+        one with the lowest held-out NLL; a callback that stops training skips the rest."""
+        best, tried = None, []
+        for seed in range(self.seed, self.seed + self.restarts):
+            self._start_module(data, seed)
+            history = self._train(self.module_, data.rows, on_epoch, checkpoint, data.noise, seed)
+            tried.append({"seed": seed, "best_nll": history["best_nll"], "epochs": history["epochs"]})
+            if best is None or history["best_nll"] < best[0]["best_nll"]:
+                best = (history, self.module_, seed)
+            if history["stopped"] == "callback":
+                break
+        history, module, chosen = best
+        if self.restarts > 1:
+            history.update(restarts=tried, chosen_seed=chosen)
+        return history, module
+
+    def _start_module(self, data: _TrainingData, seed: int) -> None:
+        """A new ``module_``, its weights drawn from ``seed`` (the global RNG left as it was),
+        then initialised from the data."""
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            module = self._build(data.latent_dim, self.schema_, _moments(*data.moments))
+            self.module_ = module.to(self.device_, data.dtype)
+        self._initialize(data.Z_init, data.T_init)
+
+    def _put_back(self, previous: dict) -> None:
+        """Fitted attributes as they were before a failed fit (removed when there were none)."""
+        for name in self._fitted:
+            if name in previous:
+                setattr(self, name, previous[name])
+            elif hasattr(self, name):
+                delattr(self, name)
 
     def _train(self, module: nn.Module, rows, on_epoch, checkpoint, noise, seed: int) -> dict:
-        return train(
-            module,
-            self._training_loss,
-            rows,
-            batch_size=self.batch_size,
-            lr=self.lr,
-            max_epochs=self.max_epochs,
-            patience=self.patience,
-            val_fraction=self.val_fraction,
-            weight_decay=self.weight_decay,
-            grad_clip=self.grad_clip,
-            augment=self._augment,
-            latent_noise=noise,
-            seed=seed,
-            split_seed=self.seed,
-            progress=self.progress,
-            on_epoch=on_epoch,
-            checkpoint=checkpoint,
-            autocast=self.autocast,
-            compile=self.compile,
-            objective_settings=self._objective_settings(),
-        )
+        config = TrainingConfig(batch_size=self.batch_size, lr=self.lr, max_epochs=self.max_epochs,
+                                patience=self.patience, val_fraction=self.val_fraction,
+                                weight_decay=self.weight_decay, grad_clip=self.grad_clip, seed=seed,
+                                split_seed=self.seed, progress=self.progress, autocast=self.autocast,
+                                compile=self.compile)
+        return train(module, self._training_loss, rows, config, augment=self._augment, latent_noise=noise,
+                     on_epoch=on_epoch, checkpoint=checkpoint, objective_settings=self._objective_settings())
 
     #: hyperparameters that must be positive numbers, and those that must lie in [0, 1)
     _positive = ("transforms", "hidden_features", "depth", "batch_size", "lr", "max_epochs", "patience",
