@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import sys
 import warnings
@@ -43,6 +44,10 @@ def main(argv: list[str] | None = None) -> int:
             return args.run(args) or 0
     except PlugenError as exc:
         print(f"plugen {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except MemoryError as exc:
+        print(f"plugen {args.command}: error: not enough memory for this request ({exc or 'MemoryError'})",
+              file=sys.stderr)
         return 2
 
 
@@ -271,11 +276,14 @@ def _fit(args) -> int:
         if args.restarts > 1:
             state = None  # one resumable state per fit; several restarts start over when interrupted
         elif state.is_file():
-            _say(f"resuming the interrupted fit saved in {state} (--restart to start over)")
+            _say(f"resuming the interrupted fit saved in {state} if it was made with these data and settings "
+                 "(--restart to start over)")
         model = cls(labels, **options).fit(Z, Y, checkpoint=state, groups=groups)
         if distributed.is_main():
             model.save(args.output)
             h = model.history_
+            if h.get("resumed_from_epoch"):
+                _say(f"resumed the interrupted fit after its epoch {h['resumed_from_epoch']}")
             _say(f"saved {cls.__name__} to {args.output}: {h['epochs']} epochs, {h['seconds']:.1f} s, "
                  f"{h['monitor']} NLL {h['best_nll']:.4f} per row ({h['stopped']}"
                  + (f", {h['processes']} processes" if h["processes"] > 1 else "")
@@ -288,12 +296,17 @@ def _fit(args) -> int:
 def _encode(args) -> int:
     from plugen import distributed
     from plugen.backbones import load
-    from plugen.encoding import encode_to_file, read_inputs
+    from plugen.encoding import check_inputs, encode_to_file, read_inputs
+    from plugen.errors import InputError
 
     distributed.init_from_env(args.device)
     try:
         backbone = load(args.backbone, device=args.device)
-        inputs = read_inputs(args.inputs)
+        try:
+            inputs = read_inputs(args.inputs)
+        except (UnicodeDecodeError, csv.Error) as exc:
+            raise InputError(f"cannot read {args.inputs} as text ({exc.__class__.__name__}: {exc})") from None
+        check_inputs(args.backbone, inputs)
         path = encode_to_file(backbone, inputs, args.output, batch_size=args.batch_size, progress=not args.quiet)
         if path is not None:
             bad = int(np.isnan(np.load(path, mmap_mode="r")).any(axis=1).sum())
@@ -422,7 +435,9 @@ def _info(args) -> int:
                                           else "")}[lab["kind"]]()
         print(f"  {lab['name']}: {lab['kind']} ({extra}; {lab['observed']} observed)")
     if training:
-        print(f"training: {training.get('epochs')} epochs, {training.get('seconds', 0):.1f} s, "
+        seconds = training.get("seconds")
+        seconds = f"{seconds:.1f}" if isinstance(seconds, (int, float)) else seconds
+        print(f"training: {training.get('epochs')} epochs, {seconds} s, "
               f"best {training.get('monitor')} NLL {training.get('best_nll')} ({training.get('stopped')})")
     return 0
 

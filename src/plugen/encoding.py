@@ -27,7 +27,10 @@ def read_inputs(path: str | Path):
         raise InputError(f"inputs file not found: {path}")
     suffix = path.suffix.lower()
     if suffix == ".npy":
-        return np.load(path, mmap_mode="r")
+        try:
+            return np.load(path, mmap_mode="r", allow_pickle=False)
+        except (ValueError, EOFError, OSError) as exc:
+            raise InputError(f"cannot read {path} as a numeric .npy array ({exc})") from None
     if suffix in (".smi", ".txt"):
         return [line.split()[0] for line in path.read_text().splitlines() if line.strip()]
     if suffix == ".csv":
@@ -40,6 +43,27 @@ def read_inputs(path: str | Path):
         key = next(k for k in rows[0] if k.strip().lower() == "smiles")
         return [row[key].strip() for row in rows]
     raise InputError(f"unsupported inputs file {path.name}; use .npy (images), .smi, .txt or .csv (SMILES)")
+
+
+def check_inputs(name: str, inputs) -> None:
+    """Refuse inputs that the shipped backbone ``name`` cannot encode: text for an image model,
+    images for a molecule model, or images of another shape than the ones it was trained on."""
+    from plugen.backbones.registry import describe
+
+    meta = describe(name)
+    molecules = meta.get("kind") == "molecules"
+    if molecules and isinstance(inputs, np.ndarray):
+        raise InputError(f"backbone {name!r} encodes molecules: give SMILES (.smi, .txt or .csv), not an array")
+    if not molecules and not isinstance(inputs, np.ndarray):
+        raise InputError(f"backbone {name!r} encodes images: give an .npy array (n, C, H, W), not text")
+    if molecules:
+        return
+    expected = tuple(meta.get("sample_shape") or ())
+    if inputs.ndim < 2 or len(inputs) == 0 or (expected and tuple(inputs.shape[1:]) != expected):
+        raise InputError(f"backbone {name!r} encodes images of shape (n, {', '.join(map(str, expected))}), "
+                         f"got an array of shape {inputs.shape}")
+    if not np.issubdtype(inputs.dtype, np.number) or np.issubdtype(inputs.dtype, np.complexfloating):
+        raise InputError(f"images for backbone {name!r} must be real numbers in [0, 1], got dtype {inputs.dtype}")
 
 
 def shard_bounds(n: int, rank: int, world: int) -> tuple[int, int]:
