@@ -351,7 +351,7 @@ def _edit(args) -> int:
         out = reencoded_edit(model, load_backbone(name), Z, _parse_sets(args.set), args.reencode, **kwargs)
     else:
         out = model.edit(Z, _parse_sets(args.set), **kwargs)
-    write_array(args.output, out)
+    write_array(args.output, out, finite=True)
     print(f"wrote {out.shape[0]} edited latents to {args.output}", file=sys.stderr)
     return 0
 
@@ -361,7 +361,7 @@ def _sample(args) -> int:
 
     model = _load(args)
     out = model.sample(args.n, _parse_sets(args.set), temperature=args.temperature, seed=args.seed)
-    write_array(args.output, out)
+    write_array(args.output, out, finite=True)
     print(f"wrote {out.shape[0]} sampled latents to {args.output}", file=sys.stderr)
     return 0
 
@@ -376,7 +376,7 @@ def _predict(args) -> int:
         header = [lab.name for lab in model.schema_.labels if lab.kind == "binary"]
     else:
         out, header = model.predict(Z), model.label_names
-    write_array(args.output, out, header=header)
+    write_array(args.output, out, header=header, finite=True)
     print(f"wrote predictions for {out.shape[0]} rows to {args.output}", file=sys.stderr)
     return 0
 

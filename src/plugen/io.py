@@ -78,12 +78,13 @@ def read_labels(path: str | Path) -> tuple[list[str], np.ndarray]:
     return header, _parse_numbers(rows, path, allow_missing=True, width=len(header))
 
 
-def write_array(path: str | Path, array: np.ndarray, header: list[str] | None = None) -> Path:
-    """Write ``array`` to ``.npy`` or ``.csv`` (with ``header`` if given), atomically. Refuses
-    NaN or Inf (in a CSV they would silently become empty cells, read back as missing)."""
+def write_array(path: str | Path, array: np.ndarray, header: list[str] | None = None, finite: bool = False) -> Path:
+    """Write ``array`` to ``.npy`` or ``.csv`` (with ``header`` if given), atomically; NaN is
+    written to a CSV as an empty cell (missing). ``finite=True`` (results: latents, predictions)
+    refuses NaN and Inf instead, which would otherwise be written without a word."""
     path = Path(path)
     array = np.asarray(array)
-    if np.issubdtype(array.dtype, np.inexact) and not np.isfinite(array).all():
+    if finite and np.issubdtype(array.dtype, np.inexact) and not np.isfinite(array).all():
         bad = int((~np.isfinite(array.reshape(array.shape[0], -1) if array.ndim else array)).any(axis=-1).sum())
         raise InputError(f"refusing to write {path}: {bad} rows of the result hold NaN or Inf")
     suffix = path.suffix.lower()
