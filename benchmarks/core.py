@@ -36,7 +36,7 @@ import torch
 import plugen
 from plugen import FPN, PluGeN
 from plugen.data import entangled
-from plugen.evaluation import edit_report, train_probes
+from plugen.lab.evaluation import edit_report, train_probes
 
 RESULTS = Path(__file__).parent / "results"
 PAPER_RECIPE = dict(flow="nice", transforms=4, hidden_features=512, depth=3, lr=1e-4, batch_size=32,

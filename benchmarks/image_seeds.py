@@ -4,7 +4,7 @@
     python benchmarks/image_seeds.py shapes --seed 0 --options '{"flow": "realnvp"}'
     python benchmarks/image_seeds.py --table                              # only rewrite the table
 
-One run fits PluGeN on the experiment's training latents (``plugen.experiments``: the same data,
+One run fits PluGeN on the experiment's training latents (``plugen.lab.experiments``: the same data,
 backbone, judge, requests and PluGeN settings as ``benchmarks/images.py`` at full scale; ``--options``
 overrides settings), then judges edits of the first 500 test latents and 300 samples per request at
 temperature 0.8. The seed sets the flow's initialisation, the held-out split and batching; the data
@@ -23,8 +23,8 @@ from pathlib import Path
 import torch
 
 from plugen.backbones import load
-from plugen.evaluation.images import edit_table, generation_table
-from plugen.experiments import SCALES, experiments
+from plugen.lab.evaluation.images import edit_table, generation_table
+from plugen.lab.experiments import SCALES, experiments
 from plugen.plugins import PluGeN
 
 RESULTS = Path(__file__).parent / "results"

@@ -7,7 +7,7 @@
     python benchmarks/images.py --quick         # smoke run
 
 Writes ``benchmarks/results/images/`` (report.md, metrics.json, figures from
-``plugen.experiments``) and ``benchmarks/results/images_classification.{json,md}``: FPN Table 1,
+``plugen.lab.experiments``) and ``benchmarks/results/images_classification.{json,md}``: FPN Table 1,
 FPN (MAF, RealNVP) as Bayes classifiers against logistic regression, linear SVM and RBF SVM
 (C by 5-fold grid search) on the latents of the shipped MNIST VAE and autoencoder, same split;
 FPN both as in the paper and with its hybrid objective (``classifier_weight=10``).
@@ -32,8 +32,8 @@ import torch
 
 from plugen.backbones import load
 from plugen.data.mnist import load_mnist
-from plugen.evaluation.images import classification_cv, classification_table
-from plugen.experiments import run_image_experiments
+from plugen.lab.evaluation.images import classification_cv, classification_table
+from plugen.lab.experiments import run_image_experiments
 
 RESULTS = Path(__file__).parent / "results"
 #: FPN's classifier_weight in the classification tables: the paper's objective, and the hybrid
@@ -134,7 +134,7 @@ def _against(row: dict, baseline: str) -> str:
 
 
 def _mcnemar_cell(test: dict) -> str:
-    """A McNemar test (:func:`plugen.evaluation.metrics.mcnemar`) as 'a / b, p'."""
+    """A McNemar test (:func:`plugen.lab.evaluation.metrics.mcnemar`) as 'a / b, p'."""
     return f"{test['a_only']} / {test['b_only']}, p = {test['p_value']:.3g}"
 
 

@@ -2,7 +2,7 @@
 
     python benchmarks/molecule_backbones.py A.json B.json ...   # e.g. a selfies-vae and a smiles-char-vae
 
-Each JSON is what ``python -m plugen.backbones.train <name>`` writes next to the weights. The table
+Each JSON is what ``python -m plugen.backbones.train <name>`` or ``python -m plugen.molecules.train_backbone <name>`` writes next to the weights. The table
 gives the training budget and the final validation (exact reconstruction of unseen molecules,
 teacher-forced token accuracy, validity and uniqueness of decoded prior samples); the learning
 curves compare the training-batch token accuracy at the same number of molecules seen. Writes

@@ -3,7 +3,7 @@
     python benchmarks/molecule_control.py DIR [DIR ...]    # folders holding selfies-vae.{json,safetensors}
 
 For each folder (the shipped one is ``src/plugen/backbones/weights``; others are what
-``python -m plugen.backbones.train selfies-vae --output DIR ...`` writes): validation
+``python -m plugen.molecules.train_backbone selfies-vae --output DIR ...`` writes): validation
 reconstruction and prior validity (the training command's own evaluation), RDKit properties of
 1,000 decoded prior samples, then a PluGeN plugin fitted on the latents of the first 20,000
 training molecules (at most 60 epochs) and 500 molecules sampled per request (logP 1.5 / 3 / 4.5,
@@ -27,7 +27,7 @@ REQUESTS = [{"logP": 1.5}, {"logP": 3.0}, {"logP": 4.5}, {"TPSA": 40}, {"TPSA": 
 
 def measure(directory: Path, n_fit: int = 20_000, per_request: int = 500) -> dict:
     from plugen.backbones import load
-    from plugen.backbones.train_molecules import VALIDATION_MOLECULES, evaluate
+    from plugen.molecules.train_backbone import VALIDATION_MOLECULES, evaluate
     from plugen.molecules import design
     from plugen.molecules.data import load_subset
     from plugen.molecules.properties import compute

@@ -5,7 +5,7 @@
 
 Encodes Shapes3D clouds with the shipped ``shapes3d-ae`` PointNet autoencoder (128-dim latents),
 fits PluGeN and FPN on the latents with labels shape (categorical), size and elongation
-(continuous), and writes (:mod:`plugen.evaluation.pointclouds`):
+(continuous), and writes (:mod:`plugen.lab.evaluation.pointclouds`):
 
 - ``benchmarks/results/pointclouds.json`` and ``.md``: class-conditional generation judged by the
   independent ``shapes3d-shape`` PointNet; FPN Table 2 (FPN with MAF and RealNVP vs logistic
@@ -23,7 +23,7 @@ from pathlib import Path
 
 import torch
 
-from plugen.evaluation.pointclouds import run_pointcloud_experiments, write
+from plugen.lab.evaluation.pointclouds import run_pointcloud_experiments, write
 
 RESULTS = Path(__file__).parent / "results"
 

@@ -10,7 +10,6 @@ import torch
 
 from plugen import FPN, PluGeN
 from plugen.data import entangled
-from plugen.evaluation import train_probes
 
 torch.set_num_threads(2)
 
@@ -43,6 +42,8 @@ def data():
 
 @pytest.fixture(scope="session")
 def probes(data):
+    from plugen.lab.evaluation import train_probes
+
     train, _ = data
     return train_probes(train.Z, train.Y, train.labels)
 

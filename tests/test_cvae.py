@@ -1,4 +1,4 @@
-"""The cVAE baseline (plugen.evaluation.cvae): shapes, conditioning, training, request semantics."""
+"""The cVAE baseline (plugen.lab.evaluation.cvae): shapes, conditioning, training, request semantics."""
 
 import numpy as np
 import pytest
@@ -6,7 +6,7 @@ import torch
 
 from plugen.backbones.mnist import ConvVAE
 from plugen.errors import InputError, NotFittedError
-from plugen.evaluation.cvae import CVAE, ConditionalConvVAE, PixelBackbone, train_cvae
+from plugen.lab.evaluation.cvae import CVAE, ConditionalConvVAE, PixelBackbone, train_cvae
 
 LABELS = {"side": "categorical", "ink": "continuous"}
 

@@ -48,7 +48,7 @@ def test_mnist_reader_reads_real_digits_and_is_surest_where_the_judge_agrees():
     pytest.importorskip("skimage")
     from plugen.backbones import load
     from plugen.data.mnist import LABELS, load_mnist
-    from plugen.evaluation.judges import mnist_judge
+    from plugen.lab.evaluation.judges import mnist_judge
 
     train, test = load_mnist().split(0.9, seed=0)
     read = mnist_reader(train)

@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from plugen.evaluation import edit_report
-from plugen.evaluation.baselines import LinearDirections
-from plugen.evaluation.metrics import exact_mcnemar_p, f1_auc, frechet_distance, mcnemar
+from plugen.lab.evaluation import edit_report
+from plugen.lab.evaluation.baselines import LinearDirections
+from plugen.lab.evaluation.metrics import exact_mcnemar_p, f1_auc, frechet_distance, mcnemar
 
 
 def test_frechet_distance_of_gaussians_matches_closed_form(rng):
@@ -56,7 +56,7 @@ def test_linear_directions_gradual_binary_edit(data):
 
 def test_classification_cv_tests_every_row_once_and_averages_the_folds():
     from plugen.data import entangled
-    from plugen.evaluation.images import classification_cv
+    from plugen.lab.evaluation.images import classification_cv
 
     d = entangled(n=400, latent_dim=8, seed=2)
     y = d.Y[:, list(d.labels).index("shape")].astype(int)
@@ -83,8 +83,8 @@ def test_classification_cv_tests_every_row_once_and_averages_the_folds():
 
 
 def test_edit_table_infers_fpn_source_labels_once_and_edits_the_same(fitted, probes, data):
-    from plugen.evaluation.images import edit_table
-    from plugen.evaluation.judges import Judge
+    from plugen.lab.evaluation.images import edit_table
+    from plugen.lab.evaluation.judges import Judge
 
     _, test = data
     fpn, Z = fitted["fpn"], test.Z[:120]

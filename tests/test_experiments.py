@@ -4,7 +4,7 @@ import json
 
 import numpy as np
 
-from plugen.experiments import run_image_experiments
+from plugen.lab.experiments import run_image_experiments
 
 
 def test_image_experiments_write_a_complete_report(tmp_path):

@@ -10,7 +10,7 @@ import torch
 
 import plugen
 from plugen import FPN, PluGeN
-from plugen.evaluation import edit_report
+from plugen.lab.evaluation import edit_report
 
 from conftest import FAST
 

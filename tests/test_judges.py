@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from plugen.data.mnist import load_mnist
-from plugen.evaluation.judges import mnist_judge
+from plugen.lab.evaluation.judges import mnist_judge
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,7 @@ import torch
 
 from plugen import FPN, InputError, NotFittedError, PluGeN
 from plugen.batches import validation_size
-from plugen.evaluation import edit_report
+from plugen.lab.evaluation import edit_report
 
 from conftest import FAST, quick
 

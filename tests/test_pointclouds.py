@@ -124,8 +124,8 @@ def test_shipped_backbone_round_trip():
 
 
 def test_shipped_evaluator_accuracy_on_fresh_clouds():
-    from plugen.evaluation.evaluators import WEIGHTS
-    from plugen.evaluation.pointcloud_classifier import load_pointcloud_evaluator
+    from plugen.lab.evaluation.evaluators import WEIGHTS
+    from plugen.lab.evaluation.pointcloud_classifier import load_pointcloud_evaluator
 
     evaluator = load_pointcloud_evaluator()
     fresh = make_shapes3d(240, seed=5151)
@@ -141,7 +141,7 @@ def test_shipped_evaluator_accuracy_on_fresh_clouds():
 def test_pointcloud_experiments_smoke(tmp_path):
     """Generation, edits and the report end to end on a few clouds (the classification table and the
     pictures are left to the benchmark: scikit-learn's grid search alone takes over a minute)."""
-    from plugen.evaluation.pointclouds import (
+    from plugen.lab.evaluation.pointclouds import (
         render_report,
         run_pointcloud_experiments,
         write,
@@ -166,7 +166,7 @@ def test_pointcloud_experiments_smoke(tmp_path):
 
 
 def test_cloud_grid_writes_a_picture(tmp_path):
-    from plugen.evaluation.pointclouds import cloud_grid
+    from plugen.lab.evaluation.pointclouds import cloud_grid
 
     clouds = make_shapes3d(2, seed=1).points.reshape(1, 2, 1024, 3)
     path = cloud_grid(clouds, tmp_path / "grid.png", col_titles=["a", "b"], title="t")

@@ -8,8 +8,8 @@ import pytest
 from plugen import ExtrapolationWarning, InputError, PluGeN
 from plugen.backbones import load
 from plugen.data.mnist import load_mnist
-from plugen.evaluation.images import edit_table
-from plugen.evaluation.judges import mnist_judge
+from plugen.lab.evaluation.images import edit_table
+from plugen.lab.evaluation.judges import mnist_judge
 from plugen.reencode import Reencoded, reencode, reencoded_edit
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")

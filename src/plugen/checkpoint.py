@@ -28,12 +28,20 @@ from safetensors.torch import load_file, save_file
 
 from plugen import checkpoint_schema, replace
 from plugen.errors import CheckpointError
-from plugen.labels import LabelSchema
+
+#: plugin classes by the name a checkpoint records (``"estimator"``); filled by :func:`estimator`
+ESTIMATORS: dict[str, type] = {}
 
 FORMAT = "plugen-checkpoint"
 FORMAT_VERSION = 2  # 2: continuous labels record their training range (low, high); 1 still loads
 META = "plugin.json"
 WEIGHTS = "weights.safetensors"
+
+
+def estimator(cls: type) -> type:
+    """Class decorator: make a plugin class loadable from checkpoints that name it."""
+    ESTIMATORS[cls.__name__] = cls
+    return cls
 
 
 def save_plugin(plugin, path: Path) -> Path:
@@ -108,30 +116,29 @@ def read_metadata(path: Path) -> dict:
 
 
 def shipped_backbone_digest(name: str | None) -> str | None:
-    """SHA-256 of the weights of the shipped backbone ``name``; None for other names."""
-    from plugen.backbones import registry
+    """SHA-256 of the weights of the installed backbone ``name``; None for other names."""
+    from plugen import extensions
 
     if not name:
         return None
-    try:
-        return registry.describe(name).get("weights_sha256")
-    except Exception:  # noqa: BLE001 - not a shipped backbone (or an unreadable description): nothing to compare
-        return None
+    for zoo in extensions.backbone_zoos():
+        try:
+            return zoo.describe(name).get("weights_sha256")
+        except Exception:  # noqa: BLE001 - not a backbone of this zoo (or an unreadable description)
+            continue
+    return None
 
 
 def load_plugin(path: Path, expected=None, device: str = "cpu", backbone: str | None = None,
                 latent_dim: int | None = None):
     """Rebuild a plugin from ``path``. ``expected``: the estimator class the caller wants."""
-    from plugen.plugins import FPN, PluGeN
-
     path = Path(path)
     meta = read_metadata(path)
-    classes = {"PluGeN": PluGeN, "FPN": FPN}
     name = meta["estimator"]
-    if name not in classes:
+    cls = ESTIMATORS.get(name)
+    if cls is None:
         raise CheckpointError(f"{path} holds an unknown estimator {name!r}")
-    cls = classes[name]
-    if expected is not None and expected in classes.values() and cls is not expected:
+    if expected is not None and expected in ESTIMATORS.values() and cls is not expected:
         raise CheckpointError(f"{path} holds a {name} plugin; load it with {name}.load() or plugen.load()")
     if backbone is not None and meta.get("backbone") != backbone:
         raise CheckpointError(
@@ -149,37 +156,22 @@ def load_plugin(path: Path, expected=None, device: str = "cpu", backbone: str | 
         raise CheckpointError(f"corrupted checkpoint {path}: {WEIGHTS} is missing")
     header = checkpoint_schema.read_safetensors_header(path, weights)
     checkpoint_schema.check_described_size(meta, header, path)
-    plugin, module = _build_described(cls, meta, path, device)
-    checkpoint_schema.check_state_matches(module.state_dict(), header, path)
     if _sha256(weights) != meta["weights_sha256"]:
         raise CheckpointError(f"corrupted checkpoint {path}: {WEIGHTS} does not match its recorded checksum")
     try:
+        cls(**dict(meta["params"], device="cpu"))._check_params()
+    except (TypeError, ValueError) as exc:
+        raise CheckpointError(f"checkpoint {path} does not match its own description in {META}: {exc}") from None
+    try:
         state = load_file(str(weights))
-        module.load_state_dict(state, strict=True)
     except Exception as exc:  # safetensors raises its own error types
         raise CheckpointError(f"corrupted checkpoint {path}: cannot read {WEIGHTS} ({exc})") from None
-    plugin.module_ = module.to(plugin.device_, plugin._dtype()).eval()
-    plugin.history_ = meta.get("training") or {}
-    return plugin
-
-
-def _build_described(cls, meta: dict, path: Path, device: str):
-    """The plugin and its (freshly initialised) module as ``plugin.json`` describes them."""
-    from plugen.training import resolve_device
-
-    params = dict(meta["params"], device=device)
     try:
-        plugin = cls(**params)
-        plugin._check_params()
-        plugin.schema_ = LabelSchema.from_list(meta["labels"])
-        plugin.latent_dim_ = int(meta["latent_dim"])
-        plugin._check_sizes(plugin.latent_dim_, plugin.schema_)
-        N = plugin.latent_dim_
-        module = plugin._build(N, plugin.schema_, (torch.zeros(N, dtype=torch.float64), torch.ones(N, dtype=torch.float64)))
+        plugin = cls.from_saved(meta, state, device)
     except (TypeError, KeyError, ValueError, RuntimeError) as exc:
         raise CheckpointError(f"checkpoint {path} does not match its own description in {META}: {exc}") from None
-    plugin.device_ = resolve_device(device)
-    return plugin, module
+    checkpoint_schema.check_state_matches(plugin.module_.state_dict(), header, path)
+    return plugin
 
 
 def _sha256(path: Path) -> str:

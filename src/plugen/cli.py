@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import sys
 import warnings
@@ -11,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from plugen import extensions
 from plugen.errors import ExtrapolationWarning, PlugenError
 
 EXAMPLES = """\
@@ -73,7 +73,17 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sub = parser.add_subparsers(dest="command", metavar="command")
+    _add_fit(sub)
+    _add_edit(sub)
+    _add_sample(sub)
+    _add_predict(sub)
+    _add_info(sub)
+    for add_parser in extensions.command_adders():  # backbones, the lab, molecules, the editor: argparse only
+        add_parser(sub)
+    return parser
 
+
+def _add_fit(sub) -> None:
     fit = sub.add_parser("fit", help="fit a plugin on latents and labels", epilog=EXAMPLES,
                          formatter_class=argparse.RawDescriptionHelpFormatter)
     fit.add_argument("--latents", required=True, help="latents (.npy, .pt, .csv), shape (n, N)")
@@ -111,6 +121,8 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("-o", "--output", required=True, help="checkpoint directory to write")
     fit.set_defaults(run=_fit)
 
+
+def _add_edit(sub) -> None:
     edit = sub.add_parser("edit", help="set labels of existing latents")
     _plugin_arg(edit)
     edit.add_argument("--latents", required=True)
@@ -123,6 +135,8 @@ def build_parser() -> argparse.ArgumentParser:
     edit.add_argument("-o", "--output", required=True, help=".npy or .csv")
     edit.set_defaults(run=_edit)
 
+
+def _add_sample(sub) -> None:
     sample = sub.add_parser("sample", help="generate latents with requested labels")
     _plugin_arg(sample)
     sample.add_argument("-n", type=int, required=True, help="number of latents")
@@ -132,6 +146,8 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("-o", "--output", required=True, help=".npy or .csv")
     sample.set_defaults(run=_sample)
 
+
+def _add_predict(sub) -> None:
     predict = sub.add_parser("predict", help="predict the labels of latents")
     _plugin_arg(predict)
     predict.add_argument("--latents", required=True)
@@ -139,57 +155,13 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("-o", "--output", required=True, help=".csv (with header) or .npy")
     predict.set_defaults(run=_predict)
 
-    encode = sub.add_parser("encode", help="encode a data set through a backbone into a latents .npy")
-    encode.add_argument("--backbone", required=True, help="shipped backbone name, e.g. mnist-vae or smiles-vae")
-    encode.add_argument("--inputs", required=True,
-                        help="images .npy (n, C, H, W) in [0, 1], or SMILES (.smi/.txt one per line, .csv with a smiles column)")
-    encode.add_argument("--batch-size", type=int, default=256)
-    encode.add_argument("--device", default="cpu")
-    encode.add_argument("--quiet", action="store_true", help="no progress bar")
-    encode.add_argument("-o", "--output", required=True, help="latents .npy to write")
-    encode.set_defaults(run=_encode)
 
-    demo = sub.add_parser("demo", help="the main job: both plugins on shipped image backbones, with a report")
-    demo.add_argument("-o", "--output", default="runs/demo", help="report folder (default: runs/demo)")
-    demo.add_argument("--data", nargs="+", choices=["mnist", "shapes", "mnist-gan"], default=["mnist", "shapes"],
-                      help="image experiments to run (default: mnist shapes; mnist-gan: the GAN backbone, "
-                           "fitted on its labelled samples, real digits edited through its inversion)")
-    demo.add_argument("--full", action="store_true", help="the benchmark's sizes (slower)")
-    demo.add_argument("--synthetic", action="store_true", help="synthetic latents instead (no backbone)")
-    demo.add_argument("--quick", action="store_true", help="with --synthetic: fewer epochs, a smoke run")
-    demo.add_argument("--seed", type=int, default=0)
-    demo.set_defaults(run=_demo)
-
-    backbones = sub.add_parser("backbones", help="list or re-train the shipped backbones")
-    backbones.add_argument("action", choices=["list", "train"])
-    backbones.add_argument("name", nargs="?", help="backbone to train (train only)")
-    backbones.add_argument("--output", help="weights directory (default: the package's own)")
-    backbones.add_argument("--epochs", type=int)
-    backbones.add_argument("--seed", type=int, default=0)
-    backbones.set_defaults(run=_backbones)
-
+def _add_info(sub) -> None:
     info = sub.add_parser("info", help="describe a saved plugin")
     _plugin_arg(info)
     info.add_argument("--json", action="store_true", help="print the full metadata as JSON")
     info.set_defaults(run=_info)
 
-    ui = sub.add_parser("ui", help="the interactive editor in a web browser (needs plugen[ui])")
-    ui.add_argument("--demo", action="append", choices=["mnist", "shapes", "molecules"],
-                    help="shipped demo to offer; repeat (default: all installed). The first is fitted at start, "
-                    "or loaded from the cache")
-    ui.add_argument("--plugin", help="a saved plugin directory to open first (needs --backbone)")
-    ui.add_argument("--backbone", help="the shipped backbone the plugin was fitted on, e.g. mnist-vae")
-    ui.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1, this machine only)")
-    ui.add_argument("--port", type=int, default=7860, help="port (default: 7860)")
-    ui.add_argument("--cache", help="cache directory for the demos' fitted plugins (default: ~/.cache/plugen)")
-    ui.add_argument("--threads", type=int, default=1,
-                    help="torch threads (default: 1, the fastest for single-sample edits, and robust on a busy CPU)")
-    ui.set_defaults(run=_ui)
-
-    from plugen.molecules.cli import add_parser as add_molecules  # argparse only: no chemistry imported here
-
-    add_molecules(sub)
-    return parser
 
 
 def _plugin_arg(p):
@@ -240,25 +212,8 @@ def _fit(args) -> int:
     try:
         Z = read_latents(args.latents, mmap=args.stream)
         header, Y = read_labels(args.labels)
-        groups = None
-        if args.groups:
-            if args.groups not in header:
-                raise InputError(f"--groups {args.groups!r} is not a column of {args.labels} (columns: {header})")
-            groups = Y[:, header.index(args.groups)]
-            Y, header = np.delete(Y, header.index(args.groups), axis=1), [h for h in header if h != args.groups]
-        if args.label:
-            labels = {}
-            for spec in args.label:
-                name, sep, kind = spec.partition(":")
-                if not sep:
-                    raise InputError(f"--label expects NAME:KIND, got {spec!r}")
-                if name not in header:
-                    raise InputError(f"label {name!r} is not a column of {args.labels} (columns: {header})")
-                labels[name] = kind
-        else:
-            labels = {name: infer_kind(Y[:, i]) for i, name in enumerate(header)}
-            _say("labels (kinds inferred; override with --label NAME:KIND): "
-                 + ", ".join(f"{k}:{v}" for k, v in labels.items()))
+        header, Y, groups = _split_groups(args, header, Y)
+        labels = _label_kinds(args, header, Y)
         Y = Y[:, [header.index(name) for name in labels]]
         cls = FPN if args.method == "fpn" else PluGeN
         if args.classifier_weight is not None and cls is not FPN:
@@ -276,15 +231,15 @@ def _fit(args) -> int:
         if args.restarts > 1:
             state = None  # one resumable state per fit; several restarts start over when interrupted
         elif state.is_file():
-            _say(f"resuming the interrupted fit saved in {state} if it was made with these data and settings "
-                 "(--restart to start over)")
+            say(f"resuming the interrupted fit saved in {state} if it was made with these data and settings "
+                "(--restart to start over)")
         model = cls(labels, **options).fit(Z, Y, checkpoint=state, groups=groups)
         if distributed.is_main():
             model.save(args.output)
             h = model.history_
             if h.get("resumed_from_epoch"):
-                _say(f"resumed the interrupted fit after its epoch {h['resumed_from_epoch']}")
-            _say(f"saved {cls.__name__} to {args.output}: {h['epochs']} epochs, {h['seconds']:.1f} s, "
+                say(f"resumed the interrupted fit after its epoch {h['resumed_from_epoch']}")
+            say(f"saved {cls.__name__} to {args.output}: {h['epochs']} epochs, {h['seconds']:.1f} s, "
                  f"{h['monitor']} NLL {h['best_nll']:.4f} per row ({h['stopped']}"
                  + (f", {h['processes']} processes" if h["processes"] > 1 else "")
                  + (f", seed {h['chosen_seed']} of {len(h['restarts'])} restarts" if "restarts" in h else "") + ")")
@@ -293,31 +248,7 @@ def _fit(args) -> int:
     return 0
 
 
-def _encode(args) -> int:
-    from plugen import distributed
-    from plugen.backbones import load
-    from plugen.encoding import check_inputs, encode_to_file, read_inputs
-    from plugen.errors import InputError
-
-    distributed.init_from_env(args.device)
-    try:
-        backbone = load(args.backbone, device=args.device)
-        try:
-            inputs = read_inputs(args.inputs)
-        except (UnicodeDecodeError, csv.Error) as exc:
-            raise InputError(f"cannot read {args.inputs} as text ({exc.__class__.__name__}: {exc})") from None
-        check_inputs(args.backbone, inputs)
-        path = encode_to_file(backbone, inputs, args.output, batch_size=args.batch_size, progress=not args.quiet)
-        if path is not None:
-            bad = int(np.isnan(np.load(path, mmap_mode="r")).any(axis=1).sum())
-            _say(f"wrote {len(inputs)} latents of size {backbone.latent_dim} to {path}"
-                 + (f"; {bad} rows are NaN (inputs the backbone could not read)" if bad else ""))
-    finally:
-        distributed.shutdown()
-    return 0
-
-
-def _say(message: str) -> None:
+def say(message: str) -> None:
     """A status line on stderr, from one process only under torchrun."""
     from plugen import distributed
 
@@ -341,19 +272,64 @@ def _edit(args) -> int:
         header, Ys = read_labels(args.y_source)
         kwargs["y_source"] = dict(zip(header, Ys.T))
     if args.reencode:
-        from plugen.backbones import load as load_backbone
-        from plugen.errors import InputError
         from plugen.reencode import reencoded_edit
 
-        name = args.backbone or model.backbone
-        if not name:
-            raise InputError("--reencode needs --backbone: the plugin does not record which backbone it was fitted on")
-        out = reencoded_edit(model, load_backbone(name), Z, _parse_sets(args.set), args.reencode, **kwargs)
+        backbone = load_backbone(args.backbone or model.backbone, args.device)
+        out = reencoded_edit(model, backbone, Z, _parse_sets(args.set), args.reencode, **kwargs)
     else:
         out = model.edit(Z, _parse_sets(args.set), **kwargs)
     write_array(args.output, out, finite=True)
     print(f"wrote {out.shape[0]} edited latents to {args.output}", file=sys.stderr)
     return 0
+
+
+def _split_groups(args, header: list[str], Y: np.ndarray):
+    """The labels CSV's columns without ``--groups``' column, and that column (or None)."""
+    from plugen.errors import InputError
+
+    if not args.groups:
+        return header, Y, None
+    if args.groups not in header:
+        raise InputError(f"--groups {args.groups!r} is not a column of {args.labels} (columns: {header})")
+    column = header.index(args.groups)
+    return [h for h in header if h != args.groups], np.delete(Y, column, axis=1), Y[:, column]
+
+
+def _label_kinds(args, header: list[str], Y: np.ndarray) -> dict[str, str]:
+    """``{name: kind}`` from ``--label NAME:KIND`` options, or every column with its kind inferred."""
+    from plugen.errors import InputError
+
+    if not args.label:
+        labels = {name: infer_kind(Y[:, i]) for i, name in enumerate(header)}
+        say("labels (kinds inferred; override with --label NAME:KIND): "
+            + ", ".join(f"{k}:{v}" for k, v in labels.items()))
+        return labels
+    labels = {}
+    for spec in args.label:
+        name, sep, kind = spec.partition(":")
+        if not sep:
+            raise InputError(f"--label expects NAME:KIND, got {spec!r}")
+        if name not in header:
+            raise InputError(f"label {name!r} is not a column of {args.labels} (columns: {header})")
+        labels[name] = kind
+    return labels
+
+
+def load_backbone(name: str | None, device: str = "cpu"):
+    """The backbone called ``name``, from the installed backbone zoos (``plugen.backbones`` entry points)."""
+    from plugen.errors import InputError
+
+    if not name:
+        raise InputError("--reencode needs --backbone: the plugin does not record which backbone it was fitted on")
+    zoos = extensions.backbone_zoos()
+    if not zoos:
+        raise InputError(f"no backbone zoo is installed to load {name!r} (reinstall plugen)")
+    for zoo in zoos[:-1]:
+        try:
+            return zoo.load(name, device=device)
+        except InputError:
+            continue
+    return zoos[-1].load(name, device=device)
 
 
 def _sample(args) -> int:
@@ -378,38 +354,6 @@ def _predict(args) -> int:
         out, header = model.predict(Z), model.label_names
     write_array(args.output, out, header=header, finite=True)
     print(f"wrote predictions for {out.shape[0]} rows to {args.output}", file=sys.stderr)
-    return 0
-
-
-def _demo(args) -> int:
-    if args.synthetic:
-        from plugen.demo import run_demo
-
-        run_demo(Path(args.output), quick=args.quick, seed=args.seed)
-        return 0
-    from plugen.experiments import run_image_experiments
-
-    run_image_experiments(args.data, Path(args.output), scale="full" if args.full else "demo", seed=args.seed)
-    print(f"report: {Path(args.output) / 'report.md'}", file=sys.stderr)
-    return 0
-
-
-def _backbones(args) -> int:
-    from plugen.backbones import available, describe
-    from plugen.errors import InputError
-
-    if args.action == "list":
-        for name in available():
-            meta = describe(name)
-            print(f"{name}: {meta['kind']}, {meta['latent_dim']}-dim latents, samples {meta['sample_shape']}; "
-                  f"reproduce: {meta.get('reproduce')}")
-        return 0
-    if not args.name:
-        raise InputError("plugen backbones train needs a NAME, e.g. mnist-vae")
-    from plugen.backbones.train import train_backbone
-
-    kwargs = {"output_dir": args.output} if args.output else {}
-    train_backbone(args.name, epochs=args.epochs, seed=args.seed, **kwargs)
     return 0
 
 
@@ -439,22 +383,6 @@ def _info(args) -> int:
         seconds = f"{seconds:.1f}" if isinstance(seconds, (int, float)) else seconds
         print(f"training: {training.get('epochs')} epochs, {seconds} s, "
               f"best {training.get('monitor')} NLL {training.get('best_nll')} ({training.get('stopped')})")
-    return 0
-
-
-def _ui(args) -> int:
-    try:
-        from plugen.ui.server import make_editor, serve
-    except ImportError as exc:
-        from plugen.errors import PlugenError
-
-        raise PlugenError(f'plugen ui needs the ui extra ({exc}): pip install "plugen[ui]"') from None
-    import torch
-
-    torch.set_num_threads(max(1, args.threads))
-    editor = make_editor(args.demo, plugin=args.plugin, backbone=args.backbone,
-                         cache=Path(args.cache) if args.cache else None)
-    serve(editor, host=args.host, port=args.port)
     return 0
 
 

@@ -45,27 +45,6 @@ def read_inputs(path: str | Path):
     raise InputError(f"unsupported inputs file {path.name}; use .npy (images), .smi, .txt or .csv (SMILES)")
 
 
-def check_inputs(name: str, inputs) -> None:
-    """Refuse inputs that the shipped backbone ``name`` cannot encode: text for an image model,
-    images for a molecule model, or images of another shape than the ones it was trained on."""
-    from plugen.backbones.registry import describe
-
-    meta = describe(name)
-    molecules = meta.get("kind") == "molecules"
-    if molecules and isinstance(inputs, np.ndarray):
-        raise InputError(f"backbone {name!r} encodes molecules: give SMILES (.smi, .txt or .csv), not an array")
-    if not molecules and not isinstance(inputs, np.ndarray):
-        raise InputError(f"backbone {name!r} encodes images: give an .npy array (n, C, H, W), not text")
-    if molecules:
-        return
-    expected = tuple(meta.get("sample_shape") or ())
-    if inputs.ndim < 2 or len(inputs) == 0 or (expected and tuple(inputs.shape[1:]) != expected):
-        raise InputError(f"backbone {name!r} encodes images of shape (n, {', '.join(map(str, expected))}), "
-                         f"got an array of shape {inputs.shape}")
-    if not np.issubdtype(inputs.dtype, np.number) or np.issubdtype(inputs.dtype, np.complexfloating):
-        raise InputError(f"images for backbone {name!r} must be real numbers in [0, 1], got dtype {inputs.dtype}")
-
-
 def shard_bounds(n: int, rank: int, world: int) -> tuple[int, int]:
     """Rows ``[start, stop)`` of process ``rank`` of ``world``: contiguous, sizes differ by at most 1."""
     return rank * n // world, (rank + 1) * n // world

@@ -3,10 +3,8 @@
 A plugin edits latents (PluGeN: set the label coordinates ``c_i`` of ``F^-1(z)`` and map back,
 the "Inference" paragraph of the PluGeN paper; FPN: ``u = T^-1(z | y)``, then ``T(u | y')``, its
 section 3.5). The decoder then turns the edited latent into a sample whose *other* attributes may
-drift: on the shipped MNIST VAE, digit edits keep the measured stroke thickness and slant within
-the judge's tolerance only 0.874 of the time (``benchmarks/images.py``) although the flow's
-coordinates for them are unchanged: the edited latent lies where the flow and the decoder agree
-less well than on encoded data.
+drift although the flow's coordinates for them are unchanged: the edited latent lies where the
+flow and the decoder agree less well than on encoded data (the image results page measures it).
 
 :func:`reencoded_edit` closes the loop through the backbone: after the plain edit it ``rounds``
 times decodes the latents, encodes the samples again (so the latent is one the encoder produces
@@ -15,8 +13,8 @@ to the request, the others to the values the plugin read on the source latents
 (:meth:`predict`). It needs a backbone that can encode (an autoencoder or VAE, the molecule VAE;
 not a GAN without inversion) and costs one decode and one encode per round. :func:`reencode` is
 the loop alone, setting only the labels asked for: it pulls a plugin's *samples* towards latents
-the encoder produces (on the shipped molecule VAE, de novo molecules nearer their targets and with
-a more realistic synthetic accessibility: ``benchmarks/molecules.py --reencode``).
+the encoder produces (on the molecule VAE, de novo molecules nearer their targets and with a more
+realistic synthetic accessibility; see the molecule results page).
 
 >>> from plugen.reencode import reencoded_edit                         # doctest: +SKIP
 >>> Z2 = reencoded_edit(plugin, backbone, Z, {"digit": 3}, rounds=2)   # doctest: +SKIP

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
@@ -55,7 +56,6 @@ def describe(name: str, directory: Path = WEIGHTS) -> dict:
 
 def load_model(name: str, device: str = "cpu", directory: Path = WEIGHTS) -> tuple[nn.Module, dict]:
     """The frozen ``nn.Module`` stored as ``name`` in ``directory`` and its JSON description."""
-    _import_architectures()
     meta = describe(name, directory)
     name = meta.get("name", name)
     weights = Path(directory) / f"{name}.safetensors"
@@ -63,7 +63,7 @@ def load_model(name: str, device: str = "cpu", directory: Path = WEIGHTS) -> tup
         raise CheckpointError(f"weights of {name!r} are missing ({weights}); reproduce them with: {meta.get('reproduce')}")
     if meta.get("weights_sha256") and _sha256(weights) != meta["weights_sha256"]:
         raise CheckpointError(f"corrupted weights {weights}: checksum mismatch")
-    cls = ARCHITECTURES.get(meta["architecture"]["class"])
+    cls = architecture_class(meta["architecture"]["class"])
     if cls is None:
         raise CheckpointError(f"{name!r} needs unknown architecture {meta['architecture']['class']!r}")
     model = cls(**meta["architecture"].get("kwargs", {}))
@@ -81,12 +81,10 @@ def load(name: str, device: str = "cpu", directory: Path = WEIGHTS) -> Backbone:
     """A shipped backbone by name, frozen, on ``device``."""
     model, meta = load_model(name, device, directory)
     name = meta.get("name", name)  # an alias loads under the shipped name
-    if meta["kind"] == "gan":
-        backbone: Backbone = GANBackbone(model, meta["latent_dim"], name=name)
-    elif meta["kind"] == "molecules":
-        from plugen.backbones.molecules import MoleculeBackbone
-
-        backbone = MoleculeBackbone(model, name=name, device=device)
+    if hasattr(model, "as_backbone"):  # an architecture with a backbone class of its own (molecules)
+        backbone: Backbone = model.as_backbone(name=name, device=device)
+    elif meta["kind"] == "gan":
+        backbone = GANBackbone(model, meta["latent_dim"], name=name)
     elif meta["kind"] == "autoencoder":
         backbone = AutoencoderBackbone(model.encode, model.decode, meta["latent_dim"], name=name)
         backbone._device = torch.device(device)
@@ -117,17 +115,14 @@ def save(model: nn.Module, name: str, kind: str, latent_dim: int | None, sample_
     return weights
 
 
-def _import_architectures() -> None:
-    """Import the modules that define shipped architectures (they register on import)."""
-    import importlib
-
-    for module in ("plugen.backbones.mnist", "plugen.backbones.shapes", "plugen.evaluation.evaluators",
-                   "plugen.backbones.molecules", "plugen.backbones.pointcloud", "plugen.evaluation.pointcloud_classifier"):
-        try:
-            importlib.import_module(module)
-        except ModuleNotFoundError as exc:
-            if exc.name != module:
-                raise
+def architecture_class(name: str) -> type[nn.Module] | None:
+    """The architecture class called ``name``: registered in this process with :func:`architecture`,
+    or announced by an installed package in the ``plugen.architectures`` entry-point group."""
+    if name not in ARCHITECTURES:
+        found = [ep for ep in entry_points(group="plugen.architectures") if ep.name == name]
+        if found:
+            ARCHITECTURES[name] = found[0].load()
+    return ARCHITECTURES.get(name)
 
 
 def _sha256(path: Path) -> str:

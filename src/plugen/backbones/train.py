@@ -42,6 +42,7 @@ from plugen.backbones.mnist import ConvAE, ConvVAE, DCGANDiscriminator, DCGANGen
 from plugen.backbones.pointcloud import PointCloudAE, chamfer_distance
 from plugen.backbones.shapes import ShapesVAE
 from plugen.data.shapes import MAX_ROTATION
+from plugen.errors import InputError
 
 #: seed of the fixed MNIST train / validation split (independent of the training seed)
 SPLIT_SEED = 0
@@ -124,13 +125,12 @@ def shapes_split(train_size: int = 20_000, validation_size: int = 2_000, seed: i
 
 def train_backbone(name: str, output_dir: str | Path = registry.WEIGHTS, epochs: int | None = None, seed: int = 0,
                    device: str = "cpu", progress: bool = True) -> dict:
-    """Train the backbone ``name`` from scratch and save it in ``output_dir``; returns its description."""
-    from plugen.backbones import train_molecules
+    """Train the backbone ``name`` from scratch and save it in ``output_dir``; returns its description.
 
-    if name in train_molecules.MOLECULE_SPECS:  # GRU VAEs on SELFIES / SMILES: their own loop
-        return train_molecules.train_molecule_backbone(name, output_dir, seed=seed, device=device, progress=progress)
+    The molecule VAEs have their own loop: ``python -m plugen.molecules.train_backbone NAME``."""
     if name not in SPECS:
-        raise ValueError(f"unknown backbone {name!r}; trainable: {sorted(SPECS) + sorted(train_molecules.MOLECULE_SPECS)}")
+        raise InputError(f"unknown backbone {name!r}; trainable here: {sorted(SPECS)} (molecule backbones: "
+                         "python -m plugen.molecules.train_backbone NAME)")
     spec = SPECS[name]
     epochs = spec.epochs if epochs is None else int(epochs)
     torch.manual_seed(seed)
@@ -391,22 +391,16 @@ def _recalibrate_batchnorm(model: nn.Module, forward, batch, n_batches: int = 50
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m plugen.backbones.train", description=__doc__.split("\n\n")[0])
-    from plugen.backbones import train_molecules
-
-    parser.add_argument("name", choices=sorted(SPECS) + sorted(train_molecules.MOLECULE_SPECS))
+    parser.add_argument("name", choices=sorted(SPECS))
     parser.add_argument("--epochs", type=int, default=None, help="default: the shipped backbone's epochs")
     parser.add_argument("--output", default=str(registry.WEIGHTS), help="directory for the weights (default: the package's)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=None,
                         help="torch CPU threads (default: torch's; use 1 when another process shares the cores)")
-    train_molecules.add_arguments(parser)
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    if args.name in train_molecules.MOLECULE_SPECS:
-        train_molecules.run(args)
-        return
     meta = train_backbone(args.name, args.output, args.epochs, args.seed, args.device)
     print(json.dumps({"name": meta["name"], "seconds": meta["training"]["seconds"], **meta["training"]["final"]}, indent=2))
 

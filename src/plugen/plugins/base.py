@@ -16,6 +16,7 @@ import torch
 from torch import Tensor, nn
 
 from plugen.batches import BlockReader, InMemoryRows, StreamedRows, scan
+from plugen.checkpoint import load_plugin, save_plugin
 from plugen.errors import InputError, NotFittedError
 from plugen.flows import FLOWS, Chain, Standardize, build_flow
 from plugen.labels import LabelSchema, check_sample_args
@@ -240,8 +241,6 @@ class Plugin:
 
     def save(self, path: str | Path) -> Path:
         """Write a checkpoint directory (safetensors weights + JSON metadata), atomically."""
-        from plugen.checkpoint import save_plugin
-
         self._check_fitted()
         return save_plugin(self, Path(path))
 
@@ -251,9 +250,23 @@ class Plugin:
 
         ``backbone`` / ``latent_dim``: when given, the checkpoint must have been fitted on them.
         """
-        from plugen.checkpoint import load_plugin
-
         return load_plugin(Path(path), expected=cls, device=device, backbone=backbone, latent_dim=latent_dim)
+
+    @classmethod
+    def from_saved(cls, meta: Mapping[str, Any], state: Mapping[str, Tensor], device: str = "cpu"):
+        """A fitted plugin from a checkpoint's metadata (``plugin.json``) and weights, as
+        :mod:`plugen.checkpoint` reads them; raises TypeError, KeyError, ValueError or RuntimeError
+        when they do not fit each other."""
+        plugin = cls(**dict(meta["params"], device=device))
+        plugin.schema_ = LabelSchema.from_list(meta["labels"])
+        plugin.latent_dim_ = int(meta["latent_dim"])
+        plugin.device_ = resolve_device(device)
+        N = plugin.latent_dim_
+        module = plugin._build(N, plugin.schema_, (torch.zeros(N, dtype=torch.float64), torch.ones(N, dtype=torch.float64)))
+        module.load_state_dict(state, strict=True)
+        plugin.module_ = module.to(plugin.device_, plugin._dtype()).eval()
+        plugin.history_ = meta.get("training", {})
+        return plugin
 
     # ------------------------------------------------------------------ the v1 interface
     def edit(self, Z, changes: Mapping[str, Any], **kwargs):
@@ -349,7 +362,7 @@ class Plugin:
         raise NotImplementedError
 
     def _module_dtype(self) -> torch.dtype:
-        return self.module_.flow.flows[0].mean.dtype
+        return self.module_.standardize.mean.dtype
 
     def _tensor(self, array: np.ndarray) -> Tensor:
         return torch.as_tensor(array, dtype=self._module_dtype(), device=self.device_)

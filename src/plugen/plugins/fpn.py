@@ -28,6 +28,8 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from plugen.checkpoint import estimator
+from plugen.flows import Chain, Standardize
 from plugen.flows.context import ContextLinear
 from plugen.labels import LabelSchema
 from plugen.plugins.base import Plugin, _labels_array
@@ -37,6 +39,43 @@ from plugen.priors import LOG_SQRT_2PI, encode_targets, label_slices
 CLASSIFIER_CHUNK = 65536
 #: ``covariance="auto"`` gives each class its own covariance up to this many parameters
 PER_CLASS_MAX_PARAMS = 2**22
+
+
+class FPNModel(nn.Module):
+    """FPN's model: the conditional flow ``T(u | y)`` (FPN eq. 14) with its context layer.
+
+    ``flow`` chains a standardisation, the context layer (:class:`plugen.flows.context.ContextLinear`,
+    class-conditional Gaussians) and the conditional couplings. Buffers: ``label_columns`` (which
+    context columns belong to each label) and, for the hybrid objective, ``candidates_k``: the
+    contexts of every value of discrete label ``k``.
+    """
+
+    def __init__(self, flow: Chain, label_columns: Tensor, candidates: dict[int, Tensor]):
+        super().__init__()
+        self.flow = flow
+        self.register_buffer("label_columns", label_columns)
+        for k, values in candidates.items():
+            self.register_buffer(f"candidates_{k}", values, persistent=False)
+
+    @property
+    def standardize(self) -> Standardize:
+        """The first step of the flow: ``(z - mean) / std``."""
+        return self.flow.flows[0]
+
+    @property
+    def context_layer(self) -> ContextLinear:
+        """The class-conditional affine layer after standardisation."""
+        return self.flow.flows[1]
+
+    def candidates(self, k: int) -> Tensor:
+        """Contexts of every value of discrete label ``k`` (values, width + K)."""
+        return getattr(self, f"candidates_{k}")
+
+    def nll(self, z: Tensor, context: Tensor) -> Tensor:
+        """Negative of FPN eq. 14 with a standard normal base, per row."""
+        u, log_det = self.flow(z, context)
+        log_base = -0.5 * (u**2).sum(dim=1) - u.shape[1] * LOG_SQRT_2PI
+        return -(log_base + log_det)
 
 
 def encode_context(schema: LabelSchema, Y: np.ndarray) -> np.ndarray:
@@ -59,6 +98,7 @@ def label_columns(schema: LabelSchema) -> np.ndarray:
     return member
 
 
+@estimator
 class FPN(Plugin):
     """Flow Plugin Network.
 
@@ -76,10 +116,8 @@ class FPN(Plugin):
             summed over the known binary and categorical labels ``y_k``, the second term being
             Bayes' rule (eq. 15-17) over all values of ``y_k`` with the other labels as given.
             0 (default) is the paper's maximum likelihood (eq. 14). Use it when the plugin is
-            wanted as a classifier: on the 4,500 MNIST training digits, beta = 10 raised test
-            accuracy from 0.962 to 0.970 (``benchmarks/images.py``), at about four times the
-            training time (one extra flow pass per class value) and a slightly worse likelihood
-            (test mean log p(z | y) -17.49 against -17.03).
+            wanted as a classifier (about 10; the image results page compares both), at the cost
+            of one extra flow pass per class value in training and a slightly worse likelihood.
             Early stopping and ``restarts`` then watch this objective.
         Other arguments as for :class:`~plugen.PluGeN`.
     """
@@ -115,19 +153,16 @@ class FPN(Plugin):
         self._store_params(locals())
 
     # ---------------------------------------------------------------- training
-    def _build(self, latent_dim, schema, moments):
-        module = nn.Module()
+    def _build(self, latent_dim, schema, moments) -> FPNModel:
         context = schema.width + len(schema)
-        module.flow = self._make_flow(latent_dim, context, moments)
+        flow = self._make_flow(latent_dim, context, moments)
         classes = [j for label, cols in zip(schema.labels, label_slices(schema)) if label.kind == "categorical"
                    for j in range(cols.start, cols.stop)]
         per_class = {"per-class": True, "shared": False}.get(
             self.covariance, (1 + len(classes)) * latent_dim**2 <= PER_CLASS_MAX_PARAMS)
-        module.flow.flows.insert(1, ContextLinear(latent_dim, context, classes if per_class else ()))
-        module.register_buffer("label_columns", torch.as_tensor(label_columns(schema), dtype=torch.float64))
-        for k, candidates in self._discrete_contexts(schema).items():
-            module.register_buffer(f"candidates_{k}", candidates, persistent=False)
-        return module
+        flow.flows.insert(1, ContextLinear(latent_dim, context, classes if per_class else ()))
+        members = torch.as_tensor(label_columns(schema), dtype=torch.float64)
+        return FPNModel(flow, members, self._discrete_contexts(schema))
 
     def _discrete_contexts(self, schema: LabelSchema) -> dict[int, Tensor]:
         """Per binary or categorical label ``k`` (when ``classifier_weight`` > 0): its context
@@ -147,7 +182,7 @@ class FPN(Plugin):
     def _initialize(self, Z, T):
         """Start the context layer at the class-conditional Gaussians fitted to the standardised
         latents (linear / quadratic discriminant analysis), see ``ContextLinear.initialize``."""
-        standardize, context_layer = self.module_.flow.flows[0], self.module_.flow.flows[1]
+        standardize, context_layer = self.module_.standardize, self.module_.context_layer
         # a second copy with each label hidden half the time, so that "unknown" starts at the
         # marginal mean and spread rather than at an extrapolation of the known flags
         hidden = self._hide_labels(T, 0.5, torch.Generator().manual_seed(self.seed))
@@ -158,10 +193,7 @@ class FPN(Plugin):
         return encode_context(schema, Y)
 
     def _nll(self, z, context):
-        """Negative of FPN eq. 14 with a standard normal base."""
-        u, log_det = self.module_.flow(z, context)
-        log_base = -0.5 * (u**2).sum(dim=1) - u.shape[1] * LOG_SQRT_2PI
-        return -(log_base + log_det)
+        return self.module_.nll(z, context)
 
     def _training_loss(self, z, context):
         """FPN eq. 14 plus ``classifier_weight`` times the cross-entropy of Bayes' rule (eq. 15-17)
@@ -174,7 +206,7 @@ class FPN(Plugin):
         for k, label in enumerate(self.schema_.labels):
             if label.kind == "continuous":
                 continue
-            candidates = getattr(self.module_, f"candidates_{k}").to(context.dtype)
+            candidates = self.module_.candidates(k).to(context.dtype)
             columns = members[k].bool()
             m, n = candidates.shape[0], z.shape[0]
             trial = context.repeat_interleave(m, dim=0)

@@ -16,15 +16,45 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from torch import nn
+from torch import Tensor, nn
 
+from plugen.checkpoint import estimator
 from plugen.errors import InputError
+from plugen.flows import Chain, Standardize
 from plugen.flows.linear import InvertibleLinear
 from plugen.labels import LabelSchema
 from plugen.plugins.base import Plugin
 from plugen.priors import PluGeNPrior, encode_targets, label_means
 
 
+class PluGeNModel(nn.Module):
+    """PluGeN's model: the flow ``F`` and the label prior of eq. 2 on its base space.
+
+    ``flow`` chains a standardisation, an optional invertible linear map and the couplings;
+    ``prior`` is :class:`plugen.priors.PluGeNPrior` over the first ``prior.width`` coordinates.
+    """
+
+    def __init__(self, flow: Chain, prior: PluGeNPrior, linear: bool):
+        super().__init__()
+        self.flow, self.prior, self.has_linear = flow, prior, linear
+
+    @property
+    def standardize(self) -> Standardize:
+        """The first step of the flow: ``(z - mean) / std``."""
+        return self.flow.flows[0]
+
+    @property
+    def linear(self) -> InvertibleLinear | None:
+        """The invertible linear map after standardisation (``linear_init``), or None."""
+        return self.flow.flows[1] if self.has_linear else None
+
+    def nll(self, z: Tensor, t: Tensor) -> Tensor:
+        """Negative of eq. 3: ``-log p(c, s | y) - log |det dF^-1/dz|`` per row."""
+        u, log_det = self.flow(z)
+        return -(self.prior.log_prob(u, t) + log_det)
+
+
+@estimator
 class PluGeN(Plugin):
     """PluGeN plugin.
 
@@ -44,8 +74,7 @@ class PluGeN(Plugin):
             latents of a non-generative autoencoder, which lie near a low-dimensional manifold.
         restarts: fit this many flows, from seeds ``seed``, ``seed + 1``, ..., on the same held-out
             split, and keep the one with the lowest held-out NLL (as ``n_init`` in scikit-learn's
-            GaussianMixture). Flows on the same data can land in different optima: on Shapes,
-            three seeds gave edit success 0.873 / 0.953 / 0.873 (``benchmarks/image_seeds.py``).
+            GaussianMixture), since flows on the same data can land in different optima.
         seed: seeds initialisation, the held-out split and batching.
         device: ``"auto"``, ``"cpu"`` or ``"cuda"``; dtype: ``"float32"`` or ``"float64"``.
         autocast: ``"bf16"`` trains under bfloat16 autocast (fast on recent GPUs); compile:
@@ -94,13 +123,12 @@ class PluGeN(Plugin):
                 f"one per class of a categorical one) but the latents have only {latent_dim}"
             )
 
-    def _build(self, latent_dim, schema, moments):
-        module = nn.Module()
-        module.flow = self._make_flow(latent_dim, 0, moments)
+    def _build(self, latent_dim, schema, moments) -> PluGeNModel:
+        flow = self._make_flow(latent_dim, 0, moments)
         if self.linear_init:
-            module.flow.flows.insert(1, InvertibleLinear(latent_dim))
-        module.prior = PluGeNPrior(schema, self.sigma, self.continuous_sigma, self.balanced_sigma)
-        return module
+            flow.flows.insert(1, InvertibleLinear(latent_dim))
+        prior = PluGeNPrior(schema, self.sigma, self.continuous_sigma, self.balanced_sigma)
+        return PluGeNModel(flow, prior, linear=self.linear_init)
 
     @torch.no_grad()
     def _initialize(self, Z, T):
@@ -113,7 +141,7 @@ class PluGeN(Plugin):
         """
         if not self.linear_init:
             return
-        standardize, linear = self.module_.flow.flows[0], self.module_.flow.flows[1]
+        standardize, linear = self.module_.standardize, self.module_.linear
         X = standardize(Z)[0].double()
         targets = self.module_.prior.means(T).double()
         n, N = X.shape
@@ -138,9 +166,7 @@ class PluGeN(Plugin):
         return encode_targets(schema, Y)
 
     def _nll(self, z, t):
-        """Negative of eq. 3: ``-log p(c, s | y) - log |det dF^-1/dz|``."""
-        u, log_det = self.module_.flow(z)
-        return -(self.module_.prior.log_prob(u, t) + log_det)
+        return self.module_.nll(z, t)
 
     # ---------------------------------------------------------------- inference
     def _edit(self, z, requests):

@@ -1,7 +1,7 @@
 """Where the editor's workspaces come from: the shipped demos, or a saved plugin plus its backbone.
 
 The image demos (``mnist``, ``shapes``) reuse the image experiments' data and labels
-(:func:`plugen.experiments.experiments`): the training images are encoded with the shipped
+(:func:`plugen.lab.experiments.experiments`): the training images are encoded with the shipped
 backbone and a :class:`~plugen.PluGeN` plugin is fitted on them with a short budget (:data:`DEMO_FIT`). The fitted plugin and the picker's samples are cached in a user
 cache directory (:func:`cache_dir`), so only the first start fits; later starts load in about a
 second. The cache is keyed by the plugen version, the backbone's weights checksum and the fit
@@ -218,7 +218,7 @@ TITLES = {"mnist": "MNIST digits (mnist-vae)", "shapes": "Shapes (shapes-vae)", 
 
 
 def _experiment(name: str):
-    from plugen.experiments import experiments
+    from plugen.lab.experiments import experiments
 
     return experiments()[name]
 
