@@ -169,7 +169,8 @@ def load_plugin(path: Path, expected=None, device: str = "cpu", backbone: str | 
     try:
         plugin = cls.from_saved(meta, state, device)
     except (TypeError, KeyError, ValueError, RuntimeError) as exc:
-        raise CheckpointError(f"checkpoint {path} does not match its own description in {META}: {exc}") from None
+        detail = str(exc) if len(str(exc)) <= 600 else str(exc)[:600] + " ..."
+        raise CheckpointError(f"checkpoint {path} does not match its own description in {META}: {detail}") from None
     checkpoint_schema.check_state_matches(plugin.module_.state_dict(), header, path)
     return plugin
 
