@@ -10,8 +10,12 @@ time to decode 25,000 latents, and FCD against the MOSES test set when fcd-torch
     python benchmarks/molecules.py                 # --n 25000 per target (the paper's setting)
     python benchmarks/molecules.py --n 2000 --quick
     python benchmarks/molecules.py --n 5000 --reencode 4 --tag molecules_reencoded   # re-encoded samples
+    python benchmarks/molecules.py --moses 10000 --moses-only    # MOSES metrics table only
 
-Writes benchmarks/results/molecules.json, molecules.md and molecules/*.png.
+Writes benchmarks/results/molecules.json, molecules.md and molecules/*.png; with ``--moses N`` also
+molecules_moses.json and molecules_moses.md: the MOSES metrics (plugen.molecules.moses) of N backbone
+prior samples, N unconditional plugin samples and N samples of every request, beside a sample of the
+MOSES training set scored the same way and the published MOSES rows.
 """
 
 from __future__ import annotations
@@ -36,6 +40,9 @@ JOINT = [{"logP": 4.5, "TPSA": 40.0}, {"logP": 1.5, "TPSA": 80.0}, {"logP": 3.0,
 GOALS = {"logP": 0.25, "TPSA": 5.0, "SAS": 0.25}
 PROPS = ("logP", "TPSA", "SAS")
 ROOT = Path(__file__).resolve().parent / "results"
+# the shared MOSES files, next to the checkout (../shared) or next to a worktree's folder (../../shared)
+MOSES_DATA = next((p / "shared/data/moses" for p in Path(__file__).resolve().parents[2:4]
+                   if (p / "shared/data/moses").is_dir()), Path("shared/data/moses"))
 
 
 def name_of(targets: dict) -> str:
@@ -79,6 +86,11 @@ def main(argv=None) -> None:
     parser.add_argument("--reencode", type=int, default=0, metavar="ROUNDS",
                         help="re-encoded samples: decode, encode and set the targets again ROUNDS times")
     parser.add_argument("--fcd-n", type=int, default=10_000, help="molecules on each side of FCD")
+    parser.add_argument("--moses", type=int, default=0, metavar="N",
+                        help="also the MOSES metrics table on N molecules per set (0: skip)")
+    parser.add_argument("--moses-ref", type=int, default=10_000, help="MOSES test molecules in the reference")
+    parser.add_argument("--moses-only", action="store_true", help="only the MOSES table")
+    parser.add_argument("--moses-data", default=str(MOSES_DATA), help="folder with MOSES train.csv.gz and test.csv.gz")
     parser.add_argument("--output", default=str(ROOT))
     parser.add_argument("--tag", default="molecules", help="file name stem of the results")
     args = parser.parse_args(argv)
@@ -89,6 +101,10 @@ def main(argv=None) -> None:
     pics.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     bb, plugin = design.load_shipped(plugin=args.plugin)
+    if args.moses:
+        moses_table(bb, plugin, args, out)
+        if args.moses_only:
+            return
     train = training_set()
     subset = load_subset("all")
     results = {"command": "python " + " ".join(sys.argv), "n": args.n, "temperature": args.temperature,
@@ -150,10 +166,11 @@ def main(argv=None) -> None:
 
     if not args.quick and args.fcd_n > 0:
         try:
-            from plugen.molecules.metrics import fcd
             import pandas as pd
 
-            test = pd.read_csv(Path(__file__).resolve().parents[2] / "shared/data/moses/test.csv.gz")["SMILES"]
+            from plugen.molecules.metrics import fcd
+
+            test = pd.read_csv(Path(args.moses_data) / "test.csv.gz")["SMILES"]
             ref = test.sample(args.fcd_n, random_state=0).tolist()
             t0 = time.perf_counter()
             results["fcd"] = {"n": args.fcd_n, "unconditional_vs_moses_test": round(fcd(uncond[: args.fcd_n], ref), 3),
@@ -165,6 +182,90 @@ def main(argv=None) -> None:
     (out / f"{args.tag}.json").write_text(json.dumps(results, indent=2, default=float) + "\n")
     (out / f"{args.tag}.md").write_text(markdown(results, args.tag))
     print(f"wrote {out / (args.tag + '.md')} in {results['seconds']} s")
+
+
+# MOSES Table 2 (Polykovskiy et al. 2020) as quoted in GUIDE section 7; "Train" from the MOSES repository's
+# data/samples/train_metrics.csv (the whole training set against the whole test set). None: not quoted.
+MOSES_PUBLISHED = {
+    "Train (MOSES)": {"valid": 1.0, "unique@10k": 1.0, "FCD/Test": 0.008, "SNN/Test": 0.642, "Frag/Test": 1.0,
+                      "Scaf/Test": 0.991, "IntDiv": 0.857, "IntDiv2": 0.851, "Filters": 1.0},
+    "CharRNN": {"valid": 0.975, "unique@10k": 0.999, "FCD/Test": 0.073, "SNN/Test": 0.601, "Scaf/Test": 0.924,
+                "Filters": 0.994, "novelty": 0.842},
+    "VAE": {"valid": 0.977, "unique@10k": 0.998, "FCD/Test": 0.099, "SNN/Test": 0.626, "Scaf/Test": 0.939,
+            "Filters": 0.997, "novelty": 0.695},
+    "AAE": {"valid": 0.937, "unique@10k": 0.997, "FCD/Test": 0.556, "SNN/Test": 0.608, "Scaf/Test": 0.902,
+            "Filters": 0.996, "novelty": 0.793},
+    "JTN-VAE": {"valid": 1.0, "unique@10k": 1.0, "FCD/Test": 0.395, "SNN/Test": 0.548, "Scaf/Test": 0.896,
+                "Filters": 0.976, "novelty": 0.914},
+    "LatentGAN": {"valid": 0.897, "unique@10k": 0.997, "FCD/Test": 0.297, "SNN/Test": 0.537, "Scaf/Test": 0.887,
+                  "Filters": 0.973, "novelty": 0.950},
+}
+MOSES_COLUMNS = ("valid", "unique@1k", "unique@10k", "FCD/Test", "SNN/Test", "Frag/Test", "Scaf/Test", "IntDiv",
+                 "IntDiv2", "Filters", "novelty")
+
+
+def moses_sets(bb, plugin, args) -> dict:
+    """SMILES of every set the MOSES table scores: backbone prior, plugin unconditional, each request."""
+    import numpy as np
+
+    n = args.moses
+    prior = np.random.default_rng(args.seed).standard_normal((n, bb.latent_dim)).astype(np.float32)
+    sets = {"backbone prior N(0, I)": bb.decode(prior),
+            "plugin, unconditional": bb.decode(plugin.sample(n, {}, temperature=args.temperature, seed=args.seed))}
+    for i, targets in enumerate(SINGLE + JOINT):
+        Z = plugin.sample(n, targets, temperature=args.temperature, seed=args.seed + 1 + i)
+        sets[f"plugin, {name_of(targets)}"] = bb.decode(Z)
+    return sets
+
+
+def moses_table(bb, plugin, args, out: Path) -> None:
+    """MOSES metrics of the backbone's and the plugin's samples against a MOSES test sample; a MOSES
+    training sample of the same size scored the same way; the published rows beside them."""
+    import pandas as pd
+
+    from plugen.molecules import moses
+
+    t0 = time.perf_counter()
+    data = Path(args.moses_data)
+    train = pd.read_csv(data / "train.csv.gz")["SMILES"]
+    test = pd.read_csv(data / "test.csv.gz")["SMILES"].sample(args.moses_ref, random_state=args.seed).tolist()
+    try:
+        reference = moses.Reference(test, fcd=True)
+    except ImportError:
+        reference = moses.Reference(test)
+    train_set = frozenset(train)
+    sets = {"MOSES train sample (this code)": train.sample(args.moses, random_state=args.seed + 1).tolist()}
+    sets.update(moses_sets(bb, plugin, args))
+    rows = {}
+    for label, smiles in sets.items():
+        rows[label] = moses.moses_metrics(smiles, reference, train_set)
+        print(json.dumps({"set": label, **{k: round(v, 4) for k, v in rows[label].items()}}), flush=True)
+    results = {"command": "python " + " ".join(sys.argv), "n": args.moses, "reference": f"{args.moses_ref:,} "
+               "molecules of the MOSES test set", "temperature": args.temperature, "backbone": bb.name,
+               "rows": rows, "published": MOSES_PUBLISHED, "seconds": round(time.perf_counter() - t0, 1)}
+    (out / "molecules_moses.json").write_text(json.dumps(results, indent=2, default=float) + "\n")
+    (out / "molecules_moses.md").write_text(moses_markdown(results))
+    print(f"wrote {out / 'molecules_moses.md'} in {results['seconds']} s")
+
+
+def moses_markdown(r: dict) -> str:
+    def cell(row, key):
+        v = row.get(key)
+        return "-" if v is None or v != v else f"{v:.3f}"
+
+    lines = [f"# MOSES metrics ({r['backbone']} + PluGeN)", "",
+             f"Command: `{r['command']}`. {r['n']:,} molecules per set against {r['reference']} "
+             f"(plugen.molecules.moses; definitions in its docstring). Filters here: the MOSES atom, charge and "
+             "ring rules and RDKit's PAINS A/B/C; MOSES's own MCF alerts are not applied. SNN and the cosines "
+             "(Frag, Scaf) fall with smaller samples, so compare a row with the MOSES training sample scored "
+             "here at the same sizes; the published rows use 30,000 samples (the Train row the whole training "
+             "set) against the whole test set (176,074). unique@10k: '-' with fewer than 10,000 valid.", "",
+             "| set | " + " | ".join(MOSES_COLUMNS) + " |", "|---|" + "---|" * len(MOSES_COLUMNS)]
+    for label, row in r["rows"].items():
+        lines.append(f"| {label} | " + " | ".join(cell(row, k) for k in MOSES_COLUMNS) + " |")
+    for label, row in r["published"].items():
+        lines.append(f"| *{label}, published* | " + " | ".join(cell(row, k) for k in MOSES_COLUMNS) + " |")
+    return "\n".join(lines + ["", f"Total {r['seconds']} s."]) + "\n"
 
 
 def draw_paths(path, file) -> None:

@@ -206,9 +206,11 @@ PAGES: tuple[Page, ...] = (
                 figures="molecules_filtered",
                 title="Generate and filter",
             ),
+            Section(markdown="molecules_moses.md", data=("molecules_moses.json",), title="MOSES metrics"),
             Section(text="molecules_diagnose.txt", title="Where property control is lost"),
         ),
-        "python benchmarks/molecules.py; python benchmarks/molecules_diagnose.py",
+        "python benchmarks/molecules.py; python benchmarks/molecules.py --moses 1000 --moses-ref 2000 --moses-only; "
+        "python benchmarks/molecules_diagnose.py",
     ),
     Page(
         "molecule-backbones",

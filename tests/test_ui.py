@@ -289,8 +289,8 @@ def test_mismatched_checkpoint_is_refused_with_a_clear_message(saved_plugin):
 
 # ---------------------------------------------------------------------- callbacks
 @pytest.fixture
-def editor(mnist):
-    return Editor({"MNIST": mnist}, initial="MNIST")
+def editor(mnist, saved_plugin):
+    return Editor({"MNIST": mnist}, initial="MNIST", plugins=saved_plugin.parent)
 
 
 def test_editor_slide_accumulates_moved_attributes(editor):
@@ -331,9 +331,11 @@ def test_editor_errors_are_plugen_errors(editor, tmp_path, saved_plugin):
     with pytest.raises(PlugenError, match="no model is loaded"):
         editor.slide(editor.state(None), 0, [0.0])
     with pytest.raises(CheckpointError, match="shapes-vae"):
-        editor.load_plugin(str(saved_plugin), "shapes-vae")
-    assert editor.names == ["MNIST"]  # the failed load added nothing
-    name = editor.load_plugin(str(saved_plugin), "mnist-vae")
+        editor.load_plugin(saved_plugin.name, "shapes-vae")
+    with pytest.raises(InputError, match="no plugin named"):  # a name in the plugins folder, not a path
+        editor.load_plugin(str(saved_plugin), "mnist-vae")
+    assert editor.names == ["MNIST"]  # the failed loads added nothing
+    name = editor.load_plugin(saved_plugin.name, "mnist-vae")
     assert name in editor.names and editor.choose(name)[1].z.shape == (40,)
 
 
@@ -387,7 +389,7 @@ def server(mnist, saved_plugin, request):
         workspaces["toy molecules"] = request.getfixturevalue("molecules")
     except ImportError:
         pass
-    editor = Editor(workspaces, initial="MNIST")
+    editor = Editor(workspaces, initial="MNIST", plugins=saved_plugin.parent)
     app, url = serve(editor, port=_free_port(), block=False, quiet=True)
     assert not app.run_history  # with it, the browser stores every move and each one gets slower
     yield url
@@ -431,6 +433,7 @@ def picture_pixels(page) -> np.ndarray:
     return np.asarray(Image.open(io.BytesIO(body)).convert("L"), np.float32)
 
 
+@pytest.mark.browser
 def test_page_slider_changes_picture_and_prediction_fast(page, mnist):
     assert page.external_requests == []  # nothing fetched from outside (fonts, analytics, CDN)
     before_pixels, before = picture_pixels(page), predicted(page, "thickness")
@@ -452,6 +455,7 @@ def test_page_slider_changes_picture_and_prediction_fast(page, mnist):
     assert page.inner_text("#status").strip() == ""
 
 
+@pytest.mark.browser
 def test_page_reencode_box_redoes_the_edit(page):
     page.evaluate(MOVE_JS, [0, 3])  # the digit slider to 3
     plain = picture_pixels(page)
@@ -466,6 +470,7 @@ def test_page_reencode_box_redoes_the_edit(page):
     assert np.abs(picture_pixels(page) - plain).mean() < 1e-3
 
 
+@pytest.mark.browser
 def test_page_bad_image_shows_a_message_and_keeps_working(page, tmp_path):
     bad = tmp_path / "broken.png"
     bad.write_bytes(b"this is not a picture")
@@ -477,9 +482,11 @@ def test_page_bad_image_shows_a_message_and_keeps_working(page, tmp_path):
     assert page.inner_text("#status").strip() == ""
 
 
+@pytest.mark.browser
 def test_page_mismatched_checkpoint_shows_a_message(page, saved_plugin):
     page.click("text=Load a saved plugin")
-    page.fill("#plugin-path textarea, #plugin-path input", str(saved_plugin))
+    page.click("#plugin-path input")
+    page.get_by_role("option", name=saved_plugin.name, exact=True).click()
     page.click("#plugin-backbone input")
     page.get_by_role("option", name="shapes-vae").click()
     page.click("#plugin-load")
@@ -490,6 +497,7 @@ def test_page_mismatched_checkpoint_shows_a_message(page, saved_plugin):
     assert predicted(page, "thickness") < 3.5
 
 
+@pytest.mark.browser
 def test_page_picks_a_sample_and_resets_edits(page):
     page.fill("#index input", "7")
     src = page.get_attribute("#picture img", "src")
@@ -505,6 +513,7 @@ def test_page_picks_a_sample_and_resets_edits(page):
     assert np.abs(picture_pixels(page) - original).mean() < 0.5  # back to the unedited sample
 
 
+@pytest.mark.browser
 def test_page_downloads_the_result_as_png(page):
     from PIL import Image
 
@@ -515,6 +524,7 @@ def test_page_downloads_the_result_as_png(page):
     assert np.array_equal(downloaded, picture_pixels(page))  # exactly the picture shown
 
 
+@pytest.mark.browser
 def test_page_generates_the_checked_class(page):
     page.evaluate(MOVE_JS, [0, 7])  # the digit slider to 7
     page.click("#fixed label:has-text('digit')")
@@ -526,6 +536,7 @@ def test_page_generates_the_checked_class(page):
     assert predicted(page, "digit") == 7
 
 
+@pytest.mark.browser
 def test_page_molecule_mode_takes_smiles_and_shows_errors(page):
     pytest.importorskip("rdkit")
     page.click("#model input")

@@ -10,7 +10,10 @@ Examples::
     plugen molecules properties --input molecules.txt -o props.csv
     plugen molecules fit -o my.plugin          # reproduces the shipped plugin
 
-Invalid input SMILES are reported in the ``error`` column of their row (and counted on stderr),
+Every input molecule gets its rows in the output, in input order: one per line of a ``.txt`` /
+``.smi`` file (blank ones too), one per row of a ``.csv``. An input that cannot be used (a blank
+line, bytes that are not UTF-8, a line over :data:`MAX_SMILES_CHARS` characters, a SMILES that RDKit
+or the backbone cannot read) is reported in the ``error`` column of its row (and on stderr),
 never a crash.
 """
 
@@ -18,12 +21,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
 from plugen.errors import InputError
 
 TARGET_FLAGS = (("logp", "logP"), ("tpsa", "TPSA"), ("sas", "SAS"))
+#: longest input SMILES read (longer ones get an error row: RDKit's SA score alone takes minutes on 100,000 atoms)
+MAX_SMILES_CHARS = 1000
 
 
 def add_parser(sub) -> None:
@@ -91,25 +97,53 @@ def _need_extra():
         raise InputError(f"molecules need the [molecules] extra ({exc.name} is missing): pip install 'plugen[molecules]'") from None
 
 
-def _read_smiles(args) -> list[str]:
-    smiles = list(args.smiles)
+def _read_smiles(args) -> tuple[list[str], list[str]]:
+    """The input molecules, one per ``--smiles``, line of a text file or row of a CSV, and per
+    molecule the reason it cannot be used ('' when it can): ``(smiles, errors)``."""
+    texts = list(args.smiles)
     if args.input:
-        path = Path(args.input)
-        if not path.is_file():
-            raise InputError(f"no such file: {path}")
-        if path.suffix == ".csv" or path.name.endswith(".csv.gz"):
-            import pandas as pd
-
-            frame = pd.read_csv(path, dtype=str, keep_default_na=False)
-            column = next((c for c in frame.columns if c.lower() == "smiles"), None)
-            if column is None:
-                raise InputError(f"{path} has no SMILES column (columns: {list(frame.columns)})")
-            smiles += frame[column].tolist()
-        else:
-            smiles += [line.strip() for line in path.read_text().splitlines() if line.strip()]
-    if not smiles:
+        texts += _read_file(Path(args.input))
+    if not texts:
         raise InputError("give molecules with --smiles or --input")
-    return smiles
+    checked = [_check_smiles(text) for text in texts]
+    return [c[0] for c in checked], [c[1] for c in checked]
+
+
+def _read_file(path: Path) -> list[str]:
+    """The lines of a text file, or the SMILES column of a CSV (undecodable bytes kept as lone
+    surrogates, for :func:`_check_smiles` to report)."""
+    if not path.is_file():
+        raise InputError(f"no such file: {path}")
+    if path.suffix == ".csv" or path.name.endswith(".csv.gz"):
+        import pandas as pd
+
+        try:
+            frame = pd.read_csv(path, dtype=str, keep_default_na=False, skip_blank_lines=False,
+                                encoding_errors="surrogateescape")
+        except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError, OSError, EOFError) as exc:
+            raise InputError(f"cannot read {path} as CSV: {exc}") from None
+        column = next((c for c in frame.columns if c.lower() == "smiles"), None)
+        if column is None:
+            raise InputError(f"{path} has no SMILES column (columns: {list(frame.columns)})")
+        return frame[column].tolist()
+    text = path.read_bytes().decode("utf-8-sig", errors="surrogateescape")  # a byte-order mark starts no SMILES
+    lines = text.split("\n")
+    if lines and lines[-1] == "":  # the newline that ends the last line starts no line
+        lines.pop()
+    return [line[:-1] if line.endswith("\r") else line for line in lines]
+
+
+def _check_smiles(text: str) -> tuple[str, str]:
+    """``(smiles as shown, error)``; the error is '' for a line worth giving to RDKit."""
+    raw = text.encode("utf-8", errors="surrogateescape")
+    shown = raw.decode("utf-8", errors="backslashreplace").strip()
+    if shown != text.strip():
+        return shown, "not UTF-8 text"
+    if not shown:
+        return "", "empty: no SMILES"
+    if len(shown) > MAX_SMILES_CHARS:
+        return shown[:40] + "...", f"{len(shown)} characters; at most {MAX_SMILES_CHARS} are read"
+    return shown, ""
 
 
 def _write(frame, path: str) -> None:
@@ -162,10 +196,11 @@ def _optimize(args) -> int:
             raise InputError(f"--{flag} {value!r}: expected a number like +2, -1.5 or =4.5") from None
     if not changes:
         raise InputError("give at least one change: --logp +2, --tpsa -20, --sas =3")
-    smiles = _read_smiles(args)
+    design.check_steps(args.steps, "--steps")
+    smiles, errors = _read_smiles(args)
     bb, plugin = design.load_shipped(args.backbone, args.plugin)
     frame = design.optimize(plugin, bb, smiles, changes, steps=args.steps, relative=relative,
-                            reencode=args.reencode)
+                            reencode=args.reencode, input_errors=errors)
     _write(frame, args.output)
     bad = frame[frame["step"].isna()]
     for _, row in bad.iterrows():
@@ -187,7 +222,12 @@ def _properties(args) -> int:
     _need_extra()
     from plugen.molecules.properties import compute
 
-    frame = compute(_read_smiles(args), workers=args.workers, progress=False)
+    smiles, errors = _read_smiles(args)
+    workers = min(args.workers, os.cpu_count() or 1)  # more processes than cores only cost memory
+    frame = compute([s if not e else "" for s, e in zip(smiles, errors)], workers=workers, progress=False)
+    frame["smiles"] = smiles
+    unread = [i for i, e in enumerate(errors) if e]
+    frame.loc[unread, "error"] = [errors[i] for i in unread]
     _write(frame, args.output)
     bad = frame[frame["error"] != ""]
     for _, row in bad.iterrows():

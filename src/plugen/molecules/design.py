@@ -135,8 +135,16 @@ def generate(plugin, backbone, n: int, targets: Mapping[str, float], temperature
     return frame
 
 
+def check_steps(steps, name: str = "steps") -> int:
+    """``steps`` as an int of at least 1, else :class:`~plugen.errors.InputError`."""
+    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1:
+        raise InputError(f"{name} must be an integer of at least 1 (the path's number of edits), got {steps!r}")
+    return int(steps)
+
+
 def optimize(plugin, backbone, smiles: Sequence[str], changes: Mapping[str, float], steps: int = 6,
-             relative: bool = True, properties: Sequence[str] = PROPERTIES, reencode: int = 0):
+             relative: bool = True, properties: Sequence[str] = PROPERTIES, reencode: int = 0,
+             input_errors: Sequence[str] | None = None):
     """Lead optimisation: encode each molecule, move the labels in ``changes`` to their targets in
     ``steps`` equal steps (``relative``: the change is added to the molecule's own RDKit value),
     decode every step. ``reencode`` > 0 closes each step's edit through the backbone that many
@@ -144,7 +152,8 @@ def optimize(plugin, backbone, smiles: Sequence[str], changes: Mapping[str, floa
     labels). DataFrame, one row per molecule and step (step 0: the decoded input):
     ``input``, ``step``, ``target_<label>``, ``smiles``, ``valid``, properties, ``similarity``
     (Tanimoto, Morgan radius 2, to the input) and ``error``; an unreadable input gives one row with
-    its error and no exception."""
+    its error and no exception. ``input_errors``: per molecule, a reason found while reading it
+    ('' if none; e.g. an empty line); a molecule with one gets its error row without being parsed."""
     import pandas as pd
 
     from plugen.molecules.metrics import tanimoto
@@ -153,10 +162,15 @@ def optimize(plugin, backbone, smiles: Sequence[str], changes: Mapping[str, floa
     unknown = [k for k in changes if k not in plugin.label_names]
     if unknown:
         raise InputError(f"the plugin has no label {unknown}; it controls {plugin.label_names}")
+    steps = check_steps(steps)
     smiles = [smiles] if isinstance(smiles, str) else list(smiles)
-    start_props = compute(smiles, PROPERTIES, workers=1, progress=False)
-    Z, errors = backbone.encode(smiles, return_errors=True) if smiles else (np.zeros((0, 0)), [])
-    errors = [start_props["error"][i] or errors[i] for i in range(len(smiles))]
+    known = list(input_errors) if input_errors is not None else [""] * len(smiles)
+    if len(known) != len(smiles):
+        raise InputError(f"input_errors has {len(known)} entries for {len(smiles)} molecules")
+    readable = [s if not known[i] else "" for i, s in enumerate(smiles)]
+    start_props = compute(readable, PROPERTIES, workers=1, progress=False)
+    Z, errors = backbone.encode(readable, return_errors=True) if smiles else (np.zeros((0, 0)), [])
+    errors = [known[i] or start_props["error"][i] or errors[i] for i in range(len(smiles))]
     base = {i: {k: float(start_props[k][i]) for k in changes} for i, e in enumerate(errors) if not e}
     final = {i: {k: b[k] + float(v) if relative else float(v) for k, v in changes.items()} for i, b in base.items()}
     if final:  # one check of all the final targets (the steps lie between them and the molecules' own values)

@@ -1,5 +1,6 @@
 """Generation metrics: validity, uniqueness, novelty (MOSES definitions), property error to target,
-Tanimoto similarity, and the Frechet ChemNet Distance when ``fcd-torch`` is installed.
+Tanimoto similarity, and the Frechet ChemNet Distance when ``fcd-torch`` is installed. The full set of
+MOSES metrics (SNN, Frag, Scaf, IntDiv, Filters, unique@k) is in :mod:`plugen.molecules.moses`.
 
 - validity: fraction of generated strings that are molecules (``None`` counts as invalid);
 - uniqueness: distinct valid canonical SMILES / valid;

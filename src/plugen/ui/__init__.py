@@ -5,7 +5,9 @@ edited sample; generate new ones; download the result.
 - :mod:`~plugen.ui.workspace`: one plugin + backbone + domain, and the editor's logic in plain Python;
 - :mod:`~plugen.ui.sources`: the shipped demos (fitted once, cached) and saved plugins;
 - :mod:`~plugen.ui.app`: the Gradio page and its callbacks;
-- :mod:`~plugen.ui.server`: gathering the workspaces and serving the page.
+- :mod:`~plugen.ui.library`: the folder of saved plugins the page may load, by name;
+- :mod:`~plugen.ui.server`: gathering the workspaces and serving the page;
+- :mod:`~plugen.ui.cli`: the ``plugen ui`` command.
 
 Needs the ``ui`` extra (``pip install "plugen[ui]"``); the rest of plugen does not import it.
 

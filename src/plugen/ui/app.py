@@ -2,7 +2,8 @@
 
 Layout: a model chooser (the shipped demos, saved plugins), then three columns: where the sample
 comes from (data set, uploaded image or typed SMILES), the picture with its predicted attributes,
-and one slider per attribute. Below: a "generate" panel and a panel that loads a saved plugin.
+and one slider per attribute. Below: a "generate" panel and, when the editor was given a plugins
+folder, a panel that loads one of its saved plugins by name (:mod:`~plugen.ui.library`).
 
 The sliders are a fixed number of slots (:data:`SLOTS`) that a workspace labels and shows, so one
 page serves plugins with different labels. Moving a slider edits the current latent with every
@@ -17,21 +18,28 @@ from __future__ import annotations
 import functools
 import hashlib
 import html
+import math
 import os
+import shutil
 import tempfile
 import threading
+import weakref
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
-from plugen.errors import PlugenError
+from plugen.errors import InputError, PlugenError
 from plugen.ui.workspace import View, Workspace, slider_values
 
 #: attribute slider slots on the page (a plugin may have at most this many labels)
 SLOTS = 12
 #: samples drawn by one press of "Generate"
 GENERATE_COUNT = 8
+#: Gradio's temporary files (uploads not yet read, pictures sent): every 10 minutes, those older than 30 are deleted
+CACHE_SWEEP = (600, 1800)
+#: result files kept for the download button (the oldest are deleted beyond this)
+DOWNLOAD_FILES = 64
 
 
 class Editor:
@@ -39,18 +47,25 @@ class Editor:
 
     ``workspaces`` maps a display name to a :class:`Workspace` or to a function that makes one
     (called on first use: a demo that still has to be fitted). ``notice``: a message shown when
-    the page opens (e.g. why a requested plugin could not be loaded).
+    the page opens (e.g. why a requested plugin could not be loaded). ``plugins``: the folder whose
+    saved plugins the page may load, by name (:class:`~plugen.ui.library.PluginFolder`; None: none).
     """
 
     def __init__(self, workspaces: dict[str, Workspace | Callable[[], Workspace]], initial: str | None = None,
-                 notice: str | None = None):
+                 notice: str | None = None, plugins: str | Path | None = None):
+        from plugen.ui.library import PluginFolder
+
         self._items = dict(workspaces)
         self._lock = threading.Lock()
         if initial is not None and initial not in self._items:
             raise PlugenError(f"no workspace named {initial!r}; have {list(self._items)}")
         self.initial = initial
         self.notice = notice
+        self.plugins = PluginFolder(plugins) if plugins is not None else None
+        self._loaded: dict[tuple[str, str], str] = {}  # (content digest, backbone) -> workspace name
+        self._load_lock = threading.Lock()
         self._files = Path(tempfile.mkdtemp(prefix="plugen-ui-"))
+        self._cleanup = weakref.finalize(self, shutil.rmtree, self._files, True)
         self._warm: set[int] = set()
 
     # ------------------------------------------------------------------ workspaces
@@ -71,6 +86,10 @@ class Editor:
                 item.warm_up()
                 self._warm.add(id(item))
             return item
+
+    def _of(self, state) -> Workspace:
+        """The workspace a page state names (a state sent by an API caller may be anything)."""
+        return self.workspace(state.get("workspace") if isinstance(state, dict) else None)
 
     def add(self, name: str, workspace: Workspace) -> str:
         base, k = name, 2
@@ -94,81 +113,93 @@ class Editor:
         return self.state(name, view), view
 
     def pick(self, state: dict, index) -> tuple[dict, View]:
-        ws = self.workspace(state.get("workspace"))
-        if index is None:
+        ws = self._of(state)
+        if index is None or index == "":
             raise PlugenError("type a sample number")
-        view = ws.pick(int(index))
+        view = ws.pick(_whole(index, "the sample number"))
         return self.state(state["workspace"], view), view
 
     def upload(self, state: dict, path) -> tuple[dict, View]:
-        ws = self.workspace(state.get("workspace"))
+        ws = self._of(state)
         if not path:
             raise PlugenError("no file was uploaded")
         view = ws.upload(path)
         return self.state(state["workspace"], view), view
 
     def from_text(self, state: dict, text: str) -> tuple[dict, View]:
-        ws = self.workspace(state.get("workspace"))
+        ws = self._of(state)
         view = ws.from_text(text)
         return self.state(state["workspace"], view), view
 
     def slide(self, state: dict, slot: int, values: list[float], rounds: int = 0) -> tuple[dict, View]:
         """Slider ``slot`` moved; ``values`` are all slot values. Edits the latent with every
         attribute moved so far (``rounds``: re-encoded edits, :meth:`Workspace.edit`)."""
-        ws = self.workspace(state.get("workspace"))
-        if state.get("z") is None:
-            raise PlugenError("pick a sample first")
+        ws = self._of(state)
+        z = _latent(state)
         controls = ws.controls()
-        if slot >= len(controls):
+        if not 0 <= slot < min(len(controls), len(values)):
             raise PlugenError(f"slider {slot} is not in use")
         touched = dict(state.get("touched") or {})
-        touched[controls[slot].name] = float(values[slot])
+        touched[controls[slot].name] = _number(values[slot], controls[slot].name)
         for i, c in enumerate(controls):  # keep the other moved attributes at their sliders' values
             if c.name in touched and i < len(values) and values[i] is not None:
-                touched[c.name] = float(values[i])
-        view = ws.edit(np.asarray(state["z"], np.float32), touched, rounds)
+                touched[c.name] = _number(values[i], c.name)
+        view = ws.edit(z, touched, rounds)
         return {**state, "touched": touched}, view
 
     def redo(self, state: dict, rounds: int) -> tuple[dict, View]:
         """The current edit again with ``rounds`` re-encoding rounds (the checkbox changed)."""
-        ws = self.workspace(state.get("workspace"))
-        if state.get("z") is None:
-            raise PlugenError("pick a sample first")
-        return state, ws.edit(np.asarray(state["z"], np.float32), dict(state.get("touched") or {}), rounds)
+        ws = self._of(state)
+        return state, ws.edit(_latent(state), dict(state.get("touched") or {}), rounds)
 
     def reset(self, state: dict) -> tuple[dict, View]:
         """Back to the unedited sample."""
-        ws = self.workspace(state.get("workspace"))
-        if state.get("z") is None:
-            raise PlugenError("pick a sample first")
-        view = ws.view(np.asarray(state["z"], np.float32))
+        ws = self._of(state)
+        view = ws.view(_latent(state))
         return {**state, "touched": {}}, view
 
     def conditions(self, state: dict, fixed: list[str], values: list[float]) -> dict[str, float]:
         """The attributes in ``fixed`` at their sliders' values."""
-        ws = self.workspace(state.get("workspace"))
-        return {c.name: float(values[i]) for i, c in enumerate(ws.controls()) if c.name in (fixed or [])}
+        ws = self._of(state)
+        return {c.name: _number(values[i] if i < len(values) else None, c.name)
+                for i, c in enumerate(ws.controls()) if c.name in (fixed or [])}
 
     def generate(self, state: dict, fixed: list[str], values: list[float], temperature: float, seed,
                  reencode: bool = False) -> list[View]:
         """New samples with the attributes in ``fixed`` at their sliders' values (``reencode``: one
         decode / encode round that sets them again)."""
-        ws = self.workspace(state.get("workspace"))
+        ws = self._of(state)
         conditions = self.conditions(state, fixed, values)
-        seed = None if seed is None or seed == "" else int(seed)
-        return ws.generate(conditions, GENERATE_COUNT, temperature=float(temperature), seed=seed,
+        seed = None if seed is None or seed == "" else _whole(seed, "the seed")
+        return ws.generate(conditions, GENERATE_COUNT, temperature=_number(temperature, "the temperature"), seed=seed,
                            rounds=int(bool(reencode) and ws.can_reencode))
 
-    def load_plugin(self, path: str, backbone: str) -> str:
-        """Load a saved plugin with a shipped backbone as a new workspace; returns its name."""
+    def plugin_names(self) -> list[str]:
+        """The saved plugins the page may load (those in the ``plugins`` folder)."""
+        return self.plugins.names() if self.plugins is not None else []
+
+    def load_plugin(self, name: str, backbone: str) -> str:
+        """Load the plugin ``name`` of the ``plugins`` folder with a shipped backbone as a
+        workspace; returns its name. The same content with the same backbone is loaded once."""
         from plugen.ui.sources import from_checkpoint
 
-        if not path or not str(path).strip():
-            raise PlugenError("type the path of a plugin directory (written by 'plugen fit' or save())")
-        if not backbone:
+        if self.plugins is None:
+            raise PlugenError("this editor loads no plugins from the page: start it with --plugins DIR")
+        path = self.plugins.resolve(name)
+        if not backbone or not isinstance(backbone, str):
             raise PlugenError("choose the backbone the plugin was fitted on")
-        ws = from_checkpoint(Path(str(path).strip()).expanduser(), backbone)
-        return self.add(ws.title, ws)
+        shown = str(name).strip()
+        with self._load_lock:
+            key = (self.plugins.digest(path), backbone)
+            if key in self._loaded:
+                return self._loaded[key]
+            try:
+                ws = from_checkpoint(path, backbone, title=f"{shown} on {backbone}")
+            except PlugenError as exc:  # name the plugin as the page does, never by its path on this server
+                raise type(exc)(str(exc).replace(str(path), shown)) from None
+            ws.description = ws.description.replace(str(path), shown)
+            self._loaded[key] = self.add(ws.title, ws)
+            return self._loaded[key]
 
     def download_file(self, ws: Workspace, view: View) -> str:
         """Write the result (PNG, or SMILES for molecules) to a file for the download button."""
@@ -177,7 +208,48 @@ class Editor:
         folder.mkdir(exist_ok=True)
         path = folder / f"plugen-result.{ws.domain.extension}"
         path.write_bytes(data)
+        os.utime(folder)  # the newest is kept longest
+        self._trim_files()
         return str(path)
+
+    def _trim_files(self) -> None:
+        def modified(folder: Path) -> float:
+            try:
+                return folder.stat().st_mtime
+            except OSError:  # deleted meanwhile by another session's trim
+                return float("inf")
+
+        for old in sorted(self._files.iterdir(), key=modified)[:-DOWNLOAD_FILES]:
+            shutil.rmtree(old, ignore_errors=True)
+
+    def close(self) -> None:
+        """Delete the editor's temporary files (also done when it is garbage-collected or at exit)."""
+        self._cleanup()
+
+
+def _number(value, what: str) -> float:
+    """``value`` (from the page, or from an API caller) as a float, else :class:`InputError`."""
+    try:
+        return float(value)
+    except (TypeError, ValueError, OverflowError):
+        raise InputError(f"{what} must be a number, got {repr(value)[:40]}") from None
+
+
+def _whole(value, what: str) -> int:
+    number = _number(value, what)
+    if not math.isfinite(number) or number != int(number) or number < 0:
+        raise InputError(f"{what} must be a whole number >= 0, got {repr(value)[:40]}")
+    return int(number)
+
+
+def _latent(state: dict) -> np.ndarray:
+    """The latent a page state holds."""
+    if state.get("z") is None:
+        raise PlugenError("pick a sample first")
+    try:
+        return np.asarray(state["z"], np.float32)
+    except (TypeError, ValueError, OverflowError):
+        raise InputError("the page's state holds no latent; pick a sample again") from None
 
 
 def predictions_html(view: View | None, ws: Workspace | None) -> str:
@@ -243,7 +315,7 @@ def build_app(editor: Editor):
     controls = first_ws.controls() if first_ws else []
     start_values = slider_values(controls, first_view.predictions) if first_view else []
 
-    with gr.Blocks(title="plugen editor", analytics_enabled=False, delete_cache=(3600, 3600)) as app:
+    with gr.Blocks(title="plugen editor", analytics_enabled=False, delete_cache=CACHE_SWEEP) as app:
         gr.Markdown("## plugen editor: edit attributes of a frozen generative model's samples")
         with gr.Row():
             chooser = gr.Dropdown(choices=editor.names, value=editor.initial, label="model", elem_id="model", scale=1)
@@ -299,9 +371,10 @@ def build_app(editor: Editor):
             gallery = gr.Gallery(label="generated (click one to edit it)", columns=GENERATE_COUNT, height=180,
                                  elem_id="gallery", format="png", allow_preview=False)
             generated = gr.State([])
-        with gr.Accordion("Load a saved plugin", open=False):
+        with gr.Accordion("Load a saved plugin", open=False, visible=editor.plugins is not None) as load_panel:
             with gr.Row():
-                plugin_path = gr.Textbox(label="plugin directory", placeholder="smile.plugin", elem_id="plugin-path")
+                plugin_path = gr.Dropdown(choices=editor.plugin_names(), label="plugin (in the editor's plugins folder)",
+                                          allow_custom_value=True, elem_id="plugin-path")
                 backbone = gr.Dropdown(choices=available(), label="its backbone", elem_id="plugin-backbone")
                 load_btn = gr.Button("Load", elem_id="plugin-load")
 
@@ -366,7 +439,7 @@ def build_app(editor: Editor):
             return (*after_new(ws, st, view), _caption(ws, int(i)), status_html())
 
         def on_random(st):
-            ws = editor.workspace(st.get("workspace"))
+            ws = editor._of(st)
             if not len(ws):
                 raise PlugenError("this model has no data-set samples")
             i = int(np.random.default_rng().integers(len(ws)))
@@ -377,7 +450,10 @@ def build_app(editor: Editor):
         on(random_btn.click, on_random, [state], [index, *new_outputs, caption])
 
         def on_upload(st, path):
-            st, view = editor.upload(st, path)
+            try:
+                st, view = editor.upload(st, path)
+            finally:
+                _forget_upload(path)
             ws = editor.workspace(st["workspace"])
             return (*after_new(ws, st, view), "", status_html(f"editing the uploaded {Path(str(path)).name}"))
 
@@ -392,17 +468,18 @@ def build_app(editor: Editor):
         on(smiles_in.submit, on_text, [state, smiles_in], [*new_outputs, caption], show_progress="minimal")
 
         # ---- edit: every slider input edits, the latest request wins while one is running
+        slide_inputs = [state, reencode, *slots]
         for i, slider in enumerate(slots):
             def on_slide(st, again, *values, _slot=i):
-                st, view = editor.slide(st, _slot, list(values), int(again))
+                st, view = editor.slide(st, _slot, list(values), int(bool(again)))  # the box: 0 or 1 round
                 ws = editor.workspace(st["workspace"])
                 return (*show(ws, st, view), status_html(ws.extrapolation_note(st["touched"])))
 
-            on(slider.input, on_slide, [state, reencode, *slots], view_outputs, trigger_mode="always_last",
+            on(slider.input, on_slide, slide_inputs, view_outputs, trigger_mode="always_last",
                queue=False, api_name=f"slide_{i}")
 
         def on_reencode(st, again):
-            st, view = editor.redo(st, int(again))
+            st, view = editor.redo(st, int(bool(again)))
             ws = editor.workspace(st["workspace"])
             return (*show(ws, st, view), status_html(ws.extrapolation_note(st.get("touched") or {})))
 
@@ -424,7 +501,7 @@ def build_app(editor: Editor):
            show_progress="minimal")
 
         def on_gallery(st, zs, evt: gr.SelectData):
-            ws = editor.workspace(st.get("workspace"))
+            ws = editor._of(st)
             view = ws.view(np.asarray(zs[evt.index], np.float32))
             st = editor.state(st["workspace"], view)
             return (*after_new(ws, st, view), "", status_html(f"editing generated sample {evt.index + 1}"))
@@ -439,9 +516,22 @@ def build_app(editor: Editor):
             return (gr.update(choices=editor.names, value=name), *out[:-1], status_html(f"loaded {path} as {name!r}"))
 
         on(load_btn.click, on_load, [plugin_path, backbone], [chooser, *choose_outputs], show_progress="minimal")
+        load_panel.expand(lambda: gr.update(choices=editor.plugin_names()), None, plugin_path, show_progress="hidden")
     app.editor = editor
     app.start_values, app.start_state = start_values, first_state
+    # one request to slide_0 that the server answers at start (plugen.ui.server): the page's first move, re-done
+    app.warm_up_data = [first_state, False, *start_values, *[0.0] * (SLOTS - len(start_values))] if start_values else []
+    assert not app.warm_up_data or len(app.warm_up_data) == len(slide_inputs)
     return app
+
+
+def _forget_upload(path) -> None:
+    """Delete an uploaded file once it is read, if it lies in Gradio's upload folder (files of
+    this server only; the editor's caller may pass its own files)."""
+    from gradio.utils import get_upload_folder, is_in_or_equal
+
+    if path and is_in_or_equal(str(path), get_upload_folder()):
+        Path(path).unlink(missing_ok=True)
 
 
 def _caption(ws: Workspace | None, i: int) -> str:

@@ -25,6 +25,8 @@ from plugen.errors import InputError, PlugenError
 
 #: side of the displayed picture, in screen pixels
 DISPLAY = 224
+#: largest uploaded picture read (width x height): a small file can describe a huge image
+MAX_PIXELS = 16_000_000
 
 
 class Domain:
@@ -108,11 +110,17 @@ class ImageDomain(Domain):
         name = Path(path).name
         try:
             with Image.open(path) as im:
-                im.load()
-                image = im.copy()
-        except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
+                width, height = im.size  # from the header, before any pixel is decoded
+                image = None
+                if width * height <= MAX_PIXELS:
+                    im.load()
+                    image = im.copy()
+        except (UnidentifiedImageError, OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
             raise InputError(f"could not read {name!r} as an image ({type(exc).__name__}: {exc}); "
                              "upload a PNG or JPEG picture") from None
+        if image is None:
+            raise InputError(f"{name!r} is {width} x {height} pixels; upload a picture of at most "
+                             f"{MAX_PIXELS // 1_000_000} megapixels")
         if image.width < 2 or image.height < 2:
             raise InputError(f"{name!r} is only {image.width} x {image.height} pixels; upload a real picture")
         if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
