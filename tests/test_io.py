@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from plugen import InputError
-from plugen.io import read_labels, read_latents, write_array
+from plugen.io import read_label_columns, read_labels, read_latents, write_array
 
 
 def test_latents_from_every_format(tmp_path):
@@ -87,3 +87,21 @@ def test_class_names_written_to_csv_and_refused_in_npy(tmp_path):
     with pytest.raises(InputError, match=r"\.csv only"):
         write_array(tmp_path / "p.npy", P)
     assert not (tmp_path / "p.npy").exists()
+
+
+def test_a_blank_line_in_a_one_column_labels_csv_is_a_missing_value(tmp_path):
+    path = tmp_path / "y.csv"
+    path.write_text("smile\n1\n\n0\n\n")
+    header, Y = read_labels(path)
+    assert header == ["smile"]
+    np.testing.assert_array_equal(Y[:, 0], [1.0, np.nan, 0.0])
+    header, columns = read_label_columns(path)
+    np.testing.assert_array_equal(columns["smile"], [1.0, np.nan, 0.0])
+
+
+def test_a_blank_line_inside_a_wider_labels_csv_is_named(tmp_path):
+    path = tmp_path / "y.csv"
+    path.write_text("smile,age\n1,30\n\n0,40\n")
+    for read in (read_labels, read_label_columns):
+        with pytest.raises(InputError, match="row 2 has 0 values"):
+            read(path)

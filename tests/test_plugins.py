@@ -297,7 +297,7 @@ class TestBadInput:
         Z, Y, labels = small
         with pytest.raises(InputError, match="dtype"):
             quick(PluGeN, labels, dtype="float16").fit(Z, Y)
-        with pytest.raises(ValueError, match="unknown flow"):
+        with pytest.raises(InputError, match="flow must be one of"):
             quick(FPN, labels, flow="glow").fit(Z, Y)
         with pytest.raises(InputError, match="sigma must be a positive number"):
             quick(PluGeN, labels, sigma=0).fit(Z, Y)

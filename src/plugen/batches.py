@@ -98,10 +98,13 @@ class InMemoryRows:
     def validation(self) -> Batch:
         return self.Z_val, self.T_val
 
-    def fingerprint_rows(self) -> tuple[np.ndarray, np.ndarray]:
-        """A few rows that identify the data (for refusing to resume on other data)."""
-        head = torch.cat([self.Z[:64], self.Z[-64:]]).cpu().numpy()
-        return head, torch.cat([self.T[:64], self.T[-64:]]).cpu().numpy()
+    def fingerprint_rows(self) -> Iterator[np.ndarray]:
+        """Every row of the latents, then of the encoded labels, block by block (what
+        :func:`plugen.resume.fingerprint` hashes to refuse resuming a fit on other data)."""
+        for start in range(0, self.n, BLOCK_ROWS):
+            yield self.Z[start : start + BLOCK_ROWS].cpu().numpy()
+        for start in range(0, self.n, BLOCK_ROWS):
+            yield self.T[start : start + BLOCK_ROWS].cpu().numpy().astype(np.float64)
 
 
 class BlockReader:
@@ -237,7 +240,9 @@ class StreamedRows:
     def validation(self) -> Batch:
         return self.Z_val, self.T_val
 
-    def fingerprint_rows(self) -> tuple[np.ndarray, np.ndarray]:
-        last = max(0, self.n - 64)
-        Z = np.concatenate([self.reader.read(0, min(64, self.n)), self.reader.read(last, self.n)])
-        return Z, self.encode(np.concatenate([self.Y[:64], self.Y[last:]]))
+    def fingerprint_rows(self) -> Iterator[np.ndarray]:
+        """Every row of the latents (read block by block from disk), then of the encoded labels."""
+        for _, block in self.reader.blocks():
+            yield block
+        for start in range(0, self.n, BLOCK_ROWS):
+            yield np.asarray(self.encode(self.Y[start : start + BLOCK_ROWS]), dtype=np.float64)

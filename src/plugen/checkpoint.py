@@ -4,9 +4,11 @@ The JSON records what the plugin was fitted on (latent size, label names, kinds 
 backbone name), its hyperparameters and flow, the library and torch versions, the training
 summary, the SHA-256 of the weights and, for a shipped backbone, that of the backbone's weights
 (loading warns when the shipped backbone has changed since: its latents are no longer the ones the
-plugin learnt). Saving writes a temporary sibling directory and renames
-it into place, so a crash never leaves a half-written checkpoint and never destroys the old one.
-Loading refuses a corrupted, foreign or mismatched checkpoint with a message that says which.
+plugin learnt). Saving writes a temporary sibling directory and swaps it into place
+(:mod:`plugen.replace`), so a kill at any moment leaves the old or the new checkpoint at the path,
+and the next save or load removes what killed saves left. Loading validates ``plugin.json`` and the
+weights' header before it builds anything (:mod:`plugen.checkpoint_schema`), and refuses a
+corrupted, crafted, foreign or mismatched checkpoint with a message that says which.
 """
 
 from __future__ import annotations
@@ -18,13 +20,13 @@ import math
 import os
 import shutil
 import tempfile
-import uuid
 import warnings
 from pathlib import Path
 
 import torch
 from safetensors.torch import load_file, save_file
 
+from plugen import checkpoint_schema, replace
 from plugen.errors import CheckpointError
 
 #: plugin classes by the name a checkpoint records (``"estimator"``); filled by :func:`estimator`
@@ -46,73 +48,73 @@ def estimator(cls: type) -> type:
 
 def save_plugin(plugin, path: Path) -> Path:
     """Write ``plugin`` to the directory ``path`` atomically; returns the path."""
-    from plugen import __version__
-
     path = Path(path)
     if path.exists() and not path.is_dir():
         raise CheckpointError(f"cannot save to {path}: it is a file (a checkpoint is a directory)")
     if path.is_dir() and any(path.iterdir()) and not (path / META).is_file():
         raise CheckpointError(f"refusing to overwrite {path}: it is a non-empty directory that is not a plugen checkpoint")
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
+    replace.recover(path, _is_complete)
+    tmp = Path(tempfile.mkdtemp(prefix=replace.temporary_prefix(path), dir=path.parent))
     try:
-        state = {k: v.detach().cpu().contiguous() for k, v in plugin.module_.state_dict().items()}
-        save_file(state, str(tmp / WEIGHTS))
-        meta = {
-            "format": FORMAT,
-            "format_version": FORMAT_VERSION,
-            "estimator": type(plugin).__name__,
-            "plugen_version": __version__,
-            "torch_version": torch.__version__,
-            "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-            "latent_dim": plugin.latent_dim_,
-            "backbone": plugin.backbone,
-            "backbone_weights_sha256": shipped_backbone_digest(plugin.backbone),
-            "labels": plugin.schema_.to_list(),
-            "params": plugin.get_params(),
-            "training": plugin.history_,
-            "weights_sha256": _sha256(tmp / WEIGHTS),
-        }
-        (tmp / META).write_text(json.dumps(_json_safe(meta), indent=2, allow_nan=False) + "\n")
-        for name in (WEIGHTS, META):
-            with open(tmp / name, "rb") as f:
-                os.fsync(f.fileno())
-        if path.exists():
-            old = path.parent / f".{path.name}.old-{uuid.uuid4().hex[:8]}"
-            os.rename(path, old)
-            os.rename(tmp, path)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.rename(tmp, path)
+        _write_checkpoint(plugin, tmp)
+        replace.replace_directory(tmp, path)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return path
 
 
+def _write_checkpoint(plugin, directory: Path) -> None:
+    """Weights and metadata into ``directory``, synced to disk, with the umask's permissions."""
+    from plugen import __version__
+
+    state = {k: v.detach().cpu().contiguous() for k, v in plugin.module_.state_dict().items()}
+    save_file(state, str(directory / WEIGHTS))
+    meta = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "estimator": type(plugin).__name__,
+        "plugen_version": __version__,
+        "torch_version": torch.__version__,
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "latent_dim": plugin.latent_dim_,
+        "backbone": plugin.backbone,
+        "backbone_weights_sha256": shipped_backbone_digest(plugin.backbone),
+        "labels": plugin.schema_.to_list(),
+        "params": plugin.get_params(),
+        "training": plugin.history_,
+        "weights_sha256": _sha256(directory / WEIGHTS),
+    }
+    (directory / META).write_text(json.dumps(_json_safe(meta), indent=2, allow_nan=False) + "\n")
+    for name in (WEIGHTS, META):
+        with open(directory / name, "rb") as f:
+            os.fsync(f.fileno())
+    replace.apply_umask(directory)
+
+
+def _is_complete(directory: Path) -> bool:
+    """Whether ``directory`` holds a whole checkpoint (left by a save killed between its renames)."""
+    try:
+        meta = json.loads((directory / META).read_text())
+        return _sha256(directory / WEIGHTS) == meta["weights_sha256"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+
+
 def read_metadata(path: Path) -> dict:
-    """The checkpoint's ``plugin.json``, validated as a plugen checkpoint."""
+    """The checkpoint's ``plugin.json``, validated against the checkpoint schema (types and bounds of
+    every field, :mod:`plugen.checkpoint_schema`)."""
     path = Path(path)
+    replace.recover(path, _is_complete)
     if not path.exists():
         raise CheckpointError(f"no checkpoint at {path}")
     if not path.is_dir():
         raise CheckpointError(f"{path} is a file; a plugen checkpoint is a directory written by save()")
     if not (path / META).is_file():
         raise CheckpointError(f"{path} is not a plugen checkpoint: {META} is missing")
-    try:
-        meta = json.loads((path / META).read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise CheckpointError(f"corrupted checkpoint {path}: {META} is not valid JSON ({exc})") from None
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-        raise CheckpointError(f"{path} is not a plugen checkpoint ({META} has no format {FORMAT!r})")
-    if meta.get("format_version", 0) > FORMAT_VERSION:
-        raise CheckpointError(
-            f"{path} was written by a newer plugen (checkpoint format {meta['format_version']}); upgrade plugen"
-        )
-    missing = [k for k in ("estimator", "latent_dim", "labels", "params", "weights_sha256") if k not in meta]
-    if missing:
-        raise CheckpointError(f"corrupted checkpoint {path}: {META} lacks {missing}")
-    return meta
+    meta = checkpoint_schema.load_json(path, path / META)
+    return checkpoint_schema.validate_metadata(meta, path, FORMAT, FORMAT_VERSION)
 
 
 def shipped_backbone_digest(name: str | None) -> str | None:
@@ -154,17 +156,25 @@ def load_plugin(path: Path, expected=None, device: str = "cpu", backbone: str | 
     weights = path / WEIGHTS
     if not weights.is_file():
         raise CheckpointError(f"corrupted checkpoint {path}: {WEIGHTS} is missing")
+    header = checkpoint_schema.read_safetensors_header(path, weights)
+    checkpoint_schema.check_described_size(meta, header, path)
     if _sha256(weights) != meta["weights_sha256"]:
         raise CheckpointError(f"corrupted checkpoint {path}: {WEIGHTS} does not match its recorded checksum")
+    try:
+        cls(**dict(meta["params"], device="cpu"))._check_params()
+    except (TypeError, ValueError) as exc:
+        raise CheckpointError(f"checkpoint {path} does not match its own description in {META}: {exc}") from None
     try:
         state = load_file(str(weights))
     except Exception as exc:  # safetensors raises its own error types
         raise CheckpointError(f"corrupted checkpoint {path}: cannot read {WEIGHTS} ({exc})") from None
-
     try:
-        return cls.from_saved(meta, state, device)
+        plugin = cls.from_saved(meta, state, device)
     except (TypeError, KeyError, ValueError, RuntimeError) as exc:
-        raise CheckpointError(f"checkpoint {path} does not match its own description in {META}: {exc}") from None
+        detail = str(exc) if len(str(exc)) <= 600 else str(exc)[:600] + " ..."
+        raise CheckpointError(f"checkpoint {path} does not match its own description in {META}: {detail}") from None
+    checkpoint_schema.check_state_matches(plugin.module_.state_dict(), header, path)
+    return plugin
 
 
 def _sha256(path: Path) -> str:

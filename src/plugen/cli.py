@@ -47,6 +47,10 @@ def main(argv: list[str] | None = None) -> int:
     except PlugenError as exc:
         print(f"plugen {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except MemoryError as exc:
+        print(f"plugen {args.command}: error: not enough memory for this request ({exc or 'MemoryError'})",
+              file=sys.stderr)
+        return 2
 
 
 def _warning_printer(command: str):
@@ -236,7 +240,8 @@ def _fit(args) -> int:
         if args.restarts > 1:
             state = None  # one resumable state per fit; several restarts start over when interrupted
         elif state.is_file():
-            say(f"resuming the interrupted fit saved in {state} (--restart to start over)")
+            say(f"resuming the interrupted fit saved in {state} if it was made with these data and settings "
+                "(--restart to start over)")
         model = cls(labels, **options).fit(Z, Y, checkpoint=state, groups=groups)
         named = [lab for lab in model.schema_.labels if lab.names is not None and not isinstance(labels[lab.name], list)]
         if named:
@@ -245,6 +250,8 @@ def _fit(args) -> int:
         if distributed.is_main():
             model.save(args.output)
             h = model.history_
+            if h.get("resumed_from_epoch"):
+                say(f"resumed the interrupted fit after its epoch {h['resumed_from_epoch']}")
             say(f"saved {cls.__name__} to {args.output}: {h['epochs']} epochs, {h['seconds']:.1f} s, "
                  f"{h['monitor']} NLL {h['best_nll']:.4f} per row ({h['stopped']}"
                  + (f", {h['processes']} processes" if h["processes"] > 1 else "")
@@ -283,7 +290,7 @@ def _edit(args) -> int:
         out = reencoded_edit(model, backbone, Z, _parse_sets(args.set), args.reencode, **kwargs)
     else:
         out = model.edit(Z, _parse_sets(args.set), **kwargs)
-    write_array(args.output, out)
+    write_array(args.output, out, finite=True)
     print(f"wrote {out.shape[0]} edited latents to {args.output}", file=sys.stderr)
     return 0
 
@@ -342,7 +349,7 @@ def _sample(args) -> int:
 
     model = _load(args)
     out = model.sample(args.n, _parse_sets(args.set), temperature=args.temperature, seed=args.seed)
-    write_array(args.output, out)
+    write_array(args.output, out, finite=True)
     print(f"wrote {out.shape[0]} sampled latents to {args.output}", file=sys.stderr)
     return 0
 
@@ -357,7 +364,7 @@ def _predict(args) -> int:
         header = [lab.name for lab in model.schema_.labels if lab.kind == "binary"]
     else:  # class names in a CSV, codes in an .npy
         out, header = model.predict(Z, names=Path(args.output).suffix.lower() == ".csv"), model.label_names
-    write_array(args.output, out, header=header)
+    write_array(args.output, out, header=header, finite=True)
     print(f"wrote predictions for {out.shape[0]} rows to {args.output}", file=sys.stderr)
     return 0
 
@@ -384,7 +391,9 @@ def _info(args) -> int:
                                           else "")}[lab["kind"]]()
         print(f"  {lab['name']}: {lab['kind']} ({extra}; {lab['observed']} observed)")
     if training:
-        print(f"training: {training.get('epochs')} epochs, {training.get('seconds', 0):.1f} s, "
+        seconds = training.get("seconds")
+        seconds = f"{seconds:.1f}" if isinstance(seconds, (int, float)) else seconds
+        print(f"training: {training.get('epochs')} epochs, {seconds} s, "
               f"best {training.get('monitor')} NLL {training.get('best_nll')} ({training.get('stopped')})")
     return 0
 

@@ -27,7 +27,10 @@ def read_inputs(path: str | Path):
         raise InputError(f"inputs file not found: {path}")
     suffix = path.suffix.lower()
     if suffix == ".npy":
-        return np.load(path, mmap_mode="r")
+        try:
+            return np.load(path, mmap_mode="r", allow_pickle=False)
+        except (ValueError, EOFError, OSError) as exc:
+            raise InputError(f"cannot read {path} as a numeric .npy array ({exc})") from None
     if suffix in (".smi", ".txt"):
         return [line.split()[0] for line in path.read_text().splitlines() if line.strip()]
     if suffix == ".csv":

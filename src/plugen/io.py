@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from plugen.errors import InputError
+from plugen.replace import apply_umask
 
 MISSING = {"", "nan", "na", "n/a", "null", "none"}
 LATENT_SUFFIXES = (".npy", ".pt", ".pth", ".csv")
@@ -31,8 +32,10 @@ def read_latents(path: str | Path, mmap: bool = False) -> np.ndarray:
     if suffix == ".npy":
         try:
             array = np.load(path, allow_pickle=False, mmap_mode="r" if mmap else None)
-        except ValueError as exc:
+        except (ValueError, EOFError, OSError) as exc:
             raise InputError(f"cannot read {path} as a numeric .npy array ({exc})") from None
+        if not isinstance(array, np.ndarray):
+            raise InputError(f"{path} holds several arrays (an .npz archive?); give one array as .npy")
     elif suffix in (".pt", ".pth"):
         import torch
 
@@ -47,9 +50,11 @@ def read_latents(path: str | Path, mmap: bool = False) -> np.ndarray:
             obj = tensors[0]
         if not isinstance(obj, torch.Tensor):
             raise InputError(f"{path} does not hold a tensor (found {type(obj).__name__})")
-        array = obj.detach().cpu().numpy()
+        array = _tensor_to_numpy(obj, path)
     elif suffix == ".csv":
         header, rows = _read_csv(path)
+        if not rows:
+            raise InputError(f"{path} has a header row but no latents")
         array = _parse_numbers(rows, path, allow_missing=False)
     else:
         raise InputError(f"unsupported latents file {path.name}; use one of {LATENT_SUFFIXES}")
@@ -68,6 +73,9 @@ def read_labels(path: str | Path) -> tuple[list[str], np.ndarray]:
     header, rows = _read_csv(path)
     if header is None:
         raise InputError(f"{path} needs a header row naming the label columns")
+    _check_header(header, path)
+    if not rows:
+        raise InputError(f"{path} has a header row but no labels")
     return header, _parse_numbers(rows, path, allow_missing=True, width=len(header))
 
 
@@ -80,8 +88,9 @@ def read_label_columns(path: str | Path) -> tuple[list[str], dict[str, np.ndarra
     header, rows = _read_csv(path)
     if header is None:
         raise InputError(f"{path} needs a header row naming the label columns")
-    if len(set(header)) != len(header):
-        raise InputError(f"{path}: the header names a column twice: {header}")
+    _check_header(header, path)
+    if not rows:
+        raise InputError(f"{path} has a header row but no labels")
     for i, row in enumerate(rows):
         if len(row) != len(header):
             raise InputError(f"{path}: row {i + 1} has {len(row)} values, expected {len(header)}")
@@ -98,10 +107,16 @@ def _label_column(cells: list[str]) -> np.ndarray:
         return np.array([None if gone else cell for cell, gone in zip(cells, missing)], dtype=object)
 
 
-def write_array(path: str | Path, array: np.ndarray, header: list[str] | None = None) -> Path:
-    """Write ``array`` to ``.npy`` or ``.csv`` (with ``header`` if given), atomically. An object array
+def write_array(path: str | Path, array: np.ndarray, header: list[str] | None = None, finite: bool = False) -> Path:
+    """Write ``array`` to ``.npy`` or ``.csv`` (with ``header`` if given), atomically; NaN is
+    written to a CSV as an empty cell (missing). ``finite=True`` (results: latents, predictions)
+    refuses NaN and Inf instead, which would otherwise be written without a word. An object array
     (numbers and text, e.g. class names from ``predict(Z, names=True)``) goes to ``.csv`` only."""
     path = Path(path)
+    array = np.asarray(array)
+    if finite and np.issubdtype(array.dtype, np.inexact) and not np.isfinite(array).all():
+        bad = int((~np.isfinite(array.reshape(array.shape[0], -1) if array.ndim else array)).any(axis=-1).sum())
+        raise InputError(f"refusing to write {path}: {bad} rows of the result hold NaN or Inf")
     suffix = path.suffix.lower()
     if suffix not in (".npy", ".csv"):
         raise InputError(f"unsupported output file {path.name}; use .npy or .csv")
@@ -118,6 +133,7 @@ def write_array(path: str | Path, array: np.ndarray, header: list[str] | None = 
                 text = "" if header is None else ",".join(header) + "\n"
                 text += "\n".join(",".join(_fmt(v) for v in row) for row in array)
                 f.write((text + "\n").encode())
+        apply_umask(Path(tmp))
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -136,11 +152,45 @@ def _fmt(v) -> str:
     return f"{int(v)}" if v.is_integer() and abs(v) < 2**53 else repr(v)
 
 
+def _tensor_to_numpy(obj, path: Path) -> np.ndarray:
+    """A tensor of a ``.pt`` file as numpy (bfloat16 as float32, which numpy lacks)."""
+    import torch
+
+    try:
+        tensor = obj.detach().cpu()
+        return (tensor.float() if tensor.dtype == torch.bfloat16 else tensor).numpy()
+    except (TypeError, RuntimeError) as exc:
+        raise InputError(f"{path} holds a tensor that is not a plain numeric array ({exc})") from None
+
+
+def _check_header(header: list[str], path: Path) -> None:
+    """Refuse empty or repeated column names (a repeated one would silently pick one column)."""
+    empty = [i + 1 for i, name in enumerate(header) if not name]
+    if empty:
+        raise InputError(f"{path}: column {empty[0]} of the header has no name; every column needs one")
+    seen = set()
+    for name in header:
+        if name in seen:
+            raise InputError(f"{path}: the header names column {name!r} more than once; column names must be unique")
+        seen.add(name)
+
+
 def _read_csv(path: Path) -> tuple[list[str] | None, list[list[str]]]:
-    with open(path, newline="") as f:
-        rows = [row for row in csv.reader(f) if row]
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            rows = list(csv.reader(f))
+    except UnicodeDecodeError:
+        raise InputError(f"{path} is not a text CSV file (it is not UTF-8 text; binary data?)") from None
+    except csv.Error as exc:
+        raise InputError(f"{path} is not a readable CSV file ({exc})") from None
+    while rows and not rows[-1]:  # blank lines at the end
+        rows.pop()
     if not rows:
         raise InputError(f"{path} is empty")
+    if any("\x00" in cell for row in rows for cell in row):
+        raise InputError(f"{path} is not a text CSV file (it holds NUL bytes)")
+    if len(rows[0]) == 1:  # one column: a blank line is an empty cell (a missing value), not nothing
+        rows = [row or [""] for row in rows]
     first = rows[0]
     if all(_is_number(c) for c in first):
         return None, rows

@@ -247,9 +247,9 @@ class LabelSchema:
             if missing:
                 raise InputError(f"labels {missing} are missing from the given label columns")
             columns = [_flat_values(Y[name]) for name in self.names]
-            lengths = {column.size for column in columns}
-            if len(lengths) > 1:
-                raise InputError(f"label columns have different lengths {sorted(lengths)}")
+            lengths = {name: column.size for name, column in zip(self.names, columns)}
+            if len(set(lengths.values())) > 1:
+                raise InputError(f"label columns must have one value per row, got lengths {lengths}")
             array = np.empty((columns[0].size, len(self)), dtype=object)
             for i, column in enumerate(columns):
                 array[:, i] = column.reshape(-1)

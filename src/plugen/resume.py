@@ -9,26 +9,53 @@ rename) and carries a fingerprint of the data and settings, so it is never appli
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import os
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Iterable, Iterator
 
 import numpy as np
 import torch
 
 from plugen.errors import CheckpointError
+from plugen.replace import apply_umask
 
 FORMAT = "plugen-training-state/1"
+#: threads that hash blocks of the data for the fingerprint
+HASH_THREADS = max(1, min(4, os.cpu_count() or 1))
 
 
-def fingerprint(settings: dict, rows: tuple[np.ndarray, np.ndarray], n: int, features: int) -> str:
-    """sha256 of the training settings, the data's size and a few of its rows."""
+def fingerprint(settings: dict, rows: Iterable[np.ndarray], n: int, features: int) -> str:
+    """sha256 of the training settings, the data's size and every row of the data.
+
+    ``rows``: the data in blocks (latents, then labels), as the row sources hand them out, so a
+    memory-mapped file is read once, a block at a time. Blocks are hashed on a few threads
+    (hashlib releases the GIL) and their digests hashed in order, so the result does not depend
+    on the number of threads.
+    """
     h = hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode())
     h.update(f"{n}x{features}".encode())
-    for array in rows:
-        h.update(np.ascontiguousarray(array, dtype=np.float64).tobytes())
+    with ThreadPoolExecutor(HASH_THREADS) as pool:
+        for group in _groups(iter(rows), HASH_THREADS * 2):
+            for digest in pool.map(_digest, group):
+                h.update(digest)
     return h.hexdigest()
+
+
+def _groups(blocks: Iterator[np.ndarray], size: int) -> Iterator[list[np.ndarray]]:
+    """Consecutive lists of ``size`` blocks: at most that many blocks are in memory at once."""
+    while group := list(itertools.islice(blocks, size)):
+        yield group
+
+
+def _digest(block: np.ndarray) -> bytes:
+    block = np.ascontiguousarray(block)
+    h = hashlib.sha256(f"{block.dtype.str}{block.shape}".encode())
+    h.update(block.reshape(-1).view(np.uint8))
+    return h.digest()
 
 
 def save_state(path: Path, state: dict) -> None:
@@ -39,6 +66,7 @@ def save_state(path: Path, state: dict) -> None:
     try:
         with os.fdopen(fd, "wb") as f:
             torch.save(dict(state, format=FORMAT), f)
+        apply_umask(Path(tmp))
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -60,7 +88,8 @@ def load_state(path: Path, expected_fingerprint: str) -> dict | None:
         raise CheckpointError(f"{path} is not a plugen training state; delete it to start from scratch")
     if state.get("fingerprint") != expected_fingerprint:
         raise CheckpointError(
-            f"the training state {path} belongs to a fit on other data or with other settings; "
-            "delete it (or use another checkpoint path) to start this fit from scratch"
+            f"the training state {path} belongs to a fit on other data or with other settings (the latents, "
+            "the labels or a setting differ from the interrupted fit's); not resuming it. Delete it (plugen "
+            "fit: --restart) to start this fit from scratch, or give the interrupted fit's data and settings"
         )
     return state

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+
 import numpy as np
 
 from plugen.cli import say
@@ -32,11 +34,16 @@ def _encode(args) -> int:
     from plugen import distributed
     from plugen.backbones import load
     from plugen.encoding import encode_to_file, read_inputs
+    from plugen.errors import InputError
 
     distributed.init_from_env(args.device)
     try:
         backbone = load(args.backbone, device=args.device)
-        inputs = read_inputs(args.inputs)
+        try:
+            inputs = read_inputs(args.inputs)
+        except (UnicodeDecodeError, csv.Error) as exc:
+            raise InputError(f"cannot read {args.inputs} as text ({exc.__class__.__name__}: {exc})") from None
+        check_inputs(args.backbone, inputs)
         path = encode_to_file(backbone, inputs, args.output, batch_size=args.batch_size, progress=not args.quiet)
         if path is not None:
             bad = int(np.isnan(np.load(path, mmap_mode="r")).any(axis=1).sum())
@@ -45,6 +52,28 @@ def _encode(args) -> int:
     finally:
         distributed.shutdown()
     return 0
+
+
+def check_inputs(name: str, inputs) -> None:
+    """Refuse inputs that the shipped backbone ``name`` cannot encode: text for an image model,
+    images for a molecule model, or images of another shape than the ones it was trained on."""
+    from plugen.backbones import describe
+    from plugen.errors import InputError
+
+    meta = describe(name)
+    molecules = meta.get("kind") == "molecules"
+    if molecules and isinstance(inputs, np.ndarray):
+        raise InputError(f"backbone {name!r} encodes molecules: give SMILES (.smi, .txt or .csv), not an array")
+    if not molecules and not isinstance(inputs, np.ndarray):
+        raise InputError(f"backbone {name!r} encodes images: give an .npy array (n, C, H, W), not text")
+    if molecules:
+        return
+    expected = tuple(meta.get("sample_shape") or ())
+    if inputs.ndim < 2 or len(inputs) == 0 or (expected and tuple(inputs.shape[1:]) != expected):
+        raise InputError(f"backbone {name!r} encodes images of shape (n, {', '.join(map(str, expected))}), "
+                         f"got an array of shape {inputs.shape}")
+    if not np.issubdtype(inputs.dtype, np.number) or np.issubdtype(inputs.dtype, np.complexfloating):
+        raise InputError(f"images for backbone {name!r} must be real numbers in [0, 1], got dtype {inputs.dtype}")
 
 
 def _backbones(args) -> int:

@@ -19,9 +19,11 @@ from torch import Tensor, nn
 from plugen.batches import BlockReader, InMemoryRows, StreamedRows, scan
 from plugen.checkpoint import load_plugin, save_plugin
 from plugen.errors import InputError, NotFittedError
-from plugen.flows import Chain, Standardize, build_flow
+from plugen.flows import FLOWS, Chain, Standardize, build_flow
 from plugen.labels import LabelSchema, check_sample_args
 from plugen.training import TrainingConfig, resolve_device, train
+from plugen.validation import (check_edit_options, finite_output, finite_posteriors, representable,
+                               traverse_values)
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 #: at most this many rows (chosen at random) feed the data-dependent initialisation, which works in
@@ -206,7 +208,8 @@ class Plugin:
                  "sigma", "continuous_sigma")
     _fractions = ("val_fraction", "label_dropout", "weight_decay", "latent_noise")
     _nonnegative = ("classifier_weight",)
-    _choices = {"covariance": ("auto", "per-class", "shared"), "autocast": (None, "bf16"), "compile": (False, True)}
+    _choices = {"covariance": ("auto", "per-class", "shared"), "autocast": (None, "bf16"), "compile": (False, True),
+                "flow": tuple(FLOWS)}
 
     def _check_params(self) -> None:
         params = self.get_params()
@@ -317,6 +320,7 @@ class Plugin:
         ``edit(Z, {})`` returns ``Z`` up to float rounding.
         """
         z, restore = self._input(Z)
+        check_edit_options(self, kwargs)
         requests = self.schema_.requests(changes, z.shape[0])
         with torch.inference_mode():
             return restore(self._edit(z, requests, **kwargs))
@@ -325,7 +329,8 @@ class Plugin:
         """Gradual edit of one label: ``(n, len(values), N)`` latents, one per requested value (class
         names or codes for a categorical label)."""
         z, restore = self._input(Z)
-        values = self.schema_.label(label).encode(values)
+        check_edit_options(self, kwargs)
+        values = traverse_values(self.schema_.label(label).encode(values))
         n, m = z.shape[0], values.size
         requests = self.schema_.requests({label: np.tile(values, n)}, n * m)
         with torch.inference_mode():
@@ -344,7 +349,7 @@ class Plugin:
         Y = self.schema_.draw(int(n), requests, rng)
         noise = torch.as_tensor(rng.standard_normal((int(n), self.latent_dim_)), dtype=self._module_dtype(), device=self.device_)
         with torch.inference_mode():
-            z = self._sample(Y, noise, float(temperature))
+            z = finite_output(self._sample(Y, noise, float(temperature)), "sample")
         return z.clone() if return_tensor else z.cpu().numpy()
 
     def predict(self, Z, names: bool = False):
@@ -356,7 +361,7 @@ class Plugin:
         """
         z, restore = self._input(Z)
         with torch.inference_mode():
-            out = restore(self._decide(self._posteriors(z)))
+            out = restore(self._decide(finite_posteriors(self._posteriors(z))))
         if not names:
             return out
         codes = out.detach().cpu().numpy() if isinstance(out, Tensor) else out
@@ -394,7 +399,7 @@ class Plugin:
         if label is not None and label not in self.schema_.index:
             raise InputError(f"unknown label {label!r}; this plugin knows {self.schema_.names}")
         with torch.inference_mode():
-            posteriors = self._posteriors(z)
+            posteriors = finite_posteriors(self._posteriors(z))
         if label is not None:
             kind = self.schema_.labels[self.schema_.index[label]].kind
             if kind == "continuous":
@@ -441,20 +446,23 @@ class Plugin:
             device, out_dtype = Z.device, Z.dtype if Z.is_floating_point() else dtype
 
             def restore(x: Tensor):
-                x = x.detach().to(device=device, dtype=out_dtype)
+                x = finite_output(x.detach().to(device=device, dtype=out_dtype))
                 return x[0] if single and x.shape[0] == 1 and x.ndim > 1 else x
 
-            return z.to(self.device_, dtype), restore
-        array = _latents_array(Z, name)
+            return representable(z.to(self.device_, dtype), name), restore
+        array = _latents_array(Z, name, allow_1d=True)
         single = np.ndim(Z) == 1
-        out_dtype = array.dtype if array.dtype in (np.float32, np.float64) else np.float32
+        out_dtype = array.dtype if np.issubdtype(array.dtype, np.floating) else np.float32
         _check_latents(array, self.latent_dim_, self.backbone, name, is_tensor=False)
 
         def restore_np(x: Tensor):
-            x = x.detach().cpu().numpy().astype(out_dtype, copy=False)
+            x = finite_output(x.detach().cpu().to(torch.float64 if out_dtype == np.float64 else torch.float32))
+            with np.errstate(over="ignore"):
+                x = x.numpy().astype(out_dtype, copy=False)
+            finite_output(torch.from_numpy(x))  # a narrower dtype (float16) may overflow
             return x[0] if single and x.shape[0] == 1 and x.ndim > 1 else x
 
-        return torch.as_tensor(array, dtype=dtype, device=self.device_), restore_np
+        return representable(torch.as_tensor(array, dtype=dtype, device=self.device_), name), restore_np
 
 
 def _moments(mean: np.ndarray, std: np.ndarray):
@@ -474,7 +482,8 @@ def _streamed_array(Z: np.memmap) -> np.memmap:
     return Z
 
 
-def _latents_array(Z, name: str = "Z") -> np.ndarray:
+def _latents_array(Z, name: str = "Z", allow_1d: bool = False) -> np.ndarray:
+    """Latents as a finite 2-D numeric array; ``allow_1d``: one latent vector (N,) as (1, N)."""
     if isinstance(Z, Tensor):
         Z = Z.detach().cpu().numpy()
     try:
@@ -483,6 +492,10 @@ def _latents_array(Z, name: str = "Z") -> np.ndarray:
         raise InputError(f"{name} must be a numeric array of shape (n, latent_dim): {exc}") from None
     if array.dtype == object or not np.issubdtype(array.dtype, np.number) or np.issubdtype(array.dtype, np.complexfloating):
         raise InputError(f"{name} must be a real numeric array, got dtype {array.dtype}")
+    if array.ndim == 1 and not allow_1d:
+        raise InputError(f"{name} must be a 2-D array (n, latent_dim), got a 1-D array of length {array.shape[0]}; "
+                         f"for one latent vector use {name}.reshape(1, -1), for one latent coordinate per row "
+                         f"{name}.reshape(-1, 1)")
     if array.ndim == 1:
         array = array.reshape(1, -1)
     if array.ndim != 2:
