@@ -27,10 +27,10 @@ REQUESTS = [{"logP": 1.5}, {"logP": 3.0}, {"logP": 4.5}, {"TPSA": 40}, {"TPSA": 
 
 def measure(directory: Path, n_fit: int = 20_000, per_request: int = 500) -> dict:
     from plugen.backbones import load
-    from plugen.molecules.train_backbone import VALIDATION_MOLECULES, evaluate
     from plugen.molecules import design
     from plugen.molecules.data import load_subset
     from plugen.molecules.properties import compute
+    from plugen.molecules.train_backbone import VALIDATION_MOLECULES, evaluate
 
     start = time.perf_counter()
     bb = load("selfies-vae", directory=directory)

@@ -47,7 +47,7 @@ def round_trip(bb, plugin) -> None:
     z = bb.encode(v["SMILES"].tolist())
     p = decoded_properties(bb, z)
     pred, h = plugin.predict(z), head(bb, z)
-    for i, k in enumerate(PROPS):
+    for k in PROPS:
         print(k, "corr(orig, decoded)", np.corrcoef(v[k], p[k])[0, 1].round(3),
               "mean orig/dec", v[k].mean().round(3), p[k].mean().round(3))
     for i, k in enumerate(PROPS):

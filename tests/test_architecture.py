@@ -3,10 +3,10 @@
 import ast
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
 
 import pytest
+import tomllib
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "plugen"
 #: the layers above the library; everything else in src/plugen is the library

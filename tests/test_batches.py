@@ -3,12 +3,11 @@
 import numpy as np
 import pytest
 import torch
+from conftest import FAST
 
-from plugen import FPN, PluGeN
-from plugen import batches
+from plugen import FPN, PluGeN, batches
 from plugen.batches import BlockReader, InMemoryRows, StreamedRows, held_out_groups, scan
 from plugen.errors import InputError
-from conftest import FAST
 
 CPU = torch.device("cpu")
 

@@ -5,12 +5,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import quick
 
 import plugen
 from plugen import FPN, CheckpointError, InputError, PluGeN
 from plugen.checkpoint import FORMAT_VERSION, META, WEIGHTS, read_metadata
-
-from conftest import quick
 
 
 @pytest.fixture(scope="module")

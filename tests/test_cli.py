@@ -3,10 +3,10 @@ import re
 
 import numpy as np
 import pytest
+from conftest import without_wall_times
 
 from plugen.cli import infer_kind, main
 from plugen.io import write_array
-from conftest import without_wall_times
 
 
 @pytest.fixture
@@ -167,7 +167,7 @@ def test_killed_fit_resumes_when_run_again(tmp_path):
 
 def test_fit_holds_out_groups_named_by_a_column(files, capsys):
     d = files
-    Z, Y = np.load(d / "z.npy"), np.genfromtxt(d / "y.csv", delimiter=",", skip_header=1)
+    Y = np.genfromtxt(d / "y.csv", delimiter=",", skip_header=1)
     photo = np.arange(600) // 4
     write_array(d / "yg.csv", np.column_stack([Y, photo]), header=["a", "b", "size", "shape", "photo"])
     code, _, err = run(capsys, "fit", "--latents", d / "z.npy", "--labels", d / "yg.csv", "--groups", "photo",

@@ -7,12 +7,11 @@ quality of the same fit on the CPU, and every entry point must take and give the
 import numpy as np
 import pytest
 import torch
+from conftest import FAST
 
 import plugen
 from plugen import FPN, PluGeN
 from plugen.lab.evaluation import edit_report
-
-from conftest import FAST
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 

@@ -7,13 +7,12 @@ import warnings
 import numpy as np
 import pytest
 import torch
+from conftest import quick
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from plugen import FPN, InputError, PluGeN, TrainingError
-
-from conftest import quick
 
 LABELS = {"a": "binary", "b": "binary", "size": "continuous", "shape": "categorical"}
 TINY = dict(max_epochs=1, hidden_features=8, transforms=2, progress=False, device="cpu")
@@ -69,7 +68,7 @@ def _fit_cases(Z, Y):
 
 def test_fit_refuses_hostile_inputs_with_a_message(small):
     Z, Y, _ = small
-    for what, Zc, Yc, options, message in _fit_cases(Z, Y):
+    for _what, Zc, Yc, options, message in _fit_cases(Z, Y):
         cls = FPN if "label_dropout" in options else PluGeN
         with pytest.raises(InputError, match=message):
             cls(LABELS, **{**TINY, **options}).fit(Zc, Yc)

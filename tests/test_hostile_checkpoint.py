@@ -14,13 +14,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import quick
 
 import plugen
 from plugen import FPN, CheckpointError, PluGeN
 from plugen.checkpoint import META, WEIGHTS
 from plugen.replace import leftovers
-
-from conftest import quick
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 

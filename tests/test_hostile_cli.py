@@ -28,8 +28,9 @@ LABELS = ["a", "b", "size", "shape"]
 @pytest.fixture(scope="module")
 def files(tmp_path_factory, small):
     """Latents, labels and a fitted PluGeN and FPN, plus the hostile files of the cases below."""
-    from plugen import FPN, PluGeN
     from conftest import quick
+
+    from plugen import FPN, PluGeN
 
     Z, Y, labels = small
     d = tmp_path_factory.mktemp("hostile-cli")
@@ -272,9 +273,8 @@ def test_a_killed_fit_rerun_on_changed_labels_is_refused_then_restarts_afresh(tm
     """`plugen fit` SIGKILLed after an epoch, then run again with 3,800 of its 4,000 labels flipped
     (the first and last rows unchanged): the saved state is refused with a message that says why;
     with --restart the fit starts afresh on the new labels."""
-    from plugen.data import entangled
-
     import plugen
+    from plugen.data import entangled
 
     d = entangled(n=4000, latent_dim=16, seed=2)
     np.save(tmp_path / "z.npy", d.Z)

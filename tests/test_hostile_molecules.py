@@ -18,9 +18,9 @@ pytest.importorskip("rdkit")
 pytest.importorskip("selfies")
 pd = pytest.importorskip("pandas")
 
-from plugen.cli import main
-from plugen.errors import InputError
-from plugen.molecules.cli import MAX_SMILES_CHARS
+from plugen.cli import main  # noqa: E402
+from plugen.errors import InputError  # noqa: E402
+from plugen.molecules.cli import MAX_SMILES_CHARS  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

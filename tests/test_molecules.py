@@ -16,7 +16,6 @@ from plugen.molecules import metrics  # noqa: E402
 from plugen.molecules.properties import PROPERTIES, canonical, compute  # noqa: E402
 from plugen.molecules.tokenizers import EncodeError, SelfiesTokenizer, SmilesTokenizer  # noqa: E402
 
-
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
@@ -192,7 +191,6 @@ def test_lead_optimization_path_and_bad_inputs(plugin, backbone):
 def test_requests_beyond_the_shipped_plugins_training_range_warn_once(plugin, backbone):
     import warnings
 
-    from plugen.errors import ExtrapolationWarning
     from plugen.molecules import design
 
     logp = plugin.schema_.labels[0]

@@ -3,12 +3,11 @@
 import numpy as np
 import pytest
 import torch
+from conftest import FAST, quick
 
 from plugen import FPN, InputError, NotFittedError, PluGeN
 from plugen.batches import validation_size
 from plugen.lab.evaluation import edit_report
-
-from conftest import FAST, quick
 
 
 def test_edits_succeed_and_preserve_other_labels(model, data, probes):

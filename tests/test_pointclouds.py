@@ -20,7 +20,6 @@ from plugen.data.shapes3d import (
     measure,
 )
 
-
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 

@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 import torch
+from conftest import FAST, without_wall_times
 
 from plugen import FPN, PluGeN
 from plugen.errors import CheckpointError
-from conftest import FAST, without_wall_times
 
 
 class Killed(Exception):

@@ -8,8 +8,8 @@ import torch
 
 from plugen.data import entangled
 from plugen.errors import InputError, NotFittedError
-from plugen.plugins import FPN, PluGeN
 from plugen.lab.side_by_side import SideBySide
+from plugen.plugins import FPN, PluGeN
 
 DATA = entangled(n=600, latent_dim=8, seed=3)
 OPTIONS = {"max_epochs": 4, "seed": 5}

@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 import mmap
 import os
-from typing import Callable, Iterator
+from collections.abc import Callable, Iterator
 
 import numpy as np
 import torch

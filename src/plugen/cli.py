@@ -384,11 +384,7 @@ def _info(args) -> int:
           f"{params.get('depth')} x {params.get('hidden_features')} hidden")
     print("labels:")
     for lab in meta["labels"]:
-        extra = {"binary": lambda: f"P(1) = {lab['frequencies'][0]:.3f}",
-                 "categorical": lambda: _classes_text(lab),
-                 "continuous": lambda: f"mean {lab['mean']:.4g}, sd {lab['std']:.4g}"
-                                       + (f", range {lab['low']:.4g} to {lab['high']:.4g}" if lab.get("low") is not None
-                                          else "")}[lab["kind"]]()
+        extra = _label_summary(lab)
         print(f"  {lab['name']}: {lab['kind']} ({extra}; {lab['observed']} observed)")
     if training:
         seconds = training.get("seconds")
@@ -396,6 +392,16 @@ def _info(args) -> int:
         print(f"training: {training.get('epochs')} epochs, {seconds} s, "
               f"best {training.get('monitor')} NLL {training.get('best_nll')} ({training.get('stopped')})")
     return 0
+
+
+def _label_summary(lab: dict) -> str:
+    """What ``plugen info`` says of one label's training statistics."""
+    if lab["kind"] == "binary":
+        return f"P(1) = {lab['frequencies'][0]:.3f}"
+    if lab["kind"] == "categorical":
+        return _classes_text(lab)
+    extent = f", range {lab['low']:.4g} to {lab['high']:.4g}" if lab.get("low") is not None else ""
+    return f"mean {lab['mean']:.4g}, sd {lab['std']:.4g}{extent}"
 
 
 def _classes_text(label: dict) -> str:

@@ -17,8 +17,9 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import warnings
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -279,7 +280,7 @@ class LabelSchema:
                 out[:, i] = label.decode(Y[:, i])
         return out
 
-    def fit(self, Y: np.ndarray) -> "LabelSchema":
+    def fit(self, Y: np.ndarray) -> LabelSchema:
         self.check(Y, fitting=True)
         for i, label in enumerate(self.labels):
             label.fit(Y[:, i])
@@ -347,7 +348,7 @@ class LabelSchema:
         return [asdict(label) for label in self.labels]
 
     @classmethod
-    def from_list(cls, items: list[dict]) -> "LabelSchema":
+    def from_list(cls, items: list[dict]) -> LabelSchema:
         return cls([Label(**item) for item in items])
 
 

@@ -22,7 +22,8 @@ realistic synthetic accessibility; see the molecule results page).
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 

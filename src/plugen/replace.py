@@ -21,8 +21,8 @@ import re
 import shutil
 import sys
 import uuid
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 _AT_FDCWD = -100
 _RENAME_EXCHANGE = 2

@@ -8,7 +8,8 @@ refused with :class:`~plugen.errors.InputError` instead of returning NaN or Inf.
 from __future__ import annotations
 
 import inspect
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 import torch

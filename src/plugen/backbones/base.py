@@ -19,7 +19,8 @@ under ``torch.inference_mode`` on the backbone's device.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import torch

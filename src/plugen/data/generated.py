@@ -13,7 +13,7 @@ through the GAN's inversion (:meth:`plugen.backbones.GANBackbone.invert`).
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 

@@ -16,10 +16,10 @@ class ImageDataset:
     def __len__(self) -> int:
         return len(self.images)
 
-    def subset(self, index) -> "ImageDataset":
+    def subset(self, index) -> ImageDataset:
         return ImageDataset(self.images[index], self.Y[index], dict(self.labels))
 
-    def split(self, fraction: float, seed: int = 0) -> tuple["ImageDataset", "ImageDataset"]:
+    def split(self, fraction: float, seed: int = 0) -> tuple[ImageDataset, ImageDataset]:
         """Random split: the first part has ``fraction`` of the rows."""
         order = np.random.default_rng(seed).permutation(len(self))
         cut = int(round(len(self) * fraction))

@@ -26,7 +26,7 @@ class LatentDataset:
     Y: np.ndarray  # (n, K) float64 labels, columns in the order of ``labels``
     labels: dict[str, str]
 
-    def split(self, fraction: float, seed: int = 0) -> tuple["LatentDataset", "LatentDataset"]:
+    def split(self, fraction: float, seed: int = 0) -> tuple[LatentDataset, LatentDataset]:
         order = np.random.default_rng(seed).permutation(len(self.Z))
         cut = int(round(len(self.Z) * fraction))
         first, second = order[:cut], order[cut:]

@@ -18,15 +18,16 @@ from __future__ import annotations
 import json
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
+from plugen.lab.side_by_side import SideBySide
 from plugen.plugins import FPN, PluGeN
 from plugen.reencode import Reencoded
-from plugen.lab.side_by_side import SideBySide
 
 #: the re-encoded PluGeN column: decode / encode / edit rounds after the plain edit or sample
 REENCODE_ROUNDS = 1

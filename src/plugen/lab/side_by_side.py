@@ -24,8 +24,8 @@ import os
 import queue
 import sys
 import time
+from collections.abc import Mapping
 from concurrent.futures import FIRST_EXCEPTION, Future, ProcessPoolExecutor, wait
-from typing import Mapping
 
 import torch
 from tqdm.auto import tqdm
@@ -143,7 +143,7 @@ class SideBySide:
             self._executor.shutdown(wait=True, cancel_futures=True)
             self._executor = None
 
-    def __enter__(self) -> "SideBySide":
+    def __enter__(self) -> SideBySide:
         return self
 
     def __exit__(self, *exc) -> None:

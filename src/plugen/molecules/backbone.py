@@ -21,7 +21,7 @@ tokens do not form a molecule, which SELFIES never produces).
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -56,7 +56,7 @@ class SequenceVAE(nn.Module):
         self.to_logits = nn.Linear(hidden, vocab)
         self.property_head = nn.Sequential(nn.Linear(latent_dim, 128), nn.ReLU(), nn.Linear(128, n_properties))
 
-    def as_backbone(self, name: str, device: str = "cpu") -> "MoleculeBackbone":
+    def as_backbone(self, name: str, device: str = "cpu") -> MoleculeBackbone:
         """This model behind the backbone protocol (the zoo's loader calls it)."""
         return MoleculeBackbone(self, name=name, device=device)
 

@@ -13,8 +13,8 @@ labels logP, TPSA and SAS, fitted on the ``selfies-vae`` latents of the shipped 
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Mapping, Sequence
 
 import numpy as np
 

@@ -13,7 +13,7 @@ MOSES metrics (SNN, Frag, Scaf, IntDiv, Filters, unique@k) is in :mod:`plugen.mo
 
 from __future__ import annotations
 
-from typing import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 

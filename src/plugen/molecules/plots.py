@@ -3,8 +3,8 @@ molecules with their values (Fig. 8). Need matplotlib and RDKit."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Mapping, Sequence
 
 import numpy as np
 

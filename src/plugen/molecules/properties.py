@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 import os
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 

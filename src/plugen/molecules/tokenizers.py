@@ -13,7 +13,7 @@ al. 2019 (atoms in brackets, two-letter elements, ring-closure numbers as single
 from __future__ import annotations
 
 import re
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 PAD, BOS, EOS = "<pad>", "<bos>", "<eos>"
 SPECIALS = (PAD, BOS, EOS)
@@ -71,7 +71,7 @@ class Tokenizer:
         return self.join(tokens)
 
     @classmethod
-    def build(cls, smiles: Iterable[str]) -> "Tokenizer":
+    def build(cls, smiles: Iterable[str]) -> Tokenizer:
         """A tokenizer whose vocabulary covers ``smiles`` (sorted tokens; unparsable ones skipped)."""
         seen: set[str] = set()
         for s in smiles:

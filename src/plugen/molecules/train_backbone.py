@@ -30,8 +30,8 @@ import torch
 import torch.nn.functional as F
 
 from plugen.backbones import registry
-from plugen.molecules.backbone import MoleculeBackbone, SequenceVAE, pad
 from plugen.errors import InputError
+from plugen.molecules.backbone import MoleculeBackbone, SequenceVAE, pad
 from plugen.molecules.tokenizers import TOKENIZERS, EncodeError
 
 LABELS = ("logP", "TPSA", "SAS")

@@ -8,9 +8,10 @@ in gives a tensor out on the same device.
 from __future__ import annotations
 
 import inspect
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 import torch
@@ -22,8 +23,7 @@ from plugen.errors import InputError, NotFittedError
 from plugen.flows import FLOWS, Chain, Standardize, build_flow
 from plugen.labels import LabelSchema, check_sample_args
 from plugen.training import TrainingConfig, resolve_device, train
-from plugen.validation import (check_edit_options, finite_output, finite_posteriors, representable,
-                               traverse_values)
+from plugen.validation import check_edit_options, finite_output, finite_posteriors, representable, traverse_values
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 #: at most this many rows (chosen at random) feed the data-dependent initialisation, which works in
@@ -78,7 +78,7 @@ class Plugin:
         return f"{type(self).__name__}({', '.join(shown)})"
 
     # ------------------------------------------------------------------ fitting
-    def fit(self, Z, Y, on_epoch=None, checkpoint=None, groups=None) -> "Plugin":
+    def fit(self, Z, Y, on_epoch=None, checkpoint=None, groups=None) -> Plugin:
         """Fit the flow on latents ``Z`` (n, N) and labels ``Y`` (n, K) in the order of ``labels``.
 
         NaN (or None) in ``Y`` marks a missing label; binary labels are 0/1, categorical ones integer

@@ -24,8 +24,8 @@ import shutil
 import tempfile
 import threading
 import weakref
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -302,6 +302,7 @@ def build_app(editor: Editor):
     """The Gradio ``Blocks`` of the editor page."""
     offline_environment()
     import gradio as gr
+
     from plugen.backbones import available
 
     first_state, first_view, first_error = editor.state(None), None, editor.notice or ""

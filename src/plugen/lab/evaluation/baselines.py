@@ -13,7 +13,8 @@ treat it as a third method. Needs scikit-learn.
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 
@@ -26,7 +27,7 @@ class LinearDirections:
     def __init__(self, labels: dict[str, str], C: float = 1.0, quantile: float = 0.9):
         self.labels, self.C, self.quantile = dict(labels), C, quantile
 
-    def fit(self, Z: np.ndarray, Y: np.ndarray) -> "LinearDirections":
+    def fit(self, Z: np.ndarray, Y: np.ndarray) -> LinearDirections:
         from sklearn.linear_model import LogisticRegression, Ridge
 
         Z = np.asarray(Z, np.float64)

@@ -5,8 +5,8 @@ Needs matplotlib (``pip install "plugen[viz]"``).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 

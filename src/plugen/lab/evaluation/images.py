@@ -21,7 +21,8 @@ A *method* is anything with ``edit(Z, changes)`` and ``sample(n, conditions, tem
 from __future__ import annotations
 
 import time
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 

@@ -13,8 +13,8 @@ and a tolerance per continuous label (how far a measurement may move and still c
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 

@@ -11,7 +11,7 @@ deviations) between requested and probed values.
 
 from __future__ import annotations
 
-from typing import Callable, Mapping
+from collections.abc import Callable, Mapping
 
 import numpy as np
 
