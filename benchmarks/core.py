@@ -39,8 +39,9 @@ from plugen.data import entangled
 from plugen.lab.evaluation import edit_report, train_probes
 
 RESULTS = Path(__file__).parent / "results"
-PAPER_RECIPE = dict(flow="nice", transforms=4, hidden_features=512, depth=3, lr=1e-4, batch_size=32,
-                    linear_init=False, weight_decay=0.0)
+PAPER_RECIPE = dict(
+    flow="nice", transforms=4, hidden_features=512, depth=3, lr=1e-4, batch_size=32, linear_init=False, weight_decay=0.0
+)
 
 
 def machine() -> dict:
@@ -52,8 +53,14 @@ def machine() -> dict:
                 break
     except OSError:
         pass
-    return {"cpu": cpu, "torch_threads": torch.get_num_threads(), "torch": torch.__version__,
-            "plugen": plugen.__version__, "python": platform.python_version(), "numpy": np.__version__}
+    return {
+        "cpu": cpu,
+        "torch_threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "plugen": plugen.__version__,
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+    }
 
 
 def quality_curve(model, train, test_Z, probes, budget_s: float) -> list[dict]:
@@ -68,10 +75,21 @@ def quality_curve(model, train, test_Z, probes, budget_s: float) -> list[dict]:
         report = edit_report(model, test_Z, probes)
         excluded += time.perf_counter() - t_eval
         elapsed = time.perf_counter() - start - excluded
-        curve.append({"epoch": epoch, "seconds": round(elapsed, 3), "success": round(report["mean_success"], 4),
-                      "preserved": round(report["mean_preserved"], 4), "val_nll": round(stats["val_nll"], 4)})
-        print(f"    epoch {epoch:4d}  {elapsed:7.1f}s  success {report['mean_success']:.3f}  "
-              f"preserved {report['mean_preserved']:.3f}", file=sys.stderr, flush=True)
+        curve.append(
+            {
+                "epoch": epoch,
+                "seconds": round(elapsed, 3),
+                "success": round(report["mean_success"], 4),
+                "preserved": round(report["mean_preserved"], 4),
+                "val_nll": round(stats["val_nll"], 4),
+            }
+        )
+        print(
+            f"    epoch {epoch:4d}  {elapsed:7.1f}s  success {report['mean_success']:.3f}  "
+            f"preserved {report['mean_preserved']:.3f}",
+            file=sys.stderr,
+            flush=True,
+        )
         return elapsed > budget_s
 
     model.fit(train.Z, train.Y, on_epoch=on_epoch)
@@ -100,7 +118,10 @@ def time_to_quality(latent_dim: int, n: int, budget_s: float) -> dict:
     t_recipe, t_default = first_time(recipe_curve, target), first_time(default_curve, target)
     final = edit_report(default, test_Z, probes)
     return {
-        "latent_dim": latent_dim, "n_train": len(train.Z), "recipe": PAPER_RECIPE, "budget_s": budget_s,
+        "latent_dim": latent_dim,
+        "n_train": len(train.Z),
+        "recipe": PAPER_RECIPE,
+        "budget_s": budget_s,
         "target_success": target,
         "recipe_seconds_to_target": t_recipe,
         "default_seconds_to_target": t_default,
@@ -138,11 +159,18 @@ def edit_latency(repeats: int, max_epochs: int) -> list[dict]:
         z = data.Z[:1]
         zt = torch.as_tensor(z)
         y = data.Y[:1]
-        settings = [("PluGeN", "nice", {}), ("PluGeN", "realnvp", {}), ("PluGeN", "nice", dict(transforms=4, hidden_features=512, depth=3)),
-                    ("FPN", "realnvp", {}), ("FPN", "maf", {})]
+        settings = [
+            ("PluGeN", "nice", {}),
+            ("PluGeN", "realnvp", {}),
+            ("PluGeN", "nice", dict(transforms=4, hidden_features=512, depth=3)),
+            ("FPN", "realnvp", {}),
+            ("FPN", "maf", {}),
+        ]
         for name, flow, extra in settings:
             cls = PluGeN if name == "PluGeN" else FPN
-            model = cls(data.labels, flow=flow, max_epochs=max_epochs, progress=False, device="cpu", **extra).fit(data.Z, data.Y)
+            model = cls(data.labels, flow=flow, max_epochs=max_epochs, progress=False, device="cpu", **extra).fit(
+                data.Z, data.Y
+            )
             kwargs = {"y_source": y} if name == "FPN" else {}
             full = median_ms(lambda: model.edit(z, {"a": 1}, **kwargs), repeats)
             chain = model.module_.flow
@@ -154,14 +182,26 @@ def edit_latency(repeats: int, max_epochs: int) -> list[dict]:
                         u, _ = chain(zt, ctx)
                         chain.inverse(u, ctx)
             else:
+
                 def flow_only():
                     with torch.inference_mode():
                         u, _ = chain(zt)
                         chain.inverse(u)
+
             part = median_ms(flow_only, repeats)
-            row = {"estimator": name, "flow": flow, "latent_dim": latent_dim, "architecture": {
-                "transforms": model.transforms, "hidden_features": model.hidden_features, "depth": model.depth},
-                "edit_ms": round(full, 4), "flow_ms": round(part, 4), "python_overhead_ms": round(full - part, 4)}
+            row = {
+                "estimator": name,
+                "flow": flow,
+                "latent_dim": latent_dim,
+                "architecture": {
+                    "transforms": model.transforms,
+                    "hidden_features": model.hidden_features,
+                    "depth": model.depth,
+                },
+                "edit_ms": round(full, 4),
+                "flow_ms": round(part, 4),
+                "python_overhead_ms": round(full - part, 4),
+            }
             if name == "FPN":
                 row["edit_with_inferred_labels_ms"] = round(median_ms(lambda: model.edit(z, {"a": 1}), repeats), 4)
             print(f"  {row}", file=sys.stderr)
@@ -175,33 +215,62 @@ def round_trip(max_epochs: int) -> list[dict]:
     for cls, flow in ((PluGeN, "nice"), (PluGeN, "realnvp"), (FPN, "realnvp"), (FPN, "maf")):
         model = cls(data.labels, flow=flow, max_epochs=max_epochs, progress=False, device="cpu").fit(data.Z, data.Y)
         err = np.abs(model.edit(data.Z, {}) - data.Z)
-        rows.append({"estimator": cls.__name__, "flow": flow, "dtype": "float32", "max_abs_error": float(err.max()),
-                     "max_abs_latent": float(np.abs(data.Z).max())})
+        rows.append(
+            {
+                "estimator": cls.__name__,
+                "flow": flow,
+                "dtype": "float32",
+                "max_abs_error": float(err.max()),
+                "max_abs_latent": float(np.abs(data.Z).max()),
+            }
+        )
     return rows
 
 
 def markdown(result: dict) -> str:
     m = result["machine"]
-    lines = ["# Core benchmark", "", f"Machine: {m['cpu']}, {m['torch_threads']} torch threads; torch {m['torch']}, "
-             f"plugen {m['plugen']}, Python {m['python']}. Command: `{result['command']}`.", ""]
-    lines += ["## Time to the paper recipe's edit success", "",
-              "| latents | rows | recipe budget | target success | recipe time | default time | speed-up | default full fit | default final success / preserved |",
-              "|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "# Core benchmark",
+        "",
+        f"Machine: {m['cpu']}, {m['torch_threads']} torch threads; torch {m['torch']}, "
+        f"plugen {m['plugen']}, Python {m['python']}. Command: `{result['command']}`.",
+        "",
+    ]
+    lines += [
+        "## Time to the paper recipe's edit success",
+        "",
+        "| latents | rows | recipe budget | target success | recipe time | default time | speed-up | default full fit | default final success / preserved |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for r in result["time_to_quality"]:
         speed = f"{r['speedup']:.1f}x" if r["speedup"] else "not reached"
-        lines.append(f"| {r['latent_dim']} | {r['n_train']} | {r['budget_s']:.0f} s | {r['target_success']:.3f} | "
-                     f"{r['recipe_seconds_to_target']} s | {r['default_seconds_to_target']} s | {speed} | "
-                     f"{r['default_fit_seconds']:.1f} s ({r['default_epochs']} epochs) | "
-                     f"{r['default_final_success']:.3f} / {r['default_final_preserved']:.3f} |")
-    lines += ["", "## Edit latency, one row (median)", "",
-              "| estimator | flow | N | architecture | edit | flow part | Python overhead | FPN with inferred labels |",
-              "|---|---|---|---|---|---|---|---|"]
+        lines.append(
+            f"| {r['latent_dim']} | {r['n_train']} | {r['budget_s']:.0f} s | {r['target_success']:.3f} | "
+            f"{r['recipe_seconds_to_target']} s | {r['default_seconds_to_target']} s | {speed} | "
+            f"{r['default_fit_seconds']:.1f} s ({r['default_epochs']} epochs) | "
+            f"{r['default_final_success']:.3f} / {r['default_final_preserved']:.3f} |"
+        )
+    lines += [
+        "",
+        "## Edit latency, one row (median)",
+        "",
+        "| estimator | flow | N | architecture | edit | flow part | Python overhead | FPN with inferred labels |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for r in result["edit_latency"]:
         a = r["architecture"]
-        lines.append(f"| {r['estimator']} | {r['flow']} | {r['latent_dim']} | {a['transforms']} x {a['depth']} x {a['hidden_features']} | "
-                     f"{r['edit_ms']:.3f} ms | {r['flow_ms']:.3f} ms | {r['python_overhead_ms']:.3f} ms | "
-                     f"{r.get('edit_with_inferred_labels_ms', '-')} |")
-    lines += ["", "## Round trip `edit(Z, {})` (float32, 64-dim latents)", "", "| estimator | flow | max abs error | max abs latent |", "|---|---|---|---|"]
+        lines.append(
+            f"| {r['estimator']} | {r['flow']} | {r['latent_dim']} | {a['transforms']} x {a['depth']} x {a['hidden_features']} | "
+            f"{r['edit_ms']:.3f} ms | {r['flow_ms']:.3f} ms | {r['python_overhead_ms']:.3f} ms | "
+            f"{r.get('edit_with_inferred_labels_ms', '-')} |"
+        )
+    lines += [
+        "",
+        "## Round trip `edit(Z, {})` (float32, 64-dim latents)",
+        "",
+        "| estimator | flow | max abs error | max abs latent |",
+        "|---|---|---|---|",
+    ]
     for r in result["round_trip"]:
         lines.append(f"| {r['estimator']} | {r['flow']} | {r['max_abs_error']:.2e} | {r['max_abs_latent']:.2f} |")
     return "\n".join(lines) + "\n"
@@ -212,8 +281,11 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="small sizes and budgets: checks that every part runs")
     parser.add_argument("--budget", type=float, default=300.0, help="seconds of training for the paper recipe")
     parser.add_argument("--output", default=str(RESULTS / "core"), help="output path without suffix")
-    parser.add_argument("--parts", default="quality,latency,roundtrip",
-                        help="comma-separated subset to (re)measure; the others are kept from an existing output")
+    parser.add_argument(
+        "--parts",
+        default="quality,latency,roundtrip",
+        help="comma-separated subset to (re)measure; the others are kept from an existing output",
+    )
     args = parser.parse_args()
     parts = set(args.parts.split(","))
     torch.manual_seed(0)
@@ -226,9 +298,11 @@ def main() -> None:
     result = json.loads(out.with_suffix(".json").read_text()) if out.with_suffix(".json").exists() else {}
     result["machine"] = machine()
     result.setdefault("commands", {})
-    for part, key, run in (("quality", "time_to_quality", lambda: [time_to_quality(N, n, budget) for N, n in settings]),
-                           ("latency", "edit_latency", lambda: edit_latency(repeats, epochs)),
-                           ("roundtrip", "round_trip", lambda: round_trip(epochs))):
+    for part, key, run in (
+        ("quality", "time_to_quality", lambda: [time_to_quality(N, n, budget) for N, n in settings]),
+        ("latency", "edit_latency", lambda: edit_latency(repeats, epochs)),
+        ("roundtrip", "round_trip", lambda: round_trip(epochs)),
+    ):
         if part in parts:
             result[key] = run()
             result["commands"][key] = command

@@ -62,17 +62,32 @@ def run_one(setting: str, data: str, seed: int, output: Path) -> dict:
     row = {"setting": setting, "data": data, "seed": seed, "seconds": res["seconds"]}
     for method, r in res["methods"].items():
         gen = r["generation"]
-        row[method] = {"edit_success": r["edits"]["mean_success"], "edit_preserved": r["edits"]["mean_preserved"],
-                       "generation": gen.get("seen_accuracy", gen["mean_accuracy"]), "frechet": gen["frechet_distance"],
-                       **({"unseen": gen["unseen_accuracy"]} if "unseen_accuracy" in gen else {}),
-                       **{k: r[k] for k in ("fit_seconds", "edit_seconds") if k in r}}
+        row[method] = {
+            "edit_success": r["edits"]["mean_success"],
+            "edit_preserved": r["edits"]["mean_preserved"],
+            "generation": gen.get("seen_accuracy", gen["mean_accuracy"]),
+            "frechet": gen["frechet_distance"],
+            **({"unseen": gen["unseen_accuracy"]} if "unseen_accuracy" in gen else {}),
+            **{k: r[k] for k in ("fit_seconds", "edit_seconds") if k in r},
+        }
     return row
 
 
 def _child(setting: str, data: str, seed: int, threads: int) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
-        cmd = [sys.executable, __file__, "--child", setting, data, str(seed), "--threads", str(threads), "--output", tmp]
+        cmd = [
+            sys.executable,
+            __file__,
+            "--child",
+            setting,
+            data,
+            str(seed),
+            "--threads",
+            str(threads),
+            "--output",
+            tmp,
+        ]
         done = subprocess.run(cmd, env=env, capture_output=True, text=True)
         if done.returncode:
             raise RuntimeError(f"{setting} {data} seed {seed} failed:\n{done.stderr[-3000:]}")
@@ -81,17 +96,27 @@ def _child(setting: str, data: str, seed: int, threads: int) -> dict:
 
 
 def render(rows: list[dict]) -> str:
-    lines = ["# The main job's plugin settings", "",
-             "`python benchmarks/demo_settings.py`: `plugen demo`'s experiments per setting (epoch cap and the "
-             "settings changed from the plugins' defaults), mean over the seeds named. Edit: success / others preserved; generation: share judged as requested (Shapes: seen, unseen "
-             "combinations); FD: Fréchet distance in the judge's feature space. Times from parallel runs.", ""]
+    lines = [
+        "# The main job's plugin settings",
+        "",
+        "`python benchmarks/demo_settings.py`: `plugen demo`'s experiments per setting (epoch cap and the "
+        "settings changed from the plugins' defaults), mean over the seeds named. Edit: success / others preserved; generation: share judged as requested (Shapes: seen, unseen "
+        "combinations); FD: Fréchet distance in the judge's feature space. Times from parallel runs.",
+        "",
+    ]
     for data in DATA:
         mine = [r for r in rows if r["data"] == data]
         if not mine:
             continue
         methods = [m for m in mine[0] if isinstance(mine[0][m], dict) and m != "linear"]  # linear: no settings
-        lines += [f"## {data}", "", "| setting | " + " | ".join(f"{m} edit | {m} generation | {m} FD" for m in methods)
-                  + " | fit s (PluGeN, FPN) | total s |", "|---" * (3 * len(methods) + 3) + "|"]
+        lines += [
+            f"## {data}",
+            "",
+            "| setting | "
+            + " | ".join(f"{m} edit | {m} generation | {m} FD" for m in methods)
+            + " | fit s (PluGeN, FPN) | total s |",
+            "|---" * (3 * len(methods) + 3) + "|",
+        ]
         for setting, s in SETTINGS.items():
             runs = [r for r in mine if r["setting"] == setting]
             if not runs:
@@ -99,13 +124,26 @@ def render(rows: list[dict]) -> str:
             mean = lambda m, k: float(np.mean([r[m][k] for r in runs]))  # noqa: E731
             cells = []
             for m in methods:
-                gen = f"{mean(m, 'generation'):.3f}" + (f" ({mean(m, 'unseen'):.3f} unseen)" if "unseen" in runs[0][m] else "")
-                cells += [f"{mean(m, 'edit_success'):.3f} / {mean(m, 'edit_preserved'):.3f}", gen, f"{mean(m, 'frechet'):.2f}"]
+                gen = f"{mean(m, 'generation'):.3f}" + (
+                    f" ({mean(m, 'unseen'):.3f} unseen)" if "unseen" in runs[0][m] else ""
+                )
+                cells += [
+                    f"{mean(m, 'edit_success'):.3f} / {mean(m, 'edit_preserved'):.3f}",
+                    gen,
+                    f"{mean(m, 'frechet'):.2f}",
+                ]
             fits = f"{mean('PluGeN', 'fit_seconds'):.1f}, {mean('FPN', 'fit_seconds'):.1f}"
-            changed = {**s.get("both", {}), **{f"{m} {k}": v for m in ("PluGeN", "FPN") for k, v in s.get(m, {}).items()}}
+            changed = {
+                **s.get("both", {}),
+                **{f"{m} {k}": v for m in ("PluGeN", "FPN") for k, v in s.get(m, {}).items()},
+            }
             name = f"{setting}: {s['max_epochs'][data]} epochs" + "".join(f", {k} {v}" for k, v in changed.items())
-            name += f" (seeds {', '.join(str(r['seed']) for r in runs)})" + (" **main job**" if CHOSEN[data] == setting else "")
-            lines.append(f"| {name} | " + " | ".join(cells) + f" | {fits} | {np.mean([r['seconds'] for r in runs]):.1f} |")
+            name += f" (seeds {', '.join(str(r['seed']) for r in runs)})" + (
+                " **main job**" if CHOSEN[data] == setting else ""
+            )
+            lines.append(
+                f"| {name} | " + " | ".join(cells) + f" | {fits} | {np.mean([r['seconds'] for r in runs]):.1f} |"
+            )
         lines.append("")
     return "\n".join(lines)
 

@@ -73,24 +73,38 @@ def main() -> None:
         size = path.stat().st_size
     scale = args.target / args.rows
     result = {
-        "rows": args.rows, "features": args.features, "bytes": size, "write_seconds": written,
-        "fingerprint_seconds": [first, second], "gb_per_second": [size / first / 1e9, size / second / 1e9],
-        "extrapolated_rows": args.target, "extrapolated_seconds": [first * scale, second * scale],
+        "rows": args.rows,
+        "features": args.features,
+        "bytes": size,
+        "write_seconds": written,
+        "fingerprint_seconds": [first, second],
+        "gb_per_second": [size / first / 1e9, size / second / 1e9],
+        "extrapolated_rows": args.target,
+        "extrapolated_seconds": [first * scale, second * scale],
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-        "block_rows": BLOCK_ROWS, "hash_threads": HASH_THREADS, "cpus": os.cpu_count(),
-        "machine": platform.platform(), "python": sys.version.split()[0], "numpy": np.__version__,
-        "torch": torch.__version__, "command": " ".join(sys.argv),
+        "block_rows": BLOCK_ROWS,
+        "hash_threads": HASH_THREADS,
+        "cpus": os.cpu_count(),
+        "machine": platform.platform(),
+        "python": sys.version.split()[0],
+        "numpy": np.__version__,
+        "torch": torch.__version__,
+        "command": " ".join(sys.argv),
     }
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")
     table = [
-        "# Resume fingerprint cost (every row, streamed)", "",
+        "# Resume fingerprint cost (every row, streamed)",
+        "",
         f"{args.rows:,} x {args.features} float32 ({size / 1e9:.2f} GB), {HASH_THREADS} hashing threads, "
-        f"{os.cpu_count()} CPUs; `{result['command']}`", "",
-        "| pass | seconds | GB/s | extrapolated to " + f"{args.target:,} rows |", "|---|---|---|---|",
+        f"{os.cpu_count()} CPUs; `{result['command']}`",
+        "",
+        "| pass | seconds | GB/s | extrapolated to " + f"{args.target:,} rows |",
+        "|---|---|---|---|",
         f"| first (just written) | {first:.2f} | {result['gb_per_second'][0]:.2f} | {first * scale:.1f} s |",
-        f"| second (warm cache) | {second:.2f} | {result['gb_per_second'][1]:.2f} | {second * scale:.1f} s |", "",
+        f"| second (warm cache) | {second:.2f} | {result['gb_per_second'][1]:.2f} | {second * scale:.1f} s |",
+        "",
         f"Peak resident memory of the process: {result['peak_rss_mb']:.0f} MB.",
     ]
     out.with_suffix(".md").write_text("\n".join(table) + "\n")

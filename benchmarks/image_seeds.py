@@ -43,33 +43,55 @@ def run(name: str, seed: int, options: dict) -> dict:
     plugin = PluGeN(labels, **kwargs).fit(Z_train, Y)
     fit_seconds = time.perf_counter() - start
     edits = edit_table(plugin, bb, Z_test[: settings["edit_rows"]], judge, plugin.schema_)
-    generation = generation_table(plugin, bb, judge, spec.requests, settings["per_request"], test.images,
-                                  temperature=0.8, seed=seed, unseen=spec.unseen)
-    return {"experiment": name, "seed": seed, "options": {k: v for k, v in kwargs.items() if k not in ("seed", "progress")},
-            "threads": torch.get_num_threads(), "fit_seconds": round(fit_seconds, 1), "epochs": plugin.history_["epochs"],
-            **({"chosen_seed": plugin.history_["chosen_seed"]} if "chosen_seed" in plugin.history_ else {}),
-            "edit_success": round(edits["mean_success"], 3), "preserved": round(edits["mean_preserved"], 3),
-            "per_edit": {f"{r['label']}={r['value']}": round(r["success"], 2) for r in edits["edits"]},
-            "generation": round(generation["mean_accuracy"], 3),
-            "seen": round(generation.get("seen_accuracy", float("nan")), 3),
-            "unseen": round(generation.get("unseen_accuracy", float("nan")), 3),
-            "frechet_distance": round(generation["frechet_distance"], 2)}
+    generation = generation_table(
+        plugin,
+        bb,
+        judge,
+        spec.requests,
+        settings["per_request"],
+        test.images,
+        temperature=0.8,
+        seed=seed,
+        unseen=spec.unseen,
+    )
+    return {
+        "experiment": name,
+        "seed": seed,
+        "options": {k: v for k, v in kwargs.items() if k not in ("seed", "progress")},
+        "threads": torch.get_num_threads(),
+        "fit_seconds": round(fit_seconds, 1),
+        "epochs": plugin.history_["epochs"],
+        **({"chosen_seed": plugin.history_["chosen_seed"]} if "chosen_seed" in plugin.history_ else {}),
+        "edit_success": round(edits["mean_success"], 3),
+        "preserved": round(edits["mean_preserved"], 3),
+        "per_edit": {f"{r['label']}={r['value']}": round(r["success"], 2) for r in edits["edits"]},
+        "generation": round(generation["mean_accuracy"], 3),
+        "seen": round(generation.get("seen_accuracy", float("nan")), 3),
+        "unseen": round(generation.get("unseen_accuracy", float("nan")), 3),
+        "frechet_distance": round(generation["frechet_distance"], 2),
+    }
 
 
 def table(rows: list[dict]) -> str:
-    lines = ["# PluGeN image figures across seeds", "",
-             "Command: `python benchmarks/image_seeds.py EXPERIMENT --seed S [--options JSON]`, one line each in "
-             "`image_seeds.jsonl`; full benchmark size (500 edited test latents, 300 samples per request, "
-             "temperature 0.8). Settings are those given to PluGeN beyond its defaults (NICE, 4 couplings): `{}` "
-             "is the defaults; with `restarts` k the seeds are S to S + k - 1 and the one kept is named. Seed 0 with the experiment's own settings is what `benchmarks/images.py` reports.", "",
-             "| experiment | PluGeN settings | seed | epochs | fit s (threads) | edit success | preserved | per edit | generation | seen / unseen | Fréchet |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "# PluGeN image figures across seeds",
+        "",
+        "Command: `python benchmarks/image_seeds.py EXPERIMENT --seed S [--options JSON]`, one line each in "
+        "`image_seeds.jsonl`; full benchmark size (500 edited test latents, 300 samples per request, "
+        "temperature 0.8). Settings are those given to PluGeN beyond its defaults (NICE, 4 couplings): `{}` "
+        "is the defaults; with `restarts` k the seeds are S to S + k - 1 and the one kept is named. Seed 0 with the experiment's own settings is what `benchmarks/images.py` reports.",
+        "",
+        "| experiment | PluGeN settings | seed | epochs | fit s (threads) | edit success | preserved | per edit | generation | seen / unseen | Fréchet |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for r in sorted(rows, key=lambda r: (r["experiment"], json.dumps(r["options"], sort_keys=True), r["seed"])):
         per = " ".join(f"{k} {v:.2f}" for k, v in r["per_edit"].items())
         seed = f"{r['seed']} (kept {r['chosen_seed']})" if "chosen_seed" in r else r["seed"]
-        lines.append(f"| {r['experiment']} | `{json.dumps(r['options'], sort_keys=True)}` | {seed} | {r['epochs']} | "
-                     f"{r['fit_seconds']} ({r['threads']}) | {r['edit_success']:.3f} | {r['preserved']:.3f} | {per} | "
-                     f"{r['generation']:.3f} | {r['seen']:.3f} / {r['unseen']:.3f} | {r['frechet_distance']:.2f} |")
+        lines.append(
+            f"| {r['experiment']} | `{json.dumps(r['options'], sort_keys=True)}` | {seed} | {r['epochs']} | "
+            f"{r['fit_seconds']} ({r['threads']}) | {r['edit_success']:.3f} | {r['preserved']:.3f} | {per} | "
+            f"{r['generation']:.3f} | {r['seen']:.3f} / {r['unseen']:.3f} | {r['frechet_distance']:.2f} |"
+        )
     return "\n".join(lines) + "\n"
 
 

@@ -56,8 +56,14 @@ def classification(quick: bool) -> dict:
     out = {}
     for name, Z_train, y_train, Z_test, y_test in split_latents(quick):
         print(f"classification on {name} latents", file=sys.stderr, flush=True)
-        out[name] = classification_table(Z_train, y_train, Z_test, y_test, classifier_weights=HYBRID_WEIGHTS,
-                                         fpn_options={"max_epochs": 3} if quick else None)
+        out[name] = classification_table(
+            Z_train,
+            y_train,
+            Z_test,
+            y_test,
+            classifier_weights=HYBRID_WEIGHTS,
+            fpn_options={"max_epochs": 3} if quick else None,
+        )
     return out
 
 
@@ -69,8 +75,13 @@ def classification_folds(quick: bool) -> dict:
         Z = load(name).encode(digits.images)
         print(f"5-fold classification on {name} latents", file=sys.stderr, flush=True)
         some = np.random.default_rng(0).choice(len(y), 1000, replace=False) if quick else slice(None)
-        out[name] = classification_cv(Z[some], y[some], fpn_flows=("realnvp",), classifier_weights=HYBRID_WEIGHTS,
-                                      fpn_options={"max_epochs": 3} if quick else None)
+        out[name] = classification_cv(
+            Z[some],
+            y[some],
+            fpn_flows=("realnvp",),
+            classifier_weights=HYBRID_WEIGHTS,
+            fpn_options={"max_epochs": 3} if quick else None,
+        )
     return out
 
 
@@ -83,47 +94,73 @@ def classification_seeds(quick: bool, seeds=range(5)) -> dict:
         print(f"classification over seeds on {name} latents", file=sys.stderr, flush=True)
         rows = {}
         for seed in seeds:
-            for r in classification_table(Z_train, y_train, Z_test, y_test, fpn_flows=("realnvp",), seed=seed,
-                                          classifier_weights=HYBRID_WEIGHTS,
-                                          fpn_options={"max_epochs": 3} if quick else None):
+            for r in classification_table(
+                Z_train,
+                y_train,
+                Z_test,
+                y_test,
+                fpn_flows=("realnvp",),
+                seed=seed,
+                classifier_weights=HYBRID_WEIGHTS,
+                fpn_options={"max_epochs": 3} if quick else None,
+            ):
                 if r["model"] == "RBF SVM" or "against" in r:
                     rows.setdefault(r["model"], []).append(
-                        {"test_accuracy": r["test_accuracy"], "against_rbf_svm": r.get("against", {}).get("RBF SVM")})
+                        {"test_accuracy": r["test_accuracy"], "against_rbf_svm": r.get("against", {}).get("RBF SVM")}
+                    )
         rows["RBF SVM"] = rows["RBF SVM"][:1]  # the same every time: it does not depend on a seed
         out[name] = rows
     return out
 
 
 def markdown_seeds(table: dict, command: str) -> str:
-    lines = ["# FPN Table 1 protocol: the spread from the seed alone", "",
-             f"Command: `{command}`; torch {torch.__version__}, {torch.get_num_threads()} threads. "
-             "4,500 training / 500 test digits (the split of images_classification.md); test accuracy "
-             "per seed (0, 1, ...), their mean and standard deviation, and per seed the digits only FPN / "
-             "only the RBF SVM got right with McNemar's exact p. The RBF SVM (C by 5-fold grid "
-             "search) does not depend on a seed.", "",
-             "| latents | model | test accuracy per seed | mean | sd | against the RBF SVM per seed |",
-             "|---|---|---|---|---|---|"]
+    lines = [
+        "# FPN Table 1 protocol: the spread from the seed alone",
+        "",
+        f"Command: `{command}`; torch {torch.__version__}, {torch.get_num_threads()} threads. "
+        "4,500 training / 500 test digits (the split of images_classification.md); test accuracy "
+        "per seed (0, 1, ...), their mean and standard deviation, and per seed the digits only FPN / "
+        "only the RBF SVM got right with McNemar's exact p. The RBF SVM (C by 5-fold grid "
+        "search) does not depend on a seed.",
+        "",
+        "| latents | model | test accuracy per seed | mean | sd | against the RBF SVM per seed |",
+        "|---|---|---|---|---|---|",
+    ]
     for name, rows in table.items():
         for model, runs in rows.items():
             accuracies = [run["test_accuracy"] for run in runs]
             tests = "; ".join(_mcnemar_cell(run["against_rbf_svm"]) for run in runs if run["against_rbf_svm"]) or "-"
-            lines.append(f"| {name} | {model} | {' '.join(f'{a:.3f}' for a in accuracies)} | "
-                         f"{np.mean(accuracies):.4f} | " + (f"{np.std(accuracies, ddof=1):.4f}" if len(accuracies) > 1 else "-")
-                         + f" | {tests} |")
+            lines.append(
+                f"| {name} | {model} | {' '.join(f'{a:.3f}' for a in accuracies)} | "
+                f"{np.mean(accuracies):.4f} | "
+                + (f"{np.std(accuracies, ddof=1):.4f}" if len(accuracies) > 1 else "-")
+                + f" | {tests} |"
+            )
     return "\n".join(lines) + "\n"
 
 
 def markdown(table: dict, command: str) -> str:
-    lines = ["# FPN Table 1 protocol: digit classification from latents", "",
-             f"Command: `{command}`; torch {torch.__version__}, {torch.get_num_threads()} threads. "
-             "4,500 training / 500 test digits (the backbones' own split).", ""]
+    lines = [
+        "# FPN Table 1 protocol: digit classification from latents",
+        "",
+        f"Command: `{command}`; torch {torch.__version__}, {torch.get_num_threads()} threads. "
+        "4,500 training / 500 test digits (the backbones' own split).",
+        "",
+    ]
     for name, rows in table.items():
         best = max((r for r in rows if "against" not in r), key=lambda r: r["test_accuracy"])["model"]
-        lines += [f"## {name}", "", f"| model | train acc. | test acc. | C | seconds | against the {best}: digits only "
-                  "FPN / only it got right, McNemar p |", "|---|---|---|---|---|---|"]
+        lines += [
+            f"## {name}",
+            "",
+            f"| model | train acc. | test acc. | C | seconds | against the {best}: digits only "
+            "FPN / only it got right, McNemar p |",
+            "|---|---|---|---|---|---|",
+        ]
         for r in rows:
-            lines.append(f"| {r['model']} | {r['train_accuracy']:.4f} | {r['test_accuracy']:.4f} | {r.get('C', '-')} | "
-                         f"{r['seconds']} | {_against(r, best)} |")
+            lines.append(
+                f"| {r['model']} | {r['train_accuracy']:.4f} | {r['test_accuracy']:.4f} | {r.get('C', '-')} | "
+                f"{r['seconds']} | {_against(r, best)} |"
+            )
         lines.append("")
     return "\n".join(lines)
 
@@ -139,37 +176,59 @@ def _mcnemar_cell(test: dict) -> str:
 
 
 def markdown_cv(table: dict, command: str) -> str:
-    lines = ["# FPN Table 1 protocol on 5 stratified folds of all digits", "",
-             f"Command: `{command}`; torch {torch.__version__}, {torch.get_num_threads()} threads. "
-             "Each fold: the models fitted on the other four (C by 5-fold grid search inside them), "
-             "tested on it. The backbones were trained on 4,500 of these digits.", "",
-             "Against the best baseline: the digits (of all of them) only FPN / only the baseline got right, "
-             "and McNemar's exact p on them.", "",
-             "| model | " + " | ".join(f"{name} mean test acc. (fold range); against the best baseline" for name in table)
-             + " |", "|---|" + "---|" * len(table)]
-    best = {name: max((m for m, c in t["summary"].items() if "against" not in c),
-                      key=lambda m: t["summary"][m]["mean_test_accuracy"]) for name, t in table.items()}
+    lines = [
+        "# FPN Table 1 protocol on 5 stratified folds of all digits",
+        "",
+        f"Command: `{command}`; torch {torch.__version__}, {torch.get_num_threads()} threads. "
+        "Each fold: the models fitted on the other four (C by 5-fold grid search inside them), "
+        "tested on it. The backbones were trained on 4,500 of these digits.",
+        "",
+        "Against the best baseline: the digits (of all of them) only FPN / only the baseline got right, "
+        "and McNemar's exact p on them.",
+        "",
+        "| model | "
+        + " | ".join(f"{name} mean test acc. (fold range); against the best baseline" for name in table)
+        + " |",
+        "|---|" + "---|" * len(table),
+    ]
+    best = {
+        name: max(
+            (m for m, c in t["summary"].items() if "against" not in c),
+            key=lambda m: t["summary"][m]["mean_test_accuracy"],
+        )
+        for name, t in table.items()
+    }
     for model in next(iter(table.values()))["summary"]:
         cells = {name: table[name]["summary"][model] for name in table}
-        lines.append(f"| {model} | " + " | ".join(
-            f"{c['mean_test_accuracy']:.4f} ({c['fold_min']:.3f}-{c['fold_max']:.3f})"
-            + (f"; vs {best[name]}: {_against(c, best[name])}" if "against" in c else "") for name, c in cells.items()) + " |")
+        lines.append(
+            f"| {model} | "
+            + " | ".join(
+                f"{c['mean_test_accuracy']:.4f} ({c['fold_min']:.3f}-{c['fold_max']:.3f})"
+                + (f"; vs {best[name]}: {_against(c, best[name])}" if "against" in c else "")
+                for name, c in cells.items()
+            )
+            + " |"
+        )
     return "\n".join(lines) + "\n"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--parts", default="classification,experiments",
-                        help="comma-separated subset of classification, classification-cv, classification-seeds, "
-                             "experiments, gan")
+    parser.add_argument(
+        "--parts",
+        default="classification,experiments",
+        help="comma-separated subset of classification, classification-cv, classification-seeds, experiments, gan",
+    )
     args = parser.parse_args()
     parts = set(args.parts.split(","))
     command = " ".join(["python", "benchmarks/images.py", *sys.argv[1:]])
     RESULTS.mkdir(parents=True, exist_ok=True)
-    tables = {"classification": (classification, markdown, "images_classification"),
-              "classification-cv": (classification_folds, markdown_cv, "images_classification_cv"),
-              "classification-seeds": (classification_seeds, markdown_seeds, "images_classification_seeds")}
+    tables = {
+        "classification": (classification, markdown, "images_classification"),
+        "classification-cv": (classification_folds, markdown_cv, "images_classification_cv"),
+        "classification-seeds": (classification_seeds, markdown_seeds, "images_classification_seeds"),
+    }
     for part, (run, write_markdown, stem) in tables.items():
         if part in parts:
             table = run(args.quick)

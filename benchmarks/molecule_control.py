@@ -35,35 +35,54 @@ def measure(directory: Path, n_fit: int = 20_000, per_request: int = 500) -> dic
     start = time.perf_counter()
     bb = load("selfies-vae", directory=directory)
     training = bb.meta["training"]
-    result = {"directory": str(directory), "kl_weight": training["kl_weight"], "word_dropout": training["word_dropout"],
-              "steps": training["steps"], "reproduce": bb.meta["reproduce"],
-              **evaluate(bb.model, load_subset("validation")["SMILES"].tolist()[:VALIDATION_MOLECULES])}
+    result = {
+        "directory": str(directory),
+        "kl_weight": training["kl_weight"],
+        "word_dropout": training["word_dropout"],
+        "steps": training["steps"],
+        "reproduce": bb.meta["reproduce"],
+        **evaluate(bb.model, load_subset("validation")["SMILES"].tolist()[:VALIDATION_MOLECULES]),
+    }
     prior = bb.decode(torch.randn(1000, bb.latent_dim, generator=torch.Generator().manual_seed(1)))
     props = compute([s or "" for s in prior], ["logP", "TPSA", "SAS"], workers=1, progress=False)
     result["prior_properties"] = {k: [float(props[k].mean()), float(props[k].std())] for k in ("logP", "TPSA", "SAS")}
     plugin, result["plugin_fit"] = design.fit_plugin(bb, n=n_fit, progress=False, max_epochs=60)
     result["requests"] = []
     for request in REQUESTS:
-        (label, target), = request.items()
+        ((label, target),) = request.items()
         frame = design.generate(plugin, bb, per_request, request)
         values = frame.loc[frame["valid"], label]
-        result["requests"].append({"label": label, "target": target, "validity": float(frame["valid"].mean()),
-                                   "mean": float(values.mean()), "sd": float(values.std()),
-                                   "mae": float((values - target).abs().mean())})
+        result["requests"].append(
+            {
+                "label": label,
+                "target": target,
+                "validity": float(frame["valid"].mean()),
+                "mean": float(values.mean()),
+                "sd": float(values.std()),
+                "mae": float((values - target).abs().mean()),
+            }
+        )
     result["seconds"] = round(time.perf_counter() - start, 1)
     return result
 
 
 def table(results: list[dict]) -> list[str]:
     heads = [f"{r['label']} {r['target']:g}" for r in results[0]["requests"]]
-    lines = ["| backbone (KL weight, word dropout) | steps | exact reconstruction | token accuracy | prior SAS mean ± sd | "
-             + " | ".join(heads) + " |", "|---|---|---|---|---|" + "---|" * len(heads)]
+    lines = [
+        "| backbone (KL weight, word dropout) | steps | exact reconstruction | token accuracy | prior SAS mean ± sd | "
+        + " | ".join(heads)
+        + " |",
+        "|---|---|---|---|---|" + "---|" * len(heads),
+    ]
     for res in results:
         sas = res["prior_properties"]["SAS"]
-        lines.append(f"| {res['directory']} ({res['kl_weight']:g}, {res['word_dropout']:g}) | {res['steps']:,} | "
-                     f"{res['validation']['exact_reconstruction']:.3f} | {res['validation']['token_accuracy']:.4f} | "
-                     f"{sas[0]:.2f} ± {sas[1]:.2f} | "
-                     + " | ".join(f"{q['mean']:.2f} ± {q['sd']:.2f} ({q['mae']:.2f})" for q in res["requests"]) + " |")
+        lines.append(
+            f"| {res['directory']} ({res['kl_weight']:g}, {res['word_dropout']:g}) | {res['steps']:,} | "
+            f"{res['validation']['exact_reconstruction']:.3f} | {res['validation']['token_accuracy']:.4f} | "
+            f"{sas[0]:.2f} ± {sas[1]:.2f} | "
+            + " | ".join(f"{q['mean']:.2f} ± {q['sd']:.2f} ({q['mae']:.2f})" for q in res["requests"])
+            + " |"
+        )
     return lines
 
 
@@ -78,11 +97,15 @@ def main() -> None:
     for directory in args.directories:
         results.append(measure(Path(directory)))
         print(json.dumps(results[-1]), flush=True)
-    lines = ["# Property control per molecule backbone", "",
-             f"Command: `python benchmarks/molecule_control.py {' '.join(args.directories)}` ({args.threads} torch thread(s), "
-             f"torch {torch.__version__}). PluGeN fitted on 20,000 training latents (at most 60 epochs); 500 molecules per "
-             "request, temperature 1. Cells: decoded property mean ± sd (mean absolute error to the target). The training "
-             "subset: SAS 2.45 ± 0.46. Each backbone's training command is in the JSON.", ""]
+    lines = [
+        "# Property control per molecule backbone",
+        "",
+        f"Command: `python benchmarks/molecule_control.py {' '.join(args.directories)}` ({args.threads} torch thread(s), "
+        f"torch {torch.__version__}). PluGeN fitted on 20,000 training latents (at most 60 epochs); 500 molecules per "
+        "request, temperature 1. Cells: decoded property mean ± sd (mean absolute error to the target). The training "
+        "subset: SAS 2.45 ± 0.46. Each backbone's training command is in the JSON.",
+        "",
+    ]
     lines += table(results)
     lines += ["", "Training commands:", ""] + [f"- `{r['directory']}`: `{r['reproduce']}`" for r in results]
     Path(f"{args.output}.md").write_text("\n".join(lines) + "\n")

@@ -48,11 +48,22 @@ def round_trip(bb, plugin) -> None:
     p = decoded_properties(bb, z)
     pred, h = plugin.predict(z), head(bb, z)
     for k in PROPS:
-        print(k, "corr(orig, decoded)", np.corrcoef(v[k], p[k])[0, 1].round(3),
-              "mean orig/dec", v[k].mean().round(3), p[k].mean().round(3))
+        print(
+            k,
+            "corr(orig, decoded)",
+            np.corrcoef(v[k], p[k])[0, 1].round(3),
+            "mean orig/dec",
+            v[k].mean().round(3),
+            p[k].mean().round(3),
+        )
     for i, k in enumerate(PROPS):
-        print(k, "plugin predict corr", np.corrcoef(v[k], pred[:, i])[0, 1].round(3),
-              "head corr", np.corrcoef(v[k], h[:, i])[0, 1].round(3))
+        print(
+            k,
+            "plugin predict corr",
+            np.corrcoef(v[k], pred[:, i])[0, 1].round(3),
+            "head corr",
+            np.corrcoef(v[k], h[:, i])[0, 1].round(3),
+        )
 
 
 def sampled(bb, plugin) -> None:
@@ -61,9 +72,20 @@ def sampled(bb, plugin) -> None:
             Z = plugin.sample(1000, {"logP": t}, temperature=T, seed=0)
             decoded = bb.decode(Z)
             logp = compute([s or "" for s in decoded], ("logP",), workers=1, progress=False)["logP"]
-            print("T", T, "target", t, "head on sampled z", head(bb, Z)[:, 0].mean().round(3),
-                  "plugin predict", plugin.predict(Z)[:, 0].mean().round(3), "decoded", logp.mean().round(3),
-                  "uniq", len(set(decoded)) / len(decoded))
+            print(
+                "T",
+                T,
+                "target",
+                t,
+                "head on sampled z",
+                head(bb, Z)[:, 0].mean().round(3),
+                "plugin predict",
+                plugin.predict(Z)[:, 0].mean().round(3),
+                "decoded",
+                logp.mean().round(3),
+                "uniq",
+                len(set(decoded)) / len(decoded),
+            )
 
 
 def between_real_molecules(bb, plugin, per_band: int = 400, pairs: int = 300) -> None:
@@ -84,8 +106,10 @@ def between_real_molecules(bb, plugin, per_band: int = 400, pairs: int = 300) ->
             p = decoded_properties(bb, S, ("logP", "SAS"))
             d = cdist(S, Z)
             nearest = np.where(d < 1e-6, np.inf, d).min(1) if S is Z else d.min(1)
-            print(f"{name}, logP {t}: {p['logP'].mean():.3f}, MAE {(p['logP'] - t).abs().mean():.3f}, "
-                  f"SAS {p['SAS'].mean():.3f}; distance {np.median(nearest):.2f}")
+            print(
+                f"{name}, logP {t}: {p['logP'].mean():.3f}, MAE {(p['logP'] - t).abs().mean():.3f}, "
+                f"SAS {p['SAS'].mean():.3f}; distance {np.median(nearest):.2f}"
+            )
 
 
 def predictability(bb, plugin, n: int = 10_000, n_train: int = 8_000) -> None:
@@ -98,15 +122,19 @@ def predictability(bb, plugin, n: int = 10_000, n_train: int = 8_000) -> None:
     samples = plugin.sample(n, seed=2)
     decoded = decoded_properties(bb, samples)
     valid = (decoded["error"] == "").to_numpy()
-    sets = {"real latents, their labels": (real[keep], train[list(PROPS)].to_numpy(float)[keep]),
-            "plugin samples, decoded properties": (samples[valid], decoded[list(PROPS)].to_numpy(float)[valid])}
+    sets = {
+        "real latents, their labels": (real[keep], train[list(PROPS)].to_numpy(float)[keep]),
+        "plugin samples, decoded properties": (samples[valid], decoded[list(PROPS)].to_numpy(float)[valid]),
+    }
     print(f"test MAE of regressors from the latent ({n_train:,} train / the rest test); sd: the property's test sd")
     for name, (Z, Y) in sets.items():
         for k, prop in enumerate(PROPS):
             y_train, y_test = Y[:n_train, k], Y[n_train:, k]
             errors = []
-            for model in (Ridge(alpha=1.0),
-                          MLPRegressor(hidden_layer_sizes=(256, 256), early_stopping=True, random_state=0)):
+            for model in (
+                Ridge(alpha=1.0),
+                MLPRegressor(hidden_layer_sizes=(256, 256), early_stopping=True, random_state=0),
+            ):
                 model.fit(Z[:n_train], y_train)
                 errors.append(np.abs(model.predict(Z[n_train:]) - y_test).mean())
             print(f"{name}, {prop}: ridge {errors[0]:.3f}, MLP {errors[1]:.3f}; sd {y_test.std():.3f}")
@@ -117,8 +145,10 @@ if __name__ == "__main__":
     quiet_rdkit()
     bb, plugin = design.load_shipped()
     stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    print(f"# output of benchmarks/molecules_diagnose.py ({stamp}, shipped selfies-vae + selfies-vae.plugin, "
-          "1 torch thread)")
+    print(
+        f"# output of benchmarks/molecules_diagnose.py ({stamp}, shipped selfies-vae + selfies-vae.plugin, "
+        "1 torch thread)"
+    )
     round_trip(bb, plugin)
     sampled(bb, plugin)
     between_real_molecules(bb, plugin)

@@ -37,8 +37,13 @@ def main() -> None:
     command = " ".join(["python", "benchmarks/pointclouds.py", *sys.argv[1:]])
     stem = "pointclouds_quick" if args.quick else "pointclouds"
     results = run_pointcloud_experiments(RESULTS / stem, scale="smoke" if args.quick else "full")
-    results["machine"] = {"command": command, "torch": torch.__version__, "threads": torch.get_num_threads(),
-                          "python": platform.python_version(), "platform": platform.platform()}
+    results["machine"] = {
+        "command": command,
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+    }
     write(results, RESULTS / f"{stem}.json", RESULTS / f"{stem}.md", command)
     print((RESULTS / f"{stem}.md").read_text())
 

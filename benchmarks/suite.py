@@ -94,14 +94,27 @@ def fit_point(spec: dict) -> dict:
     else:
         Z, Y = latents_with_labels(spec["n"], spec["N"], spec["K"])
     before = peak_rss_mb()
-    settings = dict(max_epochs=spec["epochs"], patience=10**6, progress=False, device=spec.get("device", "cpu"),
-                    batch_size=spec.get("batch_size", 256), **spec.get("model", {}))
+    settings = dict(
+        max_epochs=spec["epochs"],
+        patience=10**6,
+        progress=False,
+        device=spec.get("device", "cpu"),
+        batch_size=spec.get("batch_size", 256),
+        **spec.get("model", {}),
+    )
     model = PluGeN(labels_of(Y.shape[1]), **settings).fit(Z, Y)
     h = model.history_
     gpu = {"peak_gpu_mb": torch.cuda.max_memory_allocated() / 2**20} if settings["device"] == "cuda" else {}
-    return {**{k: v for k, v in spec.items() if k not in ("file", "labels")}, "n_train": h["n_train"],
-            "fit_seconds": h["seconds"], "rows_per_s": h["n_train"] * h["epochs"] / h["seconds"],
-            "peak_rss_mb_before_fit": before, "peak_rss_mb": peak_rss_mb(), **gpu, "nll_per_dim": h["best_nll_per_dim"]}
+    return {
+        **{k: v for k, v in spec.items() if k not in ("file", "labels")},
+        "n_train": h["n_train"],
+        "fit_seconds": h["seconds"],
+        "rows_per_s": h["n_train"] * h["epochs"] / h["seconds"],
+        "peak_rss_mb_before_fit": before,
+        "peak_rss_mb": peak_rss_mb(),
+        **gpu,
+        "nll_per_dim": h["best_nll_per_dim"],
+    }
 
 
 def run_point(spec: dict) -> dict:
@@ -142,8 +155,14 @@ def training_flops_per_row(module: nn.Module) -> float:
 
 #: fit throughput variants (batch size, options): the CPU's, and a GPU's (larger batches)
 CPU_VARIANTS = [(256, {}), (1024, {}), (4096, {}), (1024, {"autocast": "bf16"}), (1024, {"compile": True})]
-GPU_VARIANTS = [(1024, {}), (4096, {}), (16384, {}), (4096, {"autocast": "bf16"}), (16384, {"autocast": "bf16"}),
-                (16384, {"compile": True})]
+GPU_VARIANTS = [
+    (1024, {}),
+    (4096, {}),
+    (16384, {}),
+    (4096, {"autocast": "bf16"}),
+    (16384, {"autocast": "bf16"}),
+    (16384, {"compile": True}),
+]
 
 
 def throughput(quick: bool, device: str) -> dict:
@@ -159,8 +178,15 @@ def throughput(quick: bool, device: str) -> dict:
     for batch_size, options in GPU_VARIANTS if gpu else CPU_VARIANTS:
         row = {"batch_size": batch_size, "options": options}
         try:
-            model = PluGeN(labels_of(4), max_epochs=epochs, patience=10**6, progress=False, device=device,
-                           batch_size=batch_size, **options).fit(Z, Y)
+            model = PluGeN(
+                labels_of(4),
+                max_epochs=epochs,
+                patience=10**6,
+                progress=False,
+                device=device,
+                batch_size=batch_size,
+                **options,
+            ).fit(Z, Y)
         except Exception as error:  # noqa: BLE001 - a benchmark records what failed and goes on
             rows.append({**row, "error": f"{type(error).__name__}: {error}"[:500]})
             print(f"  {rows[-1]}", file=sys.stderr)
@@ -170,13 +196,25 @@ def throughput(quick: bool, device: str) -> dict:
         flops = training_flops_per_row(model.module_)
         rate = h["n_train"] * h["epochs"] / h["seconds"]
         steady = h["n_train"] * (len(ends) - 1) / (ends[-1] - ends[0]) if len(ends) > 1 else rate
-        rows.append({**row, "epochs": h["epochs"], "rows_per_s": rate, "rows_per_s_after_first_epoch": steady,
-                     "flops_per_row": flops, "gflops": rate * flops / 1e9,
-                     "fraction_of_matmul_limit": rate * flops / 1e9 / limit["gflops"],
-                     "fraction_after_first_epoch": steady * flops / 1e9 / limit["gflops"]})
+        rows.append(
+            {
+                **row,
+                "epochs": h["epochs"],
+                "rows_per_s": rate,
+                "rows_per_s_after_first_epoch": steady,
+                "flops_per_row": flops,
+                "gflops": rate * flops / 1e9,
+                "fraction_of_matmul_limit": rate * flops / 1e9 / limit["gflops"],
+                "fraction_after_first_epoch": steady * flops / 1e9 / limit["gflops"],
+            }
+        )
         print(f"  {rows[-1]}", file=sys.stderr)
-    return {"model": "PluGeN default: NICE 4 couplings x 2 hidden layers of 256 + LU linear, N=512",
-            "n": n, "matmul_limit": limit, "rows": rows}
+    return {
+        "model": "PluGeN default: NICE 4 couplings x 2 hidden layers of 256 + LU linear, N=512",
+        "n": n,
+        "matmul_limit": limit,
+        "rows": rows,
+    }
 
 
 def latency(quick: bool, device: str) -> list[dict]:
@@ -188,12 +226,18 @@ def latency(quick: bool, device: str) -> list[dict]:
         big = Z[:4096]
         big_kwargs = {"y_source": Y[:4096]} if cls is FPN else {}
         repeats = 20 if quick else 200
-        row = {"estimator": cls.__name__, "flow": flow, "latent_dim": 512,
-               "edit_ms_batch1": median_ms(lambda: model.edit(Z[:1], {"y0": 1}, **kwargs), repeats),
-               "sample_ms_batch1": median_ms(lambda: model.sample(1, {"y0": 1}), repeats)}
+        row = {
+            "estimator": cls.__name__,
+            "flow": flow,
+            "latent_dim": 512,
+            "edit_ms_batch1": median_ms(lambda: model.edit(Z[:1], {"y0": 1}, **kwargs), repeats),
+            "sample_ms_batch1": median_ms(lambda: model.sample(1, {"y0": 1}), repeats),
+        }
         edit_4096 = median_ms(lambda: model.edit(big, {"y0": 1}, **big_kwargs), 5 if quick else 20)
         sample_4096 = median_ms(lambda: model.sample(4096, {"y0": 1}), 5 if quick else 20)
-        row.update(edit_rows_per_s_batch4096=4096 / edit_4096 * 1000, sample_rows_per_s_batch4096=4096 / sample_4096 * 1000)
+        row.update(
+            edit_rows_per_s_batch4096=4096 / edit_4096 * 1000, sample_rows_per_s_batch4096=4096 / sample_4096 * 1000
+        )
         print(f"  {row}", file=sys.stderr)
         out.append(row)
     return out
@@ -224,16 +268,39 @@ def distributed_fit(quick: bool, device: str) -> list[dict]:
     rows = []
     for processes in (1, 2):
         launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={processes}"]
-        command = launcher + ["-m", "plugen", "fit", "--latents", "z.npy", "--labels", "y.csv", "--quiet",
-                              "--device", device, "--epochs", "3" if quick else "20", "-o", f"p{processes}.plugin"]
+        command = launcher + [
+            "-m",
+            "plugen",
+            "fit",
+            "--latents",
+            "z.npy",
+            "--labels",
+            "y.csv",
+            "--quiet",
+            "--device",
+            device,
+            "--epochs",
+            "3" if quick else "20",
+            "-o",
+            f"p{processes}.plugin",
+        ]
         env = dict(os.environ, OMP_NUM_THREADS=str(max(1, torch.get_num_threads() // processes)))
         start = time.perf_counter()
         done = subprocess.run(command, cwd=folder, env=env, capture_output=True, text=True)
         if done.returncode != 0:
             raise RuntimeError(done.stderr[-3000:])
         h = plugen.load(folder / f"p{processes}.plugin").history_
-        rows.append({"processes": processes, "n": n, "threads_each": env["OMP_NUM_THREADS"], "wall_seconds": time.perf_counter() - start,
-                     "fit_seconds": h["seconds"], "epochs": h["epochs"], "best_val_nll": h["best_nll"]})
+        rows.append(
+            {
+                "processes": processes,
+                "n": n,
+                "threads_each": env["OMP_NUM_THREADS"],
+                "wall_seconds": time.perf_counter() - start,
+                "fit_seconds": h["seconds"],
+                "epochs": h["epochs"],
+                "best_val_nll": h["best_nll"],
+            }
+        )
         print(f"  {rows[-1]}", file=sys.stderr)
     rows[1]["nll_relative_to_one_process"] = rows[1]["best_val_nll"] / rows[0]["best_val_nll"] - 1
     shutil.rmtree(folder)
@@ -242,7 +309,7 @@ def distributed_fit(quick: bool, device: str) -> list[dict]:
 
 def memory(quick: bool, device: str, scratch: str) -> list[dict]:
     rows = []
-    for n in ((20_000, 200_000) if quick else (100_000, 1_000_000, 10_000_000)):
+    for n in (20_000, 200_000) if quick else (100_000, 1_000_000, 10_000_000):
         folder = Path(tempfile.mkdtemp(prefix="plugen-suite-", dir=scratch))
         try:
             path, labels = folder / "z.npy", folder / "y.npy"
@@ -252,9 +319,22 @@ def memory(quick: bool, device: str, scratch: str) -> list[dict]:
             Z.flush()
             del Z
             np.save(labels, Y)
-            rows.append(run_point({"n": n, "N": 512, "K": 4, "epochs": 1, "device": device, "batch_size": 4096,
-                                   "model": SMALL_FLOW, "file": str(path), "labels": str(labels),
-                                   "file_gb": path.stat().st_size / 1e9}))
+            rows.append(
+                run_point(
+                    {
+                        "n": n,
+                        "N": 512,
+                        "K": 4,
+                        "epochs": 1,
+                        "device": device,
+                        "batch_size": 4096,
+                        "model": SMALL_FLOW,
+                        "file": str(path),
+                        "labels": str(labels),
+                        "file_gb": path.stat().st_size / 1e9,
+                    }
+                )
+            )
         finally:
             for p in folder.iterdir():
                 p.unlink()
@@ -265,56 +345,87 @@ def memory(quick: bool, device: str, scratch: str) -> list[dict]:
 # ---------------------------------------------------------------- report
 def markdown(result: dict) -> str:
     m = result["machine"]
-    lines = [f"# Speed and scale suite\n\n{m['cpu']}, {m['torch_threads']} torch threads, torch {m['torch']}, "
-             f"device {result['device']}{', ' + m['gpu'] if m.get('gpu') else ''}; command `{result['command']}`\n"]
+    lines = [
+        f"# Speed and scale suite\n\n{m['cpu']}, {m['torch_threads']} torch threads, torch {m['torch']}, "
+        f"device {result['device']}{', ' + m['gpu'] if m.get('gpu') else ''}; command `{result['command']}`\n"
+    ]
     if "quality" in result:
-        lines += ["## Time to quality (vs the PluGeN paper recipe, same run)\n",
-                  "| latent size | target edit success | recipe s | default s | ratio |", "|---|---|---|---|---|"]
+        lines += [
+            "## Time to quality (vs the PluGeN paper recipe, same run)\n",
+            "| latent size | target edit success | recipe s | default s | ratio |",
+            "|---|---|---|---|---|",
+        ]
         for q in result["quality"]:
-            lines.append(f"| {q['latent_dim']} | {q['target_success']:.3f} | {q['recipe_seconds_to_target']} | "
-                         f"{q['default_seconds_to_target']} | {q['speedup'] and round(q['speedup'], 1)}x |")
+            lines.append(
+                f"| {q['latent_dim']} | {q['target_success']:.3f} | {q['recipe_seconds_to_target']} | "
+                f"{q['default_seconds_to_target']} | {q['speedup'] and round(q['speedup'], 1)}x |"
+            )
     if "throughput" in result:
         t = result["throughput"]
-        lines += [f"\n## Fit throughput: {t['model']}\n",
-                  f"Matrix-multiply limit (best float32 GEMM, same run): {t['matmul_limit']['gflops']:.1f} GFLOP/s\n",
-                  "Whole fit: every epoch, compilation and held-out scoring included; steady: after the first epoch.\n",
-                  "| batch | options | rows/s (whole fit) | GFLOP/s | fraction of limit | rows/s (steady) | fraction (steady) |",
-                  "|---|---|---|---|---|---|---|"]
+        lines += [
+            f"\n## Fit throughput: {t['model']}\n",
+            f"Matrix-multiply limit (best float32 GEMM, same run): {t['matmul_limit']['gflops']:.1f} GFLOP/s\n",
+            "Whole fit: every epoch, compilation and held-out scoring included; steady: after the first epoch.\n",
+            "| batch | options | rows/s (whole fit) | GFLOP/s | fraction of limit | rows/s (steady) | fraction (steady) |",
+            "|---|---|---|---|---|---|---|",
+        ]
         for r in t["rows"]:
             if "error" in r:
                 lines.append(f"| {r['batch_size']} | {r['options']} | failed: {r['error'][:200]} | | | | |")
                 continue
-            lines.append(f"| {r['batch_size']} | {r['options'] or '-'} | {r['rows_per_s']:,.0f} | {r['gflops']:.1f} | "
-                         f"{r['fraction_of_matmul_limit']:.2f} | {r['rows_per_s_after_first_epoch']:,.0f} | "
-                         f"{r['fraction_after_first_epoch']:.2f} |")
+            lines.append(
+                f"| {r['batch_size']} | {r['options'] or '-'} | {r['rows_per_s']:,.0f} | {r['gflops']:.1f} | "
+                f"{r['fraction_of_matmul_limit']:.2f} | {r['rows_per_s_after_first_epoch']:,.0f} | "
+                f"{r['fraction_after_first_epoch']:.2f} |"
+            )
     if "latency" in result:
-        lines += ["\n## Latency and batch throughput (512-dim latents)\n",
-                  "| estimator | flow | edit ms (1 row) | sample ms (1 row) | edit rows/s (4096) | sample rows/s (4096) |",
-                  "|---|---|---|---|---|---|"]
+        lines += [
+            "\n## Latency and batch throughput (512-dim latents)\n",
+            "| estimator | flow | edit ms (1 row) | sample ms (1 row) | edit rows/s (4096) | sample rows/s (4096) |",
+            "|---|---|---|---|---|---|",
+        ]
         for r in result["latency"]:
-            lines.append(f"| {r['estimator']} | {r['flow']} | {r['edit_ms_batch1']:.3f} | {r['sample_ms_batch1']:.3f} | "
-                         f"{r['edit_rows_per_s_batch4096']:,.0f} | {r['sample_rows_per_s_batch4096']:,.0f} |")
+            lines.append(
+                f"| {r['estimator']} | {r['flow']} | {r['edit_ms_batch1']:.3f} | {r['sample_ms_batch1']:.3f} | "
+                f"{r['edit_rows_per_s_batch4096']:,.0f} | {r['sample_rows_per_s_batch4096']:,.0f} |"
+            )
     if "scaling" in result:
         for key, title in (("n", "rows n (N=512, K=4)"), ("N", "latent size N (K=4)"), ("K", "labels K (N=512)")):
             points = result["scaling"][key]
             gpu = "peak_gpu_mb" in points[0]
-            lines += [f"\n## Scaling with {title}: one epoch, batch {points[0]['batch_size']}\n",
-                      f"| {key} | rows | seconds | rows/s | peak MB |" + (" peak GPU MB |" if gpu else ""),
-                      "|---|---|---|---|---|" + ("---|" if gpu else "")]
+            lines += [
+                f"\n## Scaling with {title}: one epoch, batch {points[0]['batch_size']}\n",
+                f"| {key} | rows | seconds | rows/s | peak MB |" + (" peak GPU MB |" if gpu else ""),
+                "|---|---|---|---|---|" + ("---|" if gpu else ""),
+            ]
             for r in points:
-                lines.append(f"| {r[key]} | {r['n']:,} | {r['fit_seconds']:.2f} | {r['rows_per_s']:,.0f} | {r['peak_rss_mb']:,.0f} |"
-                             + (f" {r['peak_gpu_mb']:,.0f} |" if gpu else ""))
+                lines.append(
+                    f"| {r[key]} | {r['n']:,} | {r['fit_seconds']:.2f} | {r['rows_per_s']:,.0f} | {r['peak_rss_mb']:,.0f} |"
+                    + (f" {r['peak_gpu_mb']:,.0f} |" if gpu else "")
+                )
     if "distributed" in result:
-        lines += [f"\n## One process vs two (torchrun + DDP), {result['distributed'][0]['n']:,} x 64 latents, same global batches\n",
-                  "| processes | threads each | fit s | epochs | best held-out NLL |", "|---|---|---|---|---|"]
+        lines += [
+            f"\n## One process vs two (torchrun + DDP), {result['distributed'][0]['n']:,} x 64 latents, same global batches\n",
+            "| processes | threads each | fit s | epochs | best held-out NLL |",
+            "|---|---|---|---|---|",
+        ]
         for r in result["distributed"]:
-            lines.append(f"| {r['processes']} | {r['threads_each']} | {r['fit_seconds']:.1f} | {r['epochs']} | {r['best_val_nll']:.5f} |")
-        lines.append(f"\nTwo processes vs one: held-out NLL {100 * result['distributed'][1]['nll_relative_to_one_process']:+.3f}%.")
+            lines.append(
+                f"| {r['processes']} | {r['threads_each']} | {r['fit_seconds']:.1f} | {r['epochs']} | {r['best_val_nll']:.5f} |"
+            )
+        lines.append(
+            f"\nTwo processes vs one: held-out NLL {100 * result['distributed'][1]['nll_relative_to_one_process']:+.3f}%."
+        )
     if "memory" in result:
-        lines += [f"\n## Out-of-core fit from a memory-mapped .npy (N=512, batch 4096, one epoch, flow {SMALL_FLOW})\n",
-                  "| rows | file GB | seconds | rows/s | peak MB |", "|---|---|---|---|---|"]
+        lines += [
+            f"\n## Out-of-core fit from a memory-mapped .npy (N=512, batch 4096, one epoch, flow {SMALL_FLOW})\n",
+            "| rows | file GB | seconds | rows/s | peak MB |",
+            "|---|---|---|---|---|",
+        ]
         for r in result["memory"]:
-            lines.append(f"| {r['n']:,} | {r['file_gb']:.1f} | {r['fit_seconds']:.1f} | {r['rows_per_s']:,.0f} | {r['peak_rss_mb']:,.0f} |")
+            lines.append(
+                f"| {r['n']:,} | {r['file_gb']:.1f} | {r['fit_seconds']:.1f} | {r['rows_per_s']:,.0f} | {r['peak_rss_mb']:,.0f} |"
+            )
     return "\n".join(lines) + "\n"
 
 
@@ -337,7 +448,12 @@ def main() -> None:
     info = machine()
     if args.device == "cuda":
         info["gpu"] = torch.cuda.get_device_name()
-    result: dict = {"machine": info, "device": args.device, "command": " ".join(["python", *sys.argv]), "quick": args.quick}
+    result: dict = {
+        "machine": info,
+        "device": args.device,
+        "command": " ".join(["python", *sys.argv]),
+        "quick": args.quick,
+    }
     output = Path(args.output or RESULTS / ("suite_quick" if args.quick else "suite"))
     output.parent.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
@@ -363,6 +479,7 @@ def main() -> None:
         output.with_suffix(".json").write_text(json.dumps(result, indent=2, default=float))
         output.with_suffix(".md").write_text(markdown(result))
     print(markdown(result))
+
 
 if __name__ == "__main__":
     main()

@@ -37,7 +37,6 @@ SCREENSHOT = ROOT / "docs" / "ui.png"
 CHROMIUM = "/usr/bin/chromium"
 
 
-
 def machine() -> dict:
     import gradio
     from core import (
@@ -49,8 +48,13 @@ def machine() -> dict:
 
 def summary(ms: list[float]) -> dict:
     a = np.asarray(ms, np.float64)
-    return {"n": int(a.size), "median_ms": round(float(np.median(a)), 1), "p90_ms": round(float(np.quantile(a, 0.9)), 1),
-            "max_ms": round(float(a.max()), 1), "first_ms": round(float(a[0]), 1)}
+    return {
+        "n": int(a.size),
+        "median_ms": round(float(np.median(a)), 1),
+        "p90_ms": round(float(np.quantile(a, 0.9)), 1),
+        "max_ms": round(float(a.max()), 1),
+        "first_ms": round(float(a[0]), 1),
+    }
 
 
 def start_up(name: str, cache: Path, fit: dict | None) -> tuple[object, dict]:
@@ -67,11 +71,14 @@ def start_up(name: str, cache: Path, fit: dict | None) -> tuple[object, dict]:
     t = time.perf_counter()
     ws = sources.demo(name, cache=cache, fit=fit, log=lambda m: None)
     warm = time.perf_counter() - t
-    return ws, {"fit_into_empty_cache_s": round(cold, 1), "load_from_cache_s": round(warm, 2),
-                "shipped_plugin": shipped,
-                "fit": None if shipped else sources.fit_settings(name, fit),
-                "training_epochs": ws.plugin.history_.get("epochs"),
-                "training_rows": ws.plugin.schema_.labels[0].observed}
+    return ws, {
+        "fit_into_empty_cache_s": round(cold, 1),
+        "load_from_cache_s": round(warm, 2),
+        "shipped_plugin": shipped,
+        "fit": None if shipped else sources.fit_settings(name, fit),
+        "training_epochs": ws.plugin.history_.get("epochs"),
+        "training_rows": ws.plugin.schema_.labels[0].observed,
+    }
 
 
 def cli_start(cache: Path) -> float:
@@ -83,8 +90,12 @@ def cli_start(cache: Path) -> float:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     t = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "plugen", "ui", "--demo", "mnist", "--port", str(port),
-                             "--cache", str(cache)], stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "plugen", "ui", "--demo", "mnist", "--port", str(port), "--cache", str(cache)],
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        text=True,
+    )
     try:
         for line in proc.stderr:
             if "plugen editor on" in line:
@@ -133,8 +144,11 @@ def browser_latency(url: str, plan: list[dict], screenshot: Path | None) -> dict
             if item.get("choose"):
                 page.click("#model input")
                 page.get_by_role("option", name=item["choose"]).click()
-                page.wait_for_function("t => document.querySelector('#slider-0 label, #slider-0 span') && "
-                                       "document.querySelector('#slider-0').innerText.includes(t)", arg=item["first_label"])
+                page.wait_for_function(
+                    "t => document.querySelector('#slider-0 label, #slider-0 span') && "
+                    "document.querySelector('#slider-0').innerText.includes(t)",
+                    arg=item["first_label"],
+                )
                 page.wait_for_timeout(300)
             ms = [page.evaluate(MOVE_JS, [item["slot"], v]) for v in item["values"]]
             out[item["name"]] = summary(ms)
@@ -154,39 +168,64 @@ def browser_latency(url: str, plan: list[dict], screenshot: Path | None) -> dict
 
 def render(result: dict) -> str:
     m = result["machine"]
-    lines = ["# Editor latency (`plugen ui`)", "",
-             f"Command: `{result['command']}`; {m['cpu']}, torch {m['torch']} ({m['torch_threads']} thread), "
-             f"Gradio {m['gradio']}, headless Chromium {result.get('chromium', '?')}.", "",
-             "A slider move: the callback alone is edit + decode + re-encode + predict + draw; the page figure is "
-             "from the range input's `input` event to the new picture decoded in the browser (HTTP round trip, "
-             "Gradio, PNG), measured in the page with `performance.now()`. Goal: <= 200 ms. With the page's "
-             "\"re-encode edits\" box ticked the callback also decodes, encodes and edits once more "
-             "(`plugen.reencode`).", "",
-             "| demo | callback median / p90 / max | callback, re-encoded | page median / p90 / max | page, first move "
-             "| moves |", "|---|---|---|---|---|---|"]
+    lines = [
+        "# Editor latency (`plugen ui`)",
+        "",
+        f"Command: `{result['command']}`; {m['cpu']}, torch {m['torch']} ({m['torch_threads']} thread), "
+        f"Gradio {m['gradio']}, headless Chromium {result.get('chromium', '?')}.",
+        "",
+        "A slider move: the callback alone is edit + decode + re-encode + predict + draw; the page figure is "
+        "from the range input's `input` event to the new picture decoded in the browser (HTTP round trip, "
+        "Gradio, PNG), measured in the page with `performance.now()`. Goal: <= 200 ms. With the page's "
+        '"re-encode edits" box ticked the callback also decodes, encodes and edits once more '
+        "(`plugen.reencode`).",
+        "",
+        "| demo | callback median / p90 / max | callback, re-encoded | page median / p90 / max | page, first move "
+        "| moves |",
+        "|---|---|---|---|---|---|",
+    ]
     for name in result["demos"]:
         c, b = result["demos"][name]["callback"], result["browser"].get(name)
         r = result["demos"][name].get("callback_reencoded")
         again = f"{r['median_ms']} / {r['p90_ms']} / {r['max_ms']} ms" if r else "n/a"
         page = f"{b['median_ms']} / {b['p90_ms']} / {b['max_ms']} ms" if b else "n/a"
         first = f"{b['first_ms']} ms" if b else "n/a"
-        lines.append(f"| {name} | {c['median_ms']} / {c['p90_ms']} / {c['max_ms']} ms | {again} | {page} | {first} | "
-                     f"{c['n']} / {b['n'] if b else 0} |")
-    lines += ["", "Start-up (first start fits the demo plugin into the cache; later starts load it):", "",
-              "| demo | fit into an empty cache | load from the cache (in-process) | fit settings | epochs |", "|---|---|---|---|---|"]
+        lines.append(
+            f"| {name} | {c['median_ms']} / {c['p90_ms']} / {c['max_ms']} ms | {again} | {page} | {first} | "
+            f"{c['n']} / {b['n'] if b else 0} |"
+        )
+    lines += [
+        "",
+        "Start-up (first start fits the demo plugin into the cache; later starts load it):",
+        "",
+        "| demo | fit into an empty cache | load from the cache (in-process) | fit settings | epochs |",
+        "|---|---|---|---|---|",
+    ]
     for name, d in result["demos"].items():
         s = d["start_up"]
         if s.get("shipped_plugin"):
-            lines.append(f"| {name} | none: loads the shipped plugin in {s['fit_into_empty_cache_s']} s | "
-                         f"{s['load_from_cache_s']} s | shipped | {s['training_epochs']} |")
+            lines.append(
+                f"| {name} | none: loads the shipped plugin in {s['fit_into_empty_cache_s']} s | "
+                f"{s['load_from_cache_s']} s | shipped | {s['training_epochs']} |"
+            )
         else:
-            lines.append(f"| {name} | {s['fit_into_empty_cache_s']} s | {s['load_from_cache_s']} s | "
-                         f"{', '.join(f'{k} {v}' for k, v in s['fit'].items() if k != 'seed')} | {s['training_epochs']} |")
+            lines.append(
+                f"| {name} | {s['fit_into_empty_cache_s']} s | {s['load_from_cache_s']} s | "
+                f"{', '.join(f'{k} {v}' for k, v in s['fit'].items() if k != 'seed')} | {s['training_epochs']} |"
+            )
     if result.get("cli_start_cached_s") is not None:
-        lines += ["", f"`plugen ui --demo mnist` with its plugin cached serves (warmed up) {result['cli_start_cached_s']} s "
-                  "after the command starts (Python, torch and Gradio imports included).", ""]
-    lines += ["", f"Page load: {result['browser'].get('page_load_s')} s. Requests to anything but the local server: "
-              f"{len(result['browser'].get('external_requests', []))}.", ""]
+        lines += [
+            "",
+            f"`plugen ui --demo mnist` with its plugin cached serves (warmed up) {result['cli_start_cached_s']} s "
+            "after the command starts (Python, torch and Gradio imports included).",
+            "",
+        ]
+    lines += [
+        "",
+        f"Page load: {result['browser'].get('page_load_s')} s. Requests to anything but the local server: "
+        f"{len(result['browser'].get('external_requests', []))}.",
+        "",
+    ]
     return "\n".join(lines)
 
 
@@ -204,13 +243,19 @@ def main(argv: list[str] | None = None) -> dict:
     fit = {"max_epochs": 3} if args.quick else None
     moves = 10 if args.quick else 40
     cache = Path(tempfile.mkdtemp(prefix="plugen-ui-bench-"))
-    result: dict = {"command": "python benchmarks/ui.py" + ("".join(" " + shlex.quote(a) for a in (argv or sys.argv[1:]))),
-                    "machine": machine(), "demos": {}, "browser": {}}
+    result: dict = {
+        "command": "python benchmarks/ui.py" + ("".join(" " + shlex.quote(a) for a in (argv or sys.argv[1:]))),
+        "machine": machine(),
+        "demos": {},
+        "browser": {},
+    }
     workspaces = {}
-    plan = {"mnist": {"slot": 1, "label": "thickness", "values": [1.2, 1.8, 2.4, 3.0, 3.6, 4.2, 4.8]},
-            "shapes": {"slot": 2, "label": "size", "values": [3.5, 4.5, 5.5, 6.5, 7.5]},
-            # decoded molecules are discrete: alternate between two logP values that give different ones
-            "molecules": {"slot": 0, "label": "logP", "values": [-1.0, 5.0], "first": "logP"}}
+    plan = {
+        "mnist": {"slot": 1, "label": "thickness", "values": [1.2, 1.8, 2.4, 3.0, 3.6, 4.2, 4.8]},
+        "shapes": {"slot": 2, "label": "size", "values": [3.5, 4.5, 5.5, 6.5, 7.5]},
+        # decoded molecules are discrete: alternate between two logP values that give different ones
+        "molecules": {"slot": 0, "label": "logP", "values": [-1.0, 5.0], "first": "logP"},
+    }
     from plugen.ui import sources
 
     names = ["mnist", "shapes"] + (["molecules"] if "molecules" in sources.demos() else [])
@@ -219,8 +264,11 @@ def main(argv: list[str] | None = None) -> dict:
         workspaces[name] = ws
         editor = Editor({ws.title: ws}, initial=ws.title)
         timed = (editor, ws.title, plan[name]["slot"], plan[name]["values"], moves)
-        result["demos"][name] = {"start_up": start, "callback": callback_latency(*timed),
-                                 "callback_reencoded": callback_latency(*timed, rounds=1)}
+        result["demos"][name] = {
+            "start_up": start,
+            "callback": callback_latency(*timed),
+            "callback_reencoded": callback_latency(*timed, rounds=1),
+        }
         print(f"[{name}] callback: {result['demos'][name]['callback']}", file=sys.stderr, flush=True)
     # quick mode's short fit is cached under other settings than the command's: it would fit again
     result["cli_start_cached_s"] = None if args.quick else cli_start(cache)

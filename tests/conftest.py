@@ -13,6 +13,7 @@ from plugen.data import entangled
 
 torch.set_num_threads(2)
 
+
 @pytest.fixture(scope="module")
 def one_torch_thread():
     """One torch thread for a whole test module, restored after (``pytestmark =

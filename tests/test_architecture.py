@@ -14,7 +14,6 @@ ABOVE = ("backbones", "data", "molecules", "lab", "ui")
 EXTRAS = ("sklearn", "rdkit", "gradio", "matplotlib", "pandas", "skimage", "mlxtend", "selfies", "fcd_torch")
 
 
-
 def test_import_contracts_hold():
     """pyproject's import-linter contracts: the library imports nothing above it, the layers above
     import only downwards, and no two sibling modules import each other."""
@@ -25,8 +24,10 @@ def test_import_contracts_hold():
 
 
 def test_the_library_and_its_cli_import_no_extra():
-    code = ("import sys, plugen, plugen.cli, plugen.reencode, plugen.encoding; plugen.cli.build_parser(); "
-            f"print(sorted(m for m in {EXTRAS!r} if m in sys.modules))")
+    code = (
+        "import sys, plugen, plugen.cli, plugen.reencode, plugen.encoding; plugen.cli.build_parser(); "
+        f"print(sorted(m for m in {EXTRAS!r} if m in sys.modules))"
+    )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
 
@@ -45,6 +46,9 @@ def test_every_library_module_is_under_the_contract():
 
 @pytest.mark.parametrize("path", library_files(), ids=lambda p: str(p.relative_to(SRC)))
 def test_no_library_function_is_longer_than_60_lines(path):
-    long = [f"{node.name} ({node.end_lineno - node.lineno + 1} lines)" for node in ast.walk(ast.parse(path.read_text()))
-            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.end_lineno - node.lineno >= 60]
+    long = [
+        f"{node.name} ({node.end_lineno - node.lineno + 1} lines)"
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.end_lineno - node.lineno >= 60
+    ]
     assert not long, long

@@ -43,7 +43,8 @@ def test_loads_with_its_latent_size_and_provenance(loaded, name):
     bb, meta = loaded[name], backbones.describe(name)
     assert bb.latent_dim == meta["latent_dim"] == SPECS[name].kwargs["latent_dim"]
     assert meta["reproduce"] == f"python -m plugen.backbones.train {name}" + (
-        f" --device {meta['training']['device']}" if meta["training"]["device"] != "cpu" else "")
+        f" --device {meta['training']['device']}" if meta["training"]["device"] != "cpu" else ""
+    )
     assert meta["data"]["train_size"] > 0 and meta["training"]["seconds"] > 0
 
 
@@ -146,10 +147,13 @@ def test_training_command_writes_a_loadable_backbone(name, tmp_path, monkeypatch
 
     if name == "shapes3d-ae":
         spec = SPECS[name]
-        monkeypatch.setitem(SPECS, name, dataclasses.replace(spec, extra={**spec.extra, "train_size": 64, "validation_size": 16}))
+        monkeypatch.setitem(
+            SPECS, name, dataclasses.replace(spec, extra={**spec.extra, "train_size": 64, "validation_size": 16})
+        )
     main([name, "--epochs", "1", "--output", str(tmp_path)])
     meta = registry.describe(name, tmp_path)
-    assert meta["training"]["epochs"] == 1 and np.isfinite(meta["training"]["final"]["validation"][
-        "chamfer" if name == "shapes3d-ae" else "mse"])
+    assert meta["training"]["epochs"] == 1 and np.isfinite(
+        meta["training"]["final"]["validation"]["chamfer" if name == "shapes3d-ae" else "mse"]
+    )
     bb = registry.load(name, directory=tmp_path)
     assert bb.latent_dim == SPECS[name].kwargs["latent_dim"]

@@ -148,8 +148,9 @@ def test_grouped_split_holds_out_whole_groups(tmp_path, small_blocks, kind):
         if kind == "memory":
             rows = InMemoryRows(torch.as_tensor(Z), torch.as_tensor(ids), CPU, groups)
         else:
-            rows = StreamedRows(BlockReader(memmap(tmp_path, Z)), ids, lambda y: y.copy(), CPU, torch.float64,
-                                seed=0, groups=groups)
+            rows = StreamedRows(
+                BlockReader(memmap(tmp_path, Z)), ids, lambda y: y.copy(), CPU, torch.float64, seed=0, groups=groups
+            )
         rows.split(0.2, torch.Generator().manual_seed(seed))
         return rows
 

@@ -84,8 +84,10 @@ def test_class_names_say_what_the_generator_draws():
     corners = mask[:, [10, 21], :][:, :, [10, 21]].mean(axis=(1, 2))  # 5.5 px from the centre on both axes
     above, below = mask[:, 12].sum(axis=1), mask[:, 19].sum(axis=1)  # widths of two rows 3.5 px from the centre
     asymmetry = np.abs(above - below) / (above + below)
-    drawn = ["square" if c > 0.9 else "triangle" if a > 0.2 else "circle" if c < 0.1 and a < 0.05 else "?"
-             for c, a in zip(corners, asymmetry)]
+    drawn = [
+        "square" if c > 0.9 else "triangle" if a > 0.2 else "circle" if c < 0.1 and a < 0.05 else "?"
+        for c, a in zip(corners, asymmetry)
+    ]
     assert drawn == list(SHAPES)
     channel = measure(images)["colour"].astype(int)
     assert [("red", "green", "blue")[c] for c in channel] == list(COLOURS)

@@ -55,5 +55,8 @@ def test_sharded_encoding_equals_one_process(tmp_path):
     one, two = np.load(tmp_path / "one.npy"), np.load(tmp_path / "two.npy")
     assert two.shape == (101, 40)
     np.testing.assert_allclose(two, one, atol=1e-5)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["images.npy", "one.npy", "two.npy"]  # shards merged and removed
-
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "images.npy",
+        "one.npy",
+        "two.npy",
+    ]  # shards merged and removed

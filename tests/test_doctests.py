@@ -5,8 +5,19 @@ import importlib
 
 import pytest
 
-MODULES = ["plugen.plugins.plugen", "plugen.plugins.fpn", "plugen.flows", "plugen.flows.base", "plugen.flows.coupling",
-           "plugen.labels", "plugen.priors", "plugen.io", "plugen.checkpoint", "plugen.training", "plugen.reencode"]
+MODULES = [
+    "plugen.plugins.plugen",
+    "plugen.plugins.fpn",
+    "plugen.flows",
+    "plugen.flows.base",
+    "plugen.flows.coupling",
+    "plugen.labels",
+    "plugen.priors",
+    "plugen.io",
+    "plugen.checkpoint",
+    "plugen.training",
+    "plugen.reencode",
+]
 
 
 @pytest.mark.parametrize("name", MODULES)

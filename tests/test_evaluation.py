@@ -60,8 +60,9 @@ def test_classification_cv_tests_every_row_once_and_averages_the_folds():
 
     d = entangled(n=400, latent_dim=8, seed=2)
     y = d.Y[:, list(d.labels).index("shape")].astype(int)
-    out = classification_cv(d.Z, y, folds=4, fpn_flows=("realnvp",), classifier_weights=(0.0, 5.0),
-                            fpn_options={"max_epochs": 5})
+    out = classification_cv(
+        d.Z, y, folds=4, fpn_flows=("realnvp",), classifier_weights=(0.0, 5.0), fpn_options={"max_epochs": 5}
+    )
     assert len(out["folds"]) == 4
     models = [r["model"] for r in out["folds"][0]]
     assert models == ["logistic regression", "linear SVM", "RBF SVM", "FPN (realnvp)", "FPN (realnvp), hybrid beta=5"]
@@ -73,10 +74,14 @@ def test_classification_cv_tests_every_row_once_and_averages_the_folds():
         assert all(abs(a * 100 - round(a * 100)) < 1e-9 for a in accuracies)
         for baseline, test in summary.get("against", {}).items():  # McNemar pooled over the folds
             folds = [next(r for r in fold if r["model"] == model)["against"][baseline] for fold in out["folds"]]
-            assert test["a_only"] == sum(f["a_only"] for f in folds) and test["b_only"] == sum(f["b_only"] for f in folds)
+            assert test["a_only"] == sum(f["a_only"] for f in folds) and test["b_only"] == sum(
+                f["b_only"] for f in folds
+            )
             assert test["p_value"] == pytest.approx(exact_mcnemar_p(test["a_only"], test["b_only"]))
             difference = sum(f["a_only"] - f["b_only"] for f in folds) / len(y)  # = the accuracy difference
-            assert difference == pytest.approx(summary["mean_test_accuracy"] - out["summary"][baseline]["mean_test_accuracy"])
+            assert difference == pytest.approx(
+                summary["mean_test_accuracy"] - out["summary"][baseline]["mean_test_accuracy"]
+            )
     assert set(out["summary"]["FPN (realnvp)"]["against"]) == {"logistic regression", "linear SVM", "RBF SVM"}
     assert out["summary"]["RBF SVM"]["mean_test_accuracy"] > 0.8
     assert out["summary"]["FPN (realnvp)"]["mean_test_accuracy"] > 0.8
@@ -88,8 +93,13 @@ def test_edit_table_infers_fpn_source_labels_once_and_edits_the_same(fitted, pro
 
     _, test = data
     fpn, Z = fitted["fpn"], test.Z[:120]
-    judge = Judge("probes", dict(test.labels), {}, lambda X: {k: probes[k](X).astype(float) for k in test.labels},
-                  tolerance={"size": 1.0})
+    judge = Judge(
+        "probes",
+        dict(test.labels),
+        {},
+        lambda X: {k: probes[k](X).astype(float) for k in test.labels},
+        tolerance={"size": 1.0},
+    )
     identity = type("Identity", (), {"decode": staticmethod(lambda X: X)})()
     hidden = type("Hidden", (), {"edit": staticmethod(fpn.edit)})()  # not seen as FPN: infers on every call
     calls = []
@@ -113,8 +123,9 @@ def test_figure_titles_name_classes(small):
     from plugen.lab.evaluation.figures import value_title
 
     Z, Y, labels = small
-    named = quick(PluGeN, {**labels, "shape": ["circle", "square", "triangle"]}, max_epochs=1, transforms=2,
-                  hidden_features=32).fit(Z, Y)
+    named = quick(
+        PluGeN, {**labels, "shape": ["circle", "square", "triangle"]}, max_epochs=1, transforms=2, hidden_features=32
+    ).fit(Z, Y)
     assert [value_title(named, "shape", v) for v in (0, 1.0, "triangle")] == ["circle", "square", "triangle"]
     assert value_title(named, "size", 5.5) == "size=5.5"
     unnamed = quick(PluGeN, labels, max_epochs=1, transforms=2, hidden_features=32).fit(Z, Y)

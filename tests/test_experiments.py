@@ -18,7 +18,9 @@ def test_image_experiments_write_a_complete_report(tmp_path):
             assert np.isfinite(method["generation"]["frechet_distance"])
         for figure in results[name]["figures"]:
             assert (tmp_path / figure).stat().st_size > 5_000 and f"]({figure})" in report
-    assert "**unseen** combinations" in report and len(saved["shapes"]["methods"]["PluGeN"]["generation"]["requests"]) == 9
+    assert (
+        "**unseen** combinations" in report and len(saved["shapes"]["methods"]["PluGeN"]["generation"]["requests"]) == 9
+    )
     reencoded = saved["mnist"]["methods"]["PluGeN re-encoded"]
     assert reencoded["generation"] != saved["mnist"]["methods"]["PluGeN"]["generation"]  # samples re-encoded
     assert reencoded["edits"] != saved["mnist"]["methods"]["PluGeN"]["edits"] and "| PluGeN re-encoded |" in report

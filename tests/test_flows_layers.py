@@ -19,8 +19,11 @@ def randomised(layer, seed=0):
 
 
 def layers():
-    return {"lu": lambda: InvertibleLinear(N), "context-per-class": lambda: ContextLinear(N, C, [0, 2]),
-            "context-shared": lambda: ContextLinear(N, C)}
+    return {
+        "lu": lambda: InvertibleLinear(N),
+        "context-per-class": lambda: ContextLinear(N, C, [0, 2]),
+        "context-shared": lambda: ContextLinear(N, C),
+    }
 
 
 @pytest.mark.parametrize("name", sorted(layers()))

@@ -21,8 +21,10 @@ TINY = dict(max_epochs=1, hidden_features=8, transforms=2, progress=False, devic
 @pytest.fixture(scope="module")
 def models(small):
     Z, Y, labels = small
-    return {"plugen": quick(PluGeN, labels, hidden_features=16).fit(Z, Y),
-            "fpn": quick(FPN, labels, hidden_features=16).fit(Z, Y)}
+    return {
+        "plugen": quick(PluGeN, labels, hidden_features=16).fit(Z, Y),
+        "fpn": quick(FPN, labels, hidden_features=16).fit(Z, Y),
+    }
 
 
 @pytest.fixture(params=["plugen", "fpn"])
@@ -46,8 +48,13 @@ def _fit_cases(Z, Y):
         ("NaN latents", np.where(np.arange(8) == 3, np.nan, Z), Y, {}, "NaN"),
         ("one latent column", Z[:, :1], Y, {}, "at least 2 dimensions"),
         ("labels as a DataFrame with a text column", Z, frame, {}, "value for label 'b' must be numeric"),
-        ("dict columns of unequal lengths", Z, {"a": Y[:, 0], "b": Y[:10, 1], "size": Y[:, 2], "shape": Y[:, 3]}, {},
-         "one value per row"),
+        (
+            "dict columns of unequal lengths",
+            Z,
+            {"a": Y[:, 0], "b": Y[:10, 1], "size": Y[:, 2], "shape": Y[:, 3]},
+            {},
+            "one value per row",
+        ),
         ("dict without a label", Z, {"a": Y[:, 0]}, {}, "missing from the given label columns"),
         ("labels of other rows", Z, Y[:-1], {}, "600 rows but labels have 599"),
         ("text labels", Z, Y.astype(str).astype(object) + "x", {}, "numeric"),
@@ -80,11 +87,21 @@ def test_fit_accepts_what_is_valid_however_it_comes(small):
     pd = pytest.importorskip("pandas")
     Z, Y, _ = small
     Z, Y = Z[:200], Y[:200]
-    frame = pd.DataFrame({"a": pd.array(np.where(np.arange(200) % 7 == 0, None, Y[:, 0]), dtype="Int64"),
-                          "b": Y[:, 1], "size": Y[:, 2], "shape": Y[:, 3]})
-    for Zc, Yc, labels in [(np.round(Z * 100).astype(np.int64), Y, LABELS), (Z.astype(np.float16), Y, LABELS),
-                           (Z, frame, LABELS), (Z, Y[:, 0], {"a": "binary"}),
-                           (Z, {"a": list(Y[:, 0]), "b": Y[:, 1], "size": Y[:, 2], "shape": Y[:, 3]}, LABELS)]:
+    frame = pd.DataFrame(
+        {
+            "a": pd.array(np.where(np.arange(200) % 7 == 0, None, Y[:, 0]), dtype="Int64"),
+            "b": Y[:, 1],
+            "size": Y[:, 2],
+            "shape": Y[:, 3],
+        }
+    )
+    for Zc, Yc, labels in [
+        (np.round(Z * 100).astype(np.int64), Y, LABELS),
+        (Z.astype(np.float16), Y, LABELS),
+        (Z, frame, LABELS),
+        (Z, Y[:, 0], {"a": "binary"}),
+        (Z, {"a": list(Y[:, 0]), "b": Y[:, 1], "size": Y[:, 2], "shape": Y[:, 3]}, LABELS),
+    ]:
         model = PluGeN(labels, **TINY).fit(Zc, Yc)
         assert np.isfinite(model.predict(Z[:5])).all()
 
@@ -159,17 +176,21 @@ def test_float16_results_that_overflow_are_refused(model):
 
 # ---------------------------------------------------------------- property-based
 
-FAST_PROPERTIES = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                                                                   HealthCheck.too_slow])
-EXTREME = st.one_of(st.floats(allow_nan=True, allow_infinity=True, width=64),
-                    st.sampled_from([0.0, 1.0, -1.0, 1e-300, 1e30, -1e30, 1e39, 1e300, 65504.0]))
+FAST_PROPERTIES = settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+)
+EXTREME = st.one_of(
+    st.floats(allow_nan=True, allow_infinity=True, width=64),
+    st.sampled_from([0.0, 1.0, -1.0, 1e-300, 1e30, -1e30, 1e39, 1e300, 65504.0]),
+)
 
 
 def latents(rows=st.integers(0, 6), columns=st.sampled_from([0, 1, 7, 8, 9])):
     dtype = st.sampled_from([np.float16, np.float32, np.float64, np.int32, np.bool_, np.complex64])
     shape = st.one_of(st.tuples(rows, columns), st.tuples(columns), st.tuples(rows, columns, st.integers(1, 2)))
-    return st.one_of(hnp.arrays(dtype, shape, elements=None),
-                     hnp.arrays(np.float64, st.tuples(rows, st.just(8)), elements=EXTREME))
+    return st.one_of(
+        hnp.arrays(dtype, shape, elements=None), hnp.arrays(np.float64, st.tuples(rows, st.just(8)), elements=EXTREME)
+    )
 
 
 def assert_finite_result(result, n_rows=None):
@@ -180,16 +201,25 @@ def assert_finite_result(result, n_rows=None):
 
 
 @settings(FAST_PROPERTIES, max_examples=15)
-@given(Z=latents(), name=st.sampled_from(["plugen", "fpn"]),
-       request=st.dictionaries(st.sampled_from(["a", "size", "shape", "smile"]),
-                               st.one_of(EXTREME, st.integers(-3, 3), st.lists(EXTREME, max_size=3), st.text(max_size=2)),
-                               max_size=2))
+@given(
+    Z=latents(),
+    name=st.sampled_from(["plugen", "fpn"]),
+    request=st.dictionaries(
+        st.sampled_from(["a", "size", "shape", "smile"]),
+        st.one_of(EXTREME, st.integers(-3, 3), st.lists(EXTREME, max_size=3), st.text(max_size=2)),
+        max_size=2,
+    ),
+)
 def test_edit_predict_and_traverse_end_in_a_finite_result_or_an_input_error(models, Z, name, request):
     model = models[name]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        for call in (lambda: model.edit(Z, request), lambda: model.predict(Z), lambda: model.predict_proba(Z),
-                     lambda: model.traverse(Z, "size", [v for v in request.values() if np.ndim(v) == 0][:2] or [0.0])):
+        for call in (
+            lambda: model.edit(Z, request),
+            lambda: model.predict(Z),
+            lambda: model.predict_proba(Z),
+            lambda: model.traverse(Z, "size", [v for v in request.values() if np.ndim(v) == 0][:2] or [0.0]),
+        ):
             try:
                 result = call()
             except InputError:
@@ -198,9 +228,12 @@ def test_edit_predict_and_traverse_end_in_a_finite_result_or_an_input_error(mode
 
 
 @FAST_PROPERTIES
-@given(n=st.one_of(st.integers(-2, 40), st.floats(allow_nan=True), st.just(None)), temperature=EXTREME,
-       request=st.dictionaries(st.sampled_from(["b", "size", "shape"]), EXTREME, max_size=2),
-       name=st.sampled_from(["plugen", "fpn"]))
+@given(
+    n=st.one_of(st.integers(-2, 40), st.floats(allow_nan=True), st.just(None)),
+    temperature=EXTREME,
+    request=st.dictionaries(st.sampled_from(["b", "size", "shape"]), EXTREME, max_size=2),
+    name=st.sampled_from(["plugen", "fpn"]),
+)
 def test_sample_ends_in_a_finite_result_or_an_input_error(models, n, temperature, request, name):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -232,9 +265,14 @@ def fit_inputs(draw):
     base = np.random.default_rng(draw(st.integers(0, 3))).standard_normal((n, columns)) * scale
     kind = draw(st.sampled_from(["float32", "float64", "float16", "int", "with-nan", "with-inf"]))
     with np.errstate(over="ignore", invalid="ignore"):
-        Z = {"float32": base.astype(np.float32), "float64": base, "float16": base.astype(np.float16),
-             "int": np.round(base).astype(np.int64), "with-nan": np.where(base > 1, np.nan, base),
-             "with-inf": np.where(base > 1, np.inf, base)}[kind]
+        Z = {
+            "float32": base.astype(np.float32),
+            "float64": base,
+            "float16": base.astype(np.float16),
+            "int": np.round(base).astype(np.int64),
+            "with-nan": np.where(base > 1, np.nan, base),
+            "with-inf": np.where(base > 1, np.inf, base),
+        }[kind]
     names = draw(st.sampled_from(LABEL_SETS))
     Y = draw(label_columns(draw(st.sampled_from([n, n, max(0, n - 1)]))))
     return Z, Y[:, [list(LABELS).index(name) for name in names]], {name: LABELS[name] for name in names}
@@ -251,8 +289,13 @@ def test_fit_ends_in_a_working_plugin_or_an_input_error(data, cls):
         except (InputError, TrainingError):  # TrainingError: diverged before any good weights, a named error too
             return
         name = next(iter(labels))
-        value = 1 if labels[name] == "binary" else model.schema_.labels[0].quantiles[16] if labels[name] == \
-            "continuous" else model.schema_.labels[0].classes[0]
+        value = (
+            1
+            if labels[name] == "binary"
+            else model.schema_.labels[0].quantiles[16]
+            if labels[name] == "continuous"
+            else model.schema_.labels[0].classes[0]
+        )
         for call in (lambda: model.predict(Z), lambda: model.edit(Z, {name: value}), lambda: model.sample(3, seed=0)):
             try:
                 assert_finite_result(call())

@@ -28,7 +28,10 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 def saved(tmp_path_factory, small):
     Z, Y, labels = small
     root = tmp_path_factory.mktemp("hostile-ck")
-    models = {"plugen": quick(PluGeN, labels, hidden_features=16), "fpn": quick(FPN, labels, flow="maf", hidden_features=16)}
+    models = {
+        "plugen": quick(PluGeN, labels, hidden_features=16),
+        "fpn": quick(FPN, labels, flow="maf", hidden_features=16),
+    }
     for name, model in models.items():
         model.fit(Z, Y).save(root / name)
     return root, models
@@ -62,7 +65,12 @@ def label(index, field, value):
 
 #: (what, checkpoint, mutation, message the refusal must contain)
 CRAFTED = [
-    ("a million transforms", "plugen", setter("params", "transforms", 10**6), "params.transforms must be a whole number"),
+    (
+        "a million transforms",
+        "plugen",
+        setter("params", "transforms", 10**6),
+        "params.transforms must be a whole number",
+    ),
     ("a million hidden features", "fpn", setter("params", "hidden_features", 10**6), "params.hidden_features"),
     ("a million layers", "plugen", setter("params", "depth", 10**6), "params.depth"),
     ("transforms as text", "plugen", setter("params", "transforms", "4"), "params.transforms"),
@@ -106,8 +114,12 @@ CRAFTED = [
     ("checksum of other weights", "plugen", setter("weights_sha256", "0" * 64), "does not match its recorded checksum"),
     ("backbone a list", "plugen", setter("backbone", ["x"]), "backbone must be a string"),
     ("not a plugen checkpoint", "plugen", setter("format", "other"), "is not a plugen checkpoint"),
-    ("plausible but far larger flow", "fpn",
-     lambda m: m["params"].update(transforms=256, hidden_features=65536), "does not match its own description"),
+    (
+        "plausible but far larger flow",
+        "fpn",
+        lambda m: m["params"].update(transforms=256, hidden_features=65536),
+        "does not match its own description",
+    ),
     ("more layers than the weights hold", "plugen", setter("params", "depth", 3), "does not match its own description"),
 ]
 
@@ -119,8 +131,11 @@ def test_crafted_metadata_is_refused_before_building(saved, tmp_path, what, name
         plugen.load(path)
 
 
-@pytest.mark.parametrize("what, name, mutate, message", [c for c in CRAFTED if "format" in c[0] or "training" in c[0]
-                                                         or "std" in c[0]], ids=lambda c: c if isinstance(c, str) else "")
+@pytest.mark.parametrize(
+    "what, name, mutate, message",
+    [c for c in CRAFTED if "format" in c[0] or "training" in c[0] or "std" in c[0]],
+    ids=lambda c: c if isinstance(c, str) else "",
+)
 def test_plugen_info_refuses_crafted_metadata_with_a_message(saved, tmp_path, capsys, what, name, mutate, message):
     from plugen.cli import main
 
@@ -131,8 +146,12 @@ def test_plugen_info_refuses_crafted_metadata_with_a_message(saved, tmp_path, ca
 
 def test_metadata_that_is_not_json_too_large_or_nested_without_end_is_refused(saved, tmp_path):
     root, _ = saved
-    cases = {"binary": os.urandom(4000), "nested": b"[" * 100_000 + b"]" * 100_000,
-             "huge": b"{" + b" " * (17 << 20) + b"}", "nan": b'{"format": NaN}'}
+    cases = {
+        "binary": os.urandom(4000),
+        "nested": b"[" * 100_000 + b"]" * 100_000,
+        "huge": b"{" + b" " * (17 << 20) + b"}",
+        "nan": b'{"format": NaN}',
+    }
     for case, content in cases.items():
         path = Path(shutil.copytree(root / "plugen", tmp_path / case))
         (path / META).write_bytes(content)
@@ -215,15 +234,21 @@ print(json.dumps({"outcome": outcome, "seconds": seconds, "grown_kb": grown}))
 """
 
 
-@pytest.mark.parametrize("mutate", [setter("params", "transforms", 10**6),
-                                    lambda m: m["params"].update(transforms=256, hidden_features=65536, depth=32),
-                                    lambda m: m.update(latent_dim=2**20)],
-                         ids=["transforms-1e6", "largest-within-bounds", "latent-dim-2^20"])
+@pytest.mark.parametrize(
+    "mutate",
+    [
+        setter("params", "transforms", 10**6),
+        lambda m: m["params"].update(transforms=256, hidden_features=65536, depth=32),
+        lambda m: m.update(latent_dim=2**20),
+    ],
+    ids=["transforms-1e6", "largest-within-bounds", "latent-dim-2^20"],
+)
 def test_crafted_checkpoint_is_refused_within_a_second_and_200_mb(saved, tmp_path, mutate):
     path = crafted(saved, "fpn", tmp_path, mutate)
     env = dict(os.environ, PYTHONPATH=str(SRC), OMP_NUM_THREADS="1")
-    probe = subprocess.run([sys.executable, "-c", REFUSAL_PROBE, str(path)], capture_output=True, text=True, env=env,
-                           timeout=120)
+    probe = subprocess.run(
+        [sys.executable, "-c", REFUSAL_PROBE, str(path)], capture_output=True, text=True, env=env, timeout=120
+    )
     result = json.loads(probe.stdout.strip().splitlines()[-1])
     assert result["outcome"] != "loaded" and "checkpoint" in result["outcome"]
     assert result["seconds"] < 1.0, result
@@ -260,8 +285,13 @@ class Savers:
 
     def __init__(self, root: Path, target: Path, mode: str):
         env = dict(os.environ, PYTHONPATH=str(SRC), OMP_NUM_THREADS="1")
-        self.server = subprocess.Popen([sys.executable, "-c", SAVER, str(root), str(target), mode],
-                                       stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, text=True)
+        self.server = subprocess.Popen(
+            [sys.executable, "-c", SAVER, str(root), str(target), mode],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            env=env,
+            text=True,
+        )
 
     def start(self) -> int:
         self.server.stdin.write("go\n")
@@ -349,7 +379,9 @@ def test_leftovers_of_live_processes_are_kept(saved, tmp_path):
     assert mine.is_dir() and not old_style.exists()
 
 
-@pytest.mark.parametrize("umask, directory, file", [(0o022, 0o755, 0o644), (0o077, 0o700, 0o600), (0o002, 0o775, 0o664)])
+@pytest.mark.parametrize(
+    "umask, directory, file", [(0o022, 0o755, 0o644), (0o077, 0o700, 0o600), (0o002, 0o775, 0o664)]
+)
 def test_checkpoint_files_respect_the_umask(saved, tmp_path, umask, directory, file):
     _, models = saved
     previous = os.umask(umask)

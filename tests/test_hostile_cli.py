@@ -61,8 +61,12 @@ def files(tmp_path_factory, small):
     torch.save(torch.zeros(3, 8, dtype=torch.bfloat16), d / "bf16.pt")
     np.savez(d / "archive.npy.npz", z=Z)
     os.replace(d / "archive.npy.npz", d / "archive.npy")
-    for name, change in {"std0": ("labels", 2, "std", 0), "version": ("format_version", "2"),
-                         "training": ("training", [1, 2]), "transforms": ("params", "transforms", 10**6)}.items():
+    for name, change in {
+        "std0": ("labels", 2, "std", 0),
+        "version": ("format_version", "2"),
+        "training": ("training", [1, 2]),
+        "transforms": ("params", "transforms", 10**6),
+    }.items():
         path = d / f"{name}.plugin"
         (path).mkdir()
         for f in (d / "p.plugin").iterdir():
@@ -84,21 +88,37 @@ def run(capsys, *argv):
 
 #: (what, argv with {d} for the files' folder, the message the error must contain)
 CASES = [
-    ("header-only latents CSV", "predict {d}/p.plugin --latents {d}/header-only.csv -o {d}/o.csv", "header row but no latents"),
+    (
+        "header-only latents CSV",
+        "predict {d}/p.plugin --latents {d}/header-only.csv -o {d}/o.csv",
+        "header row but no latents",
+    ),
     ("binary file as latents CSV", "predict {d}/p.plugin --latents {d}/binary.csv -o {d}/o.csv", "not a text CSV"),
     ("binary file as labels CSV", "fit --latents {d}/z.npy --labels {d}/binary.csv -o {d}/n.plugin", "not a text CSV"),
     ("NUL byte in a CSV", "fit --latents {d}/z.npy --labels {d}/nul.csv -o {d}/n.plugin", "nul.csv"),
     ("empty CSV", "predict {d}/p.plugin --latents {d}/empty.csv -o {d}/o.csv", "is empty"),
     ("ragged CSV", "predict {d}/p.plugin --latents {d}/ragged.csv -o {d}/o.csv", "row 2 has 2 values"),
     ("text in latents CSV", "predict {d}/p.plugin --latents {d}/text.csv -o {d}/o.csv", "not a number"),
-    ("labels CSV with a header only", "fit --latents {d}/z.npy --labels {d}/labels-header-only.csv -o {d}/n.plugin",
-     "header row but no labels"),
-    ("duplicate label column names", "fit --latents {d}/z.npy --labels {d}/dup.csv --quiet -o {d}/n.plugin",
-     "names column 'a' more than once"),
-    ("empty label column name", "fit --latents {d}/z.npy --labels {d}/unnamed.csv --quiet -o {d}/n.plugin",
-     "column 2 of the header has no name"),
-    ("--y-source with PluGeN", "edit {d}/p.plugin --latents {d}/z.npy --set a=1 --y-source {d}/y.csv -o {d}/o.npy",
-     "y_source is FPN's"),
+    (
+        "labels CSV with a header only",
+        "fit --latents {d}/z.npy --labels {d}/labels-header-only.csv -o {d}/n.plugin",
+        "header row but no labels",
+    ),
+    (
+        "duplicate label column names",
+        "fit --latents {d}/z.npy --labels {d}/dup.csv --quiet -o {d}/n.plugin",
+        "names column 'a' more than once",
+    ),
+    (
+        "empty label column name",
+        "fit --latents {d}/z.npy --labels {d}/unnamed.csv --quiet -o {d}/n.plugin",
+        "column 2 of the header has no name",
+    ),
+    (
+        "--y-source with PluGeN",
+        "edit {d}/p.plugin --latents {d}/z.npy --set a=1 --y-source {d}/y.csv -o {d}/o.npy",
+        "y_source is FPN's",
+    ),
     ("edit to 1e300", "edit {d}/p.plugin --latents {d}/z.npy --set a=1e300 -o {d}/o.csv", "not finite"),
     ("FPN edit to -1e300", "edit {d}/f.plugin --latents {d}/z.npy --set size=-1e300 -o {d}/o.csv", "not finite"),
     ("edit to inf", "edit {d}/p.plugin --latents {d}/z.npy --set a=inf -o {d}/o.csv", "must be finite"),
@@ -123,25 +143,56 @@ CASES = [
     ("plugin.json with label std 0", "predict {d}/std0.plugin --latents {d}/z.npy -o {d}/o.csv", "standard deviation"),
     ("plugin.json with a string format_version", "info {d}/version.plugin", "format_version must be a whole number"),
     ("plugin.json with training a list", "info {d}/training.plugin", "training must be an object"),
-    ("plugin.json with a million transforms", "predict {d}/transforms.plugin --latents {d}/z.npy -o {d}/o.csv",
-     "params.transforms"),
-    ("encode images of another shape", "encode --backbone mnist-vae --inputs {d}/images.npy -o {d}/e.npy --quiet",
-     "encodes images of shape (n, 1, 28, 28)"),
-    ("encode a flat array", "encode --backbone mnist-vae --inputs {d}/flat.npy -o {d}/e.npy --quiet",
-     "got an array of shape (5, 10)"),
-    ("encode text with an image model", "encode --backbone mnist-vae --inputs {d}/z.txt -o {d}/e.npy --quiet",
-     "encodes images"),
-    ("encode a binary file as SMILES", "encode --backbone mnist-vae --inputs {d}/binary.csv -o {d}/e.npy --quiet",
-     "cannot read"),
-    ("encode with an unknown backbone", "encode --backbone nope --inputs {d}/images.npy -o {d}/e.npy", "unknown backbone"),
-    ("fit with an unknown label", "fit --latents {d}/z.npy --labels {d}/y.csv --label smile:binary -o {d}/n.plugin",
-     "not a column"),
-    ("fit with an unknown kind", "fit --latents {d}/z.npy --labels {d}/y.csv --label a:ordinal -o {d}/n.plugin",
-     "unknown kind"),
-    ("fit with zero epochs", "fit --latents {d}/z.npy --labels {d}/y.csv --epochs 0 -o {d}/n.plugin",
-     "max_epochs must be a positive number"),
-    ("fit text latents in a stream", "fit --latents {d}/strings.npy --labels {d}/y.csv --stream -o {d}/n.plugin",
-     "must hold floats"),
+    (
+        "plugin.json with a million transforms",
+        "predict {d}/transforms.plugin --latents {d}/z.npy -o {d}/o.csv",
+        "params.transforms",
+    ),
+    (
+        "encode images of another shape",
+        "encode --backbone mnist-vae --inputs {d}/images.npy -o {d}/e.npy --quiet",
+        "encodes images of shape (n, 1, 28, 28)",
+    ),
+    (
+        "encode a flat array",
+        "encode --backbone mnist-vae --inputs {d}/flat.npy -o {d}/e.npy --quiet",
+        "got an array of shape (5, 10)",
+    ),
+    (
+        "encode text with an image model",
+        "encode --backbone mnist-vae --inputs {d}/z.txt -o {d}/e.npy --quiet",
+        "encodes images",
+    ),
+    (
+        "encode a binary file as SMILES",
+        "encode --backbone mnist-vae --inputs {d}/binary.csv -o {d}/e.npy --quiet",
+        "cannot read",
+    ),
+    (
+        "encode with an unknown backbone",
+        "encode --backbone nope --inputs {d}/images.npy -o {d}/e.npy",
+        "unknown backbone",
+    ),
+    (
+        "fit with an unknown label",
+        "fit --latents {d}/z.npy --labels {d}/y.csv --label smile:binary -o {d}/n.plugin",
+        "not a column",
+    ),
+    (
+        "fit with an unknown kind",
+        "fit --latents {d}/z.npy --labels {d}/y.csv --label a:ordinal -o {d}/n.plugin",
+        "unknown kind",
+    ),
+    (
+        "fit with zero epochs",
+        "fit --latents {d}/z.npy --labels {d}/y.csv --epochs 0 -o {d}/n.plugin",
+        "max_epochs must be a positive number",
+    ),
+    (
+        "fit text latents in a stream",
+        "fit --latents {d}/strings.npy --labels {d}/y.csv --stream -o {d}/n.plugin",
+        "must hold floats",
+    ),
 ]
 
 
@@ -159,8 +210,11 @@ def test_hostile_cli_input_ends_in_one_error_line(files, capsys, what, argv, mes
 #: (what, argv, check of the written file): hostile-looking input that is valid and must work
 ACCEPTED = [
     ("bfloat16 .pt latents", "predict {d}/p.plugin --latents {d}/bf16.pt -o {d}/ok.csv", lambda t: len(t) == 4),
-    ("edit far beyond the range, but finite", "edit {d}/p.plugin --latents {d}/z.npy --set size=40 -o {d}/ok.csv",
-     lambda t: len(t) == 600 and ",," not in "".join(t)),
+    (
+        "edit far beyond the range, but finite",
+        "edit {d}/p.plugin --latents {d}/z.npy --set size=40 -o {d}/ok.csv",
+        lambda t: len(t) == 600 and ",," not in "".join(t),
+    ),
     ("sample at temperature 0", "sample {d}/f.plugin -n 3 --temperature 0 -o {d}/ok.csv", lambda t: len(t) == 3),
 ]
 
@@ -194,9 +248,13 @@ def test_write_array_refuses_non_finite_values(tmp_path):
 # ---------------------------------------------------------------- property-based: the readers
 
 READERS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-CELL = st.one_of(st.sampled_from(["", "nan", "NA", "inf", "-inf", "1e999", "0", "1", "2.5", " 3 ", "x", "1_0", "0x1",
-                                  '"4"', "NaN", "none"]),
-                 st.floats(allow_nan=True, allow_infinity=True).map(repr), st.text(max_size=4))
+CELL = st.one_of(
+    st.sampled_from(
+        ["", "nan", "NA", "inf", "-inf", "1e999", "0", "1", "2.5", " 3 ", "x", "1_0", "0x1", '"4"', "NaN", "none"]
+    ),
+    st.floats(allow_nan=True, allow_infinity=True).map(repr),
+    st.text(max_size=4),
+)
 
 
 def csv_text():
@@ -238,10 +296,26 @@ def test_readers_end_in_an_array_or_an_input_error_on_arbitrary_bytes(tmp_path, 
 
 
 @READERS
-@given(array=hnp.arrays(st.sampled_from([np.float16, np.float32, np.float64, np.int8, np.uint64, np.bool_,
-                                         np.complex64, np.dtype("U2"), np.dtype("M8[s]"), np.dtype([("x", "f4")])]),
-                        hnp.array_shapes(min_dims=0, max_dims=3, min_side=0, max_side=4)),
-       mmap=st.booleans())
+@given(
+    array=hnp.arrays(
+        st.sampled_from(
+            [
+                np.float16,
+                np.float32,
+                np.float64,
+                np.int8,
+                np.uint64,
+                np.bool_,
+                np.complex64,
+                np.dtype("U2"),
+                np.dtype("M8[s]"),
+                np.dtype([("x", "f4")]),
+            ]
+        ),
+        hnp.array_shapes(min_dims=0, max_dims=3, min_side=0, max_side=4),
+    ),
+    mmap=st.booleans(),
+)
 def test_npy_reader_ends_in_a_2d_array_or_an_input_error(tmp_path, array, mmap):
     path = tmp_path / "a.npy"
     np.save(path, array)
@@ -251,8 +325,13 @@ def test_npy_reader_ends_in_a_2d_array_or_an_input_error(tmp_path, array, mmap):
 
 
 @READERS
-@given(array=hnp.arrays(np.float64, hnp.array_shapes(min_dims=1, max_dims=2, max_side=5),
-                        elements=st.floats(allow_nan=True, allow_infinity=True)))
+@given(
+    array=hnp.arrays(
+        np.float64,
+        hnp.array_shapes(min_dims=1, max_dims=2, max_side=5),
+        elements=st.floats(allow_nan=True, allow_infinity=True),
+    )
+)
 def test_written_results_are_finite_or_refused(tmp_path, array):
     path = tmp_path / "w.csv"
     try:
@@ -279,8 +358,25 @@ def test_a_killed_fit_rerun_on_changed_labels_is_refused_then_restarts_afresh(tm
     d = entangled(n=4000, latent_dim=16, seed=2)
     np.save(tmp_path / "z.npy", d.Z)
     write_array(tmp_path / "y.csv", d.Y, header=list(d.labels))
-    command = [sys.executable, "-m", "plugen", "fit", "--latents", "z.npy", "--labels", "y.csv", "--epochs", "40",
-               "--quiet", "--device", "cpu", "--seed", "0", "-o", "c.plugin"]
+    command = [
+        sys.executable,
+        "-m",
+        "plugen",
+        "fit",
+        "--latents",
+        "z.npy",
+        "--labels",
+        "y.csv",
+        "--epochs",
+        "40",
+        "--quiet",
+        "--device",
+        "cpu",
+        "--seed",
+        "0",
+        "-o",
+        "c.plugin",
+    ]
     env = dict(os.environ, PYTHONPATH=str(SRC), OMP_NUM_THREADS="1")
     state = tmp_path / "c.plugin.training-state.pt"
     process = subprocess.Popen(command, cwd=tmp_path, env=env, stderr=subprocess.PIPE)
@@ -297,8 +393,13 @@ def test_a_killed_fit_rerun_on_changed_labels_is_refused_then_restarts_afresh(tm
     assert again.returncode == 2 and "Traceback" not in again.stderr
     assert "belongs to a fit on other data or with other settings" in again.stderr and "--restart" in again.stderr
     assert state.exists() and not (tmp_path / "c.plugin").exists()  # the interrupted fit's state is kept
-    fresh = subprocess.run(command[:-2] + ["--epochs", "2", "--restart", "-o", "c.plugin"], cwd=tmp_path, env=env,
-                           capture_output=True, text=True)
+    fresh = subprocess.run(
+        command[:-2] + ["--epochs", "2", "--restart", "-o", "c.plugin"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     assert fresh.returncode == 0, fresh.stderr[-2000:]
     assert "resum" not in fresh.stderr
     assert plugen.load(tmp_path / "c.plugin").history_["resumed_from_epoch"] == 0
@@ -320,7 +421,9 @@ def test_the_fingerprint_covers_every_row_in_memory_and_streamed(tmp_path, small
         reader = BlockReader(np.load(tmp_path / "z.npy", mmap_mode="r"))
         streamed = StreamedRows(reader, Y, np.nan_to_num, torch.device("cpu"), torch.float32, 0)
         try:
-            return [fingerprint({"s": 1}, rows.fingerprint_rows(), rows.n, rows.features) for rows in (memory, streamed)]
+            return [
+                fingerprint({"s": 1}, rows.fingerprint_rows(), rows.n, rows.features) for rows in (memory, streamed)
+            ]
         finally:
             reader.close()
 

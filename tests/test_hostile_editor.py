@@ -38,9 +38,11 @@ from plugen.ui.app import Editor
 from plugen.ui.cli import upload_size
 from plugen.ui.domains import MAX_PIXELS
 
-pytestmark = [pytest.mark.usefixtures("one_torch_thread"),
-              pytest.mark.filterwarnings("ignore:'future.no_silent_downcasting' is deprecated"),
-              pytest.mark.filterwarnings("ignore:The copy keyword is deprecated")]
+pytestmark = [
+    pytest.mark.usefixtures("one_torch_thread"),
+    pytest.mark.filterwarnings("ignore:'future.no_silent_downcasting' is deprecated"),
+    pytest.mark.filterwarnings("ignore:The copy keyword is deprecated"),
+]
 CHROMIUM = "/usr/bin/chromium"
 LATENT_DIM = 40  # mnist-vae's
 
@@ -50,8 +52,9 @@ def fit_tiny(seed: int) -> PluGeN:
     rng = np.random.default_rng(seed)
     Z = rng.normal(size=(300, LATENT_DIM)).astype(np.float32)
     Y = np.c_[Z[:, 0] > 0, 2 * Z[:, 1] + 3].astype(np.float64)
-    return PluGeN({"thickness": "binary", "slant": "continuous"}, max_epochs=2, progress=False, seed=seed,
-                  backbone="mnist-vae").fit(Z, Y)
+    return PluGeN(
+        {"thickness": "binary", "slant": "continuous"}, max_epochs=2, progress=False, seed=seed, backbone="mnist-vae"
+    ).fit(Z, Y)
 
 
 @pytest.fixture(scope="module")
@@ -85,10 +88,28 @@ def test_the_folder_lists_its_plugins_only(editor):
     assert editor.plugin_names() == ["broken.plugin", "tiny.plugin"]
 
 
-HOSTILE_NAMES = ["../../etc/passwd", "/etc/passwd", "/etc", "..", ".", "escape", "weights-out.plugin",
-                 ".hidden.plugin", "notes.txt", "empty", "missing.plugin", "tiny.plugin/../tiny.plugin",
-                 "../outside/other.plugin", "~", "~/.ssh", "tiny.plugin\x00", "x" * 10_000, "%2e%2e%2fetc",
-                 "..\\..\\windows", 12345]
+HOSTILE_NAMES = [
+    "../../etc/passwd",
+    "/etc/passwd",
+    "/etc",
+    "..",
+    ".",
+    "escape",
+    "weights-out.plugin",
+    ".hidden.plugin",
+    "notes.txt",
+    "empty",
+    "missing.plugin",
+    "tiny.plugin/../tiny.plugin",
+    "../outside/other.plugin",
+    "~",
+    "~/.ssh",
+    "tiny.plugin\x00",
+    "x" * 10_000,
+    "%2e%2e%2fetc",
+    "..\\..\\windows",
+    12345,
+]
 
 
 def test_any_other_name_gets_one_message_that_reveals_nothing(editor, plugins):
@@ -113,12 +134,15 @@ def test_no_name_asks_for_one(editor, name):
         editor.load_plugin(name, "mnist-vae")
 
 
-@pytest.mark.parametrize("backbone, error, words", [
-    ("shapes-vae", CheckpointError, ["mnist-vae", "shapes-vae", "fitted on"]),
-    ("../../etc/passwd", InputError, ["unknown backbone"]),
-    ("", PlugenError, ["choose the backbone"]),
-    (None, PlugenError, ["choose the backbone"]),
-])
+@pytest.mark.parametrize(
+    "backbone, error, words",
+    [
+        ("shapes-vae", CheckpointError, ["mnist-vae", "shapes-vae", "fitted on"]),
+        ("../../etc/passwd", InputError, ["unknown backbone"]),
+        ("", PlugenError, ["choose the backbone"]),
+        (None, PlugenError, ["choose the backbone"]),
+    ],
+)
 def test_a_wrong_backbone_is_refused_without_the_servers_path(editor, plugins, backbone, error, words):
     with pytest.raises(error) as info:
         editor.load_plugin("tiny.plugin", backbone)
@@ -231,12 +255,15 @@ def _file(path: Path, data: bytes) -> Path:
 def _png_header(path: Path, width: int, height: int) -> Path:
     """A PNG that announces a ``width`` x ``height`` greyscale image in a few dozen bytes (its pixel
     data would be megabytes: only the header is there)."""
+
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
     header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    return _file(path, b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 64))
-                 + chunk(b"IEND", b""))
+    return _file(
+        path,
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b""),
+    )
 
 
 def _png(path: Path, size: tuple[int, int]) -> Path:
@@ -246,16 +273,19 @@ def _png(path: Path, size: tuple[int, int]) -> Path:
     return path
 
 
-@pytest.mark.parametrize("make, words", [
-    (lambda d: None, "no file was uploaded"),
-    (lambda d: d, "could not read"),  # a directory
-    (lambda d: d / "absent.png", "could not read"),
-    (lambda d: _file(d / "empty.png", b""), "could not read"),
-    (lambda d: _file(d / "text.png", b"<svg/>"), "could not read"),
-    (lambda d: _file(d / "cut.png", b"\x89PNG\r\n\x1a\n" + b"\x00" * 40), "could not read"),
-    (lambda d: _png_header(d / "wide.png", 5000, 5000), "5000 x 5000 pixels; upload a picture of at most 16 "),
-    (lambda d: _png_header(d / "bomb.png", 20000, 20000), "DecompressionBombError"),  # PIL's own guard
-])
+@pytest.mark.parametrize(
+    "make, words",
+    [
+        (lambda d: None, "no file was uploaded"),
+        (lambda d: d, "could not read"),  # a directory
+        (lambda d: d / "absent.png", "could not read"),
+        (lambda d: _file(d / "empty.png", b""), "could not read"),
+        (lambda d: _file(d / "text.png", b"<svg/>"), "could not read"),
+        (lambda d: _file(d / "cut.png", b"\x89PNG\r\n\x1a\n" + b"\x00" * 40), "could not read"),
+        (lambda d: _png_header(d / "wide.png", 5000, 5000), "5000 x 5000 pixels; upload a picture of at most 16 "),
+        (lambda d: _png_header(d / "bomb.png", 20000, 20000), "DecompressionBombError"),  # PIL's own guard
+    ],
+)
 def test_bad_uploads_are_clear_errors(loaded, tmp_path, make, words):
     editor, state, _ = loaded
     with pytest.raises(PlugenError, match=words):
@@ -294,21 +324,33 @@ def test_download_files_are_bounded_and_removed_on_close(plugins, monkeypatch):
 
 
 # ---------------------------------------------------------------------- the command line
-@pytest.mark.parametrize("text, size", [("50MB", 50 * 1024**2), ("10mb", 10 * 1024**2), ("500KB", 500 * 1024),
-                                        ("1048576", 1048576), ("1.5M", 1572864), (" 2 GB ", 2 * 1024**3)])
+@pytest.mark.parametrize(
+    "text, size",
+    [
+        ("50MB", 50 * 1024**2),
+        ("10mb", 10 * 1024**2),
+        ("500KB", 500 * 1024),
+        ("1048576", 1048576),
+        ("1.5M", 1572864),
+        (" 2 GB ", 2 * 1024**3),
+    ],
+)
 def test_upload_sizes_parse(text, size):
     assert upload_size(text) == size
 
 
-@pytest.mark.parametrize("argv, words", [
-    (["--max-upload", "0"], "at least 1 byte"),
-    (["--max-upload", "-1"], "is not a size"),
-    (["--max-upload", "2x"], "is not a size"),
-    (["--max-upload", "MB"], "is not a size"),
-    (["--port", "0"], "between 1 and 65535"),
-    (["--port", "70000"], "between 1 and 65535"),
-    (["--port", "http"], "not a port number"),
-])
+@pytest.mark.parametrize(
+    "argv, words",
+    [
+        (["--max-upload", "0"], "at least 1 byte"),
+        (["--max-upload", "-1"], "is not a size"),
+        (["--max-upload", "2x"], "is not a size"),
+        (["--max-upload", "MB"], "is not a size"),
+        (["--port", "0"], "between 1 and 65535"),
+        (["--port", "70000"], "between 1 and 65535"),
+        (["--port", "http"], "not a port number"),
+    ],
+)
 def test_bad_options_are_usage_errors(capsys, argv, words):
     from plugen.cli import main
 
@@ -338,10 +380,20 @@ def _free_port() -> int:
 
 def _post_file(url: str, name: str, data: bytes) -> tuple[int, str]:
     boundary = uuid.uuid4().hex
-    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"files\"; filename=\"{name}\"\r\n"
-            "Content-Type: application/octet-stream\r\n\r\n").encode() + data + f"\r\n--{boundary}--\r\n".encode()
-    request = urllib.request.Request(f"{url.rstrip('/')}/gradio_api/upload", data=body, method="POST",
-                                     headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
+    body = (
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="files"; filename="{name}"\r\n'
+            "Content-Type: application/octet-stream\r\n\r\n"
+        ).encode()
+        + data
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    request = urllib.request.Request(
+        f"{url.rstrip('/')}/gradio_api/upload",
+        data=body,
+        method="POST",
+        headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
+    )
     try:
         with urllib.request.urlopen(request, timeout=30) as response:
             return response.status, response.read().decode()
@@ -386,9 +438,12 @@ def test_the_start_up_warm_up_request_succeeds(served):
 
 
 def _call(url: str, endpoint: str, data: list) -> dict:
-    request = urllib.request.Request(f"{url.rstrip('/')}/gradio_api/run/{endpoint}", method="POST",
-                                     data=json.dumps({"data": data}).encode(),
-                                     headers={"Content-Type": "application/json"})
+    request = urllib.request.Request(
+        f"{url.rstrip('/')}/gradio_api/run/{endpoint}",
+        method="POST",
+        data=json.dumps({"data": data}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
     with urllib.request.urlopen(request, timeout=60) as response:
         return json.loads(response.read())
 
@@ -443,7 +498,8 @@ def test_page_load_box_refuses_a_path_and_loads_a_name(served):
         page.click(box)
         page.get_by_role("option", name="tiny.plugin", exact=True).click()
         page.click("#plugin-load")
-        page.wait_for_function("() => document.querySelector('#status').innerText.includes('loaded tiny.plugin')",
-                               timeout=15000)
+        page.wait_for_function(
+            "() => document.querySelector('#status').innerText.includes('loaded tiny.plugin')", timeout=15000
+        )
         assert page.input_value("#model input") == "tiny.plugin on mnist-vae"
         browser.close()

@@ -123,12 +123,15 @@ def test_csv_blank_rows_and_empty_cells_keep_their_row(tmp_path, capsys):
     assert frame["error"][4] == "not UTF-8 text"
 
 
-@pytest.mark.parametrize("content, words", [
-    (b"", ["cannot read", "as CSV"]),
-    (b'smiles\n"CC\n', ["cannot read", "as CSV"]),
-    (b"name,formula\nethanol,C2H6O\n", ["no SMILES column", "name", "formula"]),
-    (b"smiles\n", ["give molecules"]),
-])
+@pytest.mark.parametrize(
+    "content, words",
+    [
+        (b"", ["cannot read", "as CSV"]),
+        (b'smiles\n"CC\n', ["cannot read", "as CSV"]),
+        (b"name,formula\nethanol,C2H6O\n", ["no SMILES column", "name", "formula"]),
+        (b"smiles\n", ["give molecules"]),
+    ],
+)
 def test_unusable_csv_files_are_clear_errors(tmp_path, capsys, content, words):
     code, _, err = properties(tmp_path, "in.csv", content, capsys)
     clear_error(code, err, *words)
@@ -142,8 +145,10 @@ def test_missing_input_and_a_directory_are_clear_errors(tmp_path, capsys):
 
 def test_smiles_arguments_are_checked_like_lines(tmp_path, capsys):
     out = tmp_path / "o.csv"
-    assert main(["molecules", "properties", "--smiles", "", "--smiles", "CCO", "--smiles", "C" * 2000,
-                 "-o", str(out)]) == 0
+    assert (
+        main(["molecules", "properties", "--smiles", "", "--smiles", "CCO", "--smiles", "C" * 2000, "-o", str(out)])
+        == 0
+    )
     frame = pd.read_csv(out, keep_default_na=False)
     assert frame["error"].tolist() == ["empty: no SMILES", "", f"2000 characters; at most {MAX_SMILES_CHARS} are read"]
 
@@ -158,8 +163,20 @@ def test_more_workers_than_cores_still_computes(tmp_path, capsys):
 @pytest.mark.parametrize("steps", ["0", "-2"])
 def test_optimize_steps_below_one_is_a_clear_error(tmp_path, capsys, steps):
     """Was: ZeroDivisionError (0) and ValueError: negative dimensions (-2), with tracebacks."""
-    code = main(["molecules", "optimize", "--smiles", "CCOc1ccccc1", "--logp", "+2", "--steps", steps,
-                 "-o", str(tmp_path / "p.csv")])
+    code = main(
+        [
+            "molecules",
+            "optimize",
+            "--smiles",
+            "CCOc1ccccc1",
+            "--logp",
+            "+2",
+            "--steps",
+            steps,
+            "-o",
+            str(tmp_path / "p.csv"),
+        ]
+    )
     clear_error(code, capsys.readouterr().err, "--steps must be an integer of at least 1", f"got {steps}")
     assert not (tmp_path / "p.csv").exists()
 
@@ -167,9 +184,26 @@ def test_optimize_steps_below_one_is_a_clear_error(tmp_path, capsys, steps):
 @pytest.mark.slow
 def test_optimize_steps_zero_in_a_fresh_process_prints_no_traceback(tmp_path):
     """The issue's reproduction as it ran it: the ``plugen`` command in its own process."""
-    out = subprocess.run([sys.executable, "-m", "plugen", "molecules", "optimize", "--smiles", "CCOc1ccccc1",
-                          "--logp", "+2", "--steps", "0", "-o", str(tmp_path / "p.csv")],
-                         capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "plugen",
+            "molecules",
+            "optimize",
+            "--smiles",
+            "CCOc1ccccc1",
+            "--logp",
+            "+2",
+            "--steps",
+            "0",
+            "-o",
+            str(tmp_path / "p.csv"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     clear_error(out.returncode, out.stderr, "--steps must be an integer of at least 1")
 
 
@@ -205,18 +239,21 @@ def test_optimize_gives_every_input_line_its_rows_in_order(tmp_path, capsys, shi
     assert '"invalid_inputs": 3' in err and '"molecules": 5' in err
 
 
-@pytest.mark.parametrize("argv, words", [
-    (["generate", "--logp", "3", "-n", "0"], ["-n must be at least 1"]),
-    (["generate", "--logp", "3", "-n", "4", "--oversample", "0"], ["oversample must be at least 1"]),
-    (["generate", "--logp", "3", "-n", "4", "--temperature", "-1"], ["temperature"]),
-    (["generate", "--logp", "nan", "-n", "4"], ["finite"]),
-    (["generate", "--logp", "3", "-n", "4", "--reencode", "-1"], ["reencode", "-1"]),
-    (["optimize", "--smiles", "CCO", "--logp", "+1", "--reencode", "-1"], ["rounds", "-1"]),
-    (["optimize", "--smiles", "CCO", "--logp", "abc"], ["expected a number"]),
-    (["optimize", "--smiles", "CCO", "--logp", "+1", "--tpsa", "=40"], ["all changes as relative"]),
-    (["optimize", "--logp", "+1"], ["give molecules"]),
-    (["generate", "--logp", "3", "-n", "4", "--plugin", "/nonexistent/x.plugin"], ["no fitted plugin"]),
-])
+@pytest.mark.parametrize(
+    "argv, words",
+    [
+        (["generate", "--logp", "3", "-n", "0"], ["-n must be at least 1"]),
+        (["generate", "--logp", "3", "-n", "4", "--oversample", "0"], ["oversample must be at least 1"]),
+        (["generate", "--logp", "3", "-n", "4", "--temperature", "-1"], ["temperature"]),
+        (["generate", "--logp", "nan", "-n", "4"], ["finite"]),
+        (["generate", "--logp", "3", "-n", "4", "--reencode", "-1"], ["reencode", "-1"]),
+        (["optimize", "--smiles", "CCO", "--logp", "+1", "--reencode", "-1"], ["rounds", "-1"]),
+        (["optimize", "--smiles", "CCO", "--logp", "abc"], ["expected a number"]),
+        (["optimize", "--smiles", "CCO", "--logp", "+1", "--tpsa", "=40"], ["all changes as relative"]),
+        (["optimize", "--logp", "+1"], ["give molecules"]),
+        (["generate", "--logp", "3", "-n", "4", "--plugin", "/nonexistent/x.plugin"], ["no fitted plugin"]),
+    ],
+)
 def test_bad_requests_are_clear_errors(tmp_path, capsys, shipped, argv, words):
     code = main(["molecules", *argv, "-o", str(tmp_path / "o.csv")])
     clear_error(code, capsys.readouterr().err, *words)

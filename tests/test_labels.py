@@ -79,7 +79,9 @@ def test_requests_outside_the_training_range_warn():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         schema.requests({"age": [1.5, 6.0, 3.0], "smile": 2.0}, 3)  # binary intensities beyond 0/1 are edits
-    with pytest.warns(ExtrapolationWarning, match=r"label 'age': requested values outside its training range \[1.5, 6\]"):
+    with pytest.warns(
+        ExtrapolationWarning, match=r"label 'age': requested values outside its training range \[1.5, 6\]"
+    ):
         schema.requests({"age": [0.5, 3.0, 7.0]}, 3)
 
 
@@ -141,8 +143,9 @@ SHAPES = ["circle", "square", "triangle"]
 def named():
     """A schema with a named categorical label, fitted on names (missing as None and NaN)."""
     schema = LabelSchema({"shape": SHAPES, "smile": "binary"})
-    Y = schema.encode({"shape": ["square", "circle", None, "triangle", "square", np.nan],
-                       "smile": [0, 1, 1, NAN, 0, 1]}, 6)
+    Y = schema.encode(
+        {"shape": ["square", "circle", None, "triangle", "square", np.nan], "smile": [0, 1, 1, NAN, 0, 1]}, 6
+    )
     return schema.fit(Y), Y
 
 
@@ -167,8 +170,11 @@ def test_requests_take_names_or_codes_alike():
 
 def test_unknown_class_names_are_named_with_the_classes():
     schema, _ = named()
-    with pytest.raises(InputError, match=r"unknown class 'hexagon' for label 'shape'; its classes: "
-                                         r"\['circle', 'square', 'triangle'\]"):
+    with pytest.raises(
+        InputError,
+        match=r"unknown class 'hexagon' for label 'shape'; its classes: "
+        r"\['circle', 'square', 'triangle'\]",
+    ):
         schema.requests({"shape": "hexagon"}, 1)
     with pytest.raises(InputError, match=r"unknown class 3 for label 'shape'.*0 \(circle\), 1 \(square\)"):
         schema.requests({"shape": 3}, 1)

@@ -197,7 +197,9 @@ def test_requests_beyond_the_shipped_plugins_training_range_warn_once(plugin, ba
     assert (logp.name, logp.low, logp.high) == ("logP", -4.1532, 5.1441)  # the 50,000 molecules it was fitted on
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        design.optimize(plugin, backbone, ["CCO", "CCCCCCCCc1ccccc1"], {"logP": 7.0}, steps=3, relative=False, reencode=1)
+        design.optimize(
+            plugin, backbone, ["CCO", "CCCCCCCCc1ccccc1"], {"logP": 7.0}, steps=3, relative=False, reencode=1
+        )
         design.generate(plugin, backbone, 4, {"logP": 4.5}, reencode=1)  # the benchmark's highest target: inside
     assert [str(w.message)[:38] for w in caught] == ["label 'logP': requested values outside"]
 
@@ -230,8 +232,12 @@ def test_pictures(tmp_path):
     from plugen.molecules.plots import density_plot, grid_image, plot_range
 
     rng = np.random.default_rng(0)
-    p = density_plot(rng.normal(2.5, 1, 500), {1.5: rng.normal(1.5, 0.5, 100), 4.5: rng.normal(4.4, 0.5, 100)},
-                     "logP", tmp_path / "d.png")
+    p = density_plot(
+        rng.normal(2.5, 1, 500),
+        {1.5: rng.normal(1.5, 0.5, 100), 4.5: rng.normal(4.4, 0.5, 100)},
+        "logP",
+        tmp_path / "d.png",
+    )
     g = grid_image(["CCO", None, "c1ccccc1"], ["a", "b", "c"], tmp_path / "g.png", per_row=3)
     assert p.stat().st_size > 1000 and g.stat().st_size > 1000
     # 100 samples beyond the 99.5th percentile of 50,000 training values still fit, as does the target 6
@@ -260,8 +266,24 @@ def test_cli_generate_optimize_properties(tmp_path, capsys):
     assert pd.read_csv(reencoded)["smiles"].tolist() == expected["smiles"].tolist()
 
     path = tmp_path / "path.csv"
-    code = main(["molecules", "optimize", "--smiles", "CCOc1ccccc1", "--smiles", "C1CC", "--logp", "+2",
-                 "--steps", "2", "-o", str(path), "--grid", str(tmp_path / "path.png")])
+    code = main(
+        [
+            "molecules",
+            "optimize",
+            "--smiles",
+            "CCOc1ccccc1",
+            "--smiles",
+            "C1CC",
+            "--logp",
+            "+2",
+            "--steps",
+            "2",
+            "-o",
+            str(path),
+            "--grid",
+            str(tmp_path / "path.png"),
+        ]
+    )
     assert code == 0
     frame = pd.read_csv(path)
     assert len(frame) == 4 and frame["error"].fillna("").str.contains("invalid").sum() == 1

@@ -18,8 +18,10 @@ from rdkit.Chem import rdFingerprintGenerator  # noqa: E402
 from plugen.molecules import moses  # noqa: E402
 
 # the shared MOSES files, next to the checkout (../shared) or next to a worktree's folder (../../shared)
-MOSES_DATA = next((p / "shared/data/moses" for p in Path(__file__).resolve().parents[1:4]
-                   if (p / "shared/data/moses").is_dir()), Path("shared/data/moses"))
+MOSES_DATA = next(
+    (p / "shared/data/moses" for p in Path(__file__).resolve().parents[1:4] if (p / "shared/data/moses").is_dir()),
+    Path("shared/data/moses"),
+)
 ASPIRIN, CAFFEINE = "CC(=O)Oc1ccccc1C(=O)O", "Cn1cnc2c1c(=O)n(C)c(=O)n2C"
 TWO_RINGS = ["c1ccc(-c2ccccc2)cc1", "O=C(Nc1ccccc1)c1ccncc1", "c1ccc2ccccc2c1", CAFFEINE]
 
@@ -62,10 +64,14 @@ def test_fragment_and_scaffold_similarity():
     assert moses.cosine(moses.scaffold_counts(mols), moses.scaffold_counts(mols)) == pytest.approx(1.0)
     # no BRICS bond: each molecule is its own single fragment; disjoint fragments give 0
     assert moses.fragment_counts(moses.molecules(["CCO", "CCO"])) == Counter({"CCO": 2})
-    assert moses.cosine(moses.fragment_counts(moses.molecules(["CCO"])), moses.fragment_counts(moses.molecules(["CCCC"]))) == 0
+    assert (
+        moses.cosine(moses.fragment_counts(moses.molecules(["CCO"])), moses.fragment_counts(moses.molecules(["CCCC"])))
+        == 0
+    )
     # BRICS cuts the amide C-N, the N-aryl and the carbonyl-aryl bonds: four pieces with labelled dummy atoms
     assert moses.fragment_counts(moses.molecules(["O=C(Nc1ccccc1)c1ccncc1"])) == Counter(
-        {"[1*]C([6*])=O": 1, "[5*]N[5*]": 1, "[16*]c1ccccc1": 1, "[16*]c1ccncc1": 1})
+        {"[1*]C([6*])=O": 1, "[5*]N[5*]": 1, "[16*]c1ccccc1": 1, "[16*]c1ccncc1": 1}
+    )
     # scaffolds: toluene and benzene share benzene, which has one ring (left out unless min_rings=1)
     one_ring = moses.molecules(["Cc1ccccc1", "c1ccccc1"])
     assert moses.scaffold_counts(one_ring) == Counter()
@@ -74,14 +80,17 @@ def test_fragment_and_scaffold_similarity():
     assert math.isnan(moses.cosine(Counter(), Counter(a=1)))
 
 
-@pytest.mark.parametrize("smiles, reason", [
-    ("C[N+](C)(C)C", "charged atom"),
-    ("CC[Si](C)(C)C", "atom type"),
-    ("CCP(C)C", "atom type"),
-    ("C1CCCCCCC1", "ring of 8+ atoms"),
-    ("Oc1ccc(N=Nc2ccccc2)cc1", "PAINS"),  # azo phenol (PAINS azo_A)
-    ("O=C1C=CC(=O)C=C1", "PAINS"),  # para-quinone (PAINS quinone_A)
-])
+@pytest.mark.parametrize(
+    "smiles, reason",
+    [
+        ("C[N+](C)(C)C", "charged atom"),
+        ("CC[Si](C)(C)C", "atom type"),
+        ("CCP(C)C", "atom type"),
+        ("C1CCCCCCC1", "ring of 8+ atoms"),
+        ("Oc1ccc(N=Nc2ccccc2)cc1", "PAINS"),  # azo phenol (PAINS azo_A)
+        ("O=C1C=CC(=O)C=C1", "PAINS"),  # para-quinone (PAINS quinone_A)
+    ],
+)
 def test_filters_fail(smiles, reason):
     why = moses.filter_failure(Chem.MolFromSmiles(smiles))
     assert why is not None and why.startswith(reason)
@@ -97,8 +106,9 @@ def test_filters_pass_plain_drug_like_molecules():
 def test_moses_metrics_on_a_small_set():
     charged = "C[N+](C)(C)C"
     reference = moses.Reference(TWO_RINGS)
-    out = moses.moses_metrics(TWO_RINGS + [None, charged], reference, training=frozenset({"c1ccc2ccccc2c1"}),
-                              ks=(2, 100))
+    out = moses.moses_metrics(
+        TWO_RINGS + [None, charged], reference, training=frozenset({"c1ccc2ccccc2c1"}), ks=(2, 100)
+    )
     assert out["valid"] == pytest.approx(5 / 6)
     assert out["unique@2"] == 1.0 and math.isnan(out["unique@100"])  # fewer than 100 valid molecules
     nearest = max(rdkit_tanimoto(charged, s) for s in TWO_RINGS)
@@ -117,6 +127,7 @@ def test_moses_metrics_of_nothing_valid_are_nan_and_an_empty_reference_is_refuse
     assert all(math.isnan(out[k]) for k in ("SNN/Test", "Frag/Test", "Scaf/Test", "IntDiv", "Filters", "novelty"))
     with pytest.raises(InputError, match="no valid molecule"):
         moses.Reference(["xyz", ""])
+
 
 def sampled_cosine(s: float, n: float, m: float) -> float:
     """Expected cosine of the count vectors of two independent samples of ``n`` and ``m`` items from one
@@ -146,16 +157,20 @@ def test_moses_training_row():
     gen = moses.molecules(train.sample(3000, random_state=0).tolist())
     ref = moses.molecules(test.sample(3000, random_state=0).tolist())
     published = moses.MOSES_TRAIN_ROW
-    for name, counts, tolerance in (("Frag/Test", moses.fragment_counts, 0.0005),
-                                    ("Scaf/Test", moses.scaffold_counts, 0.005)):
+    for name, counts, tolerance in (
+        ("Frag/Test", moses.fragment_counts, 0.0005),
+        ("Scaf/Test", moses.scaffold_counts, 0.005),
+    ):
         a, b = counts(gen), counts(ref)
         s = collision(a + b)
         per_molecule = sum((a + b).values()) / 6000
         measured = moses.cosine(a, b)
         assert measured == pytest.approx(sampled_cosine(s, sum(a.values()), sum(b.values())), abs=0.01), name
         full = sampled_cosine(s, len(train) * per_molecule, len(test) * per_molecule)
-        print(f"{name}: measured {measured:.4f} at 3,000 / 3,000, predicted {full:.5f} at the full sizes, "
-              f"published {published[name]}")
+        print(
+            f"{name}: measured {measured:.4f} at 3,000 / 3,000, predicted {full:.5f} at the full sizes, "
+            f"published {published[name]}"
+        )
         assert full == pytest.approx(published[name], abs=tolerance), name
     fps = moses.fingerprints(gen)
     for name, p in (("IntDiv", 1), ("IntDiv2", 2)):

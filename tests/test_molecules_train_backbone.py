@@ -18,8 +18,9 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 def test_short_run_with_a_token_cache_then_a_deferred_evaluation(tmp_path, monkeypatch):
     cache = tmp_path / "tokens.npz"
-    settings = dict(minutes=0.05, train_size=300, batch_size=32, lr=2e-3, token_cache=cache, progress=False,
-                    log=lambda line: None)
+    settings = dict(
+        minutes=0.05, train_size=300, batch_size=32, lr=2e-3, token_cache=cache, progress=False, log=lambda line: None
+    )
     first = train_molecules.train_molecule_backbone("selfies-vae", tmp_path / "a", **settings)
     assert cache.is_file() and first["training"]["final"]["prior_samples"]["n"] == 1000
     assert "--batch-size 32 --lr 0.002" in first["reproduce"]
@@ -28,8 +29,9 @@ def test_short_run_with_a_token_cache_then_a_deferred_evaluation(tmp_path, monke
         raise AssertionError("the cache should have been used")
 
     monkeypatch.setattr(train_molecules, "tokenize_all", no_tokenizing)
-    second = train_molecules.train_molecule_backbone("selfies-vae", tmp_path / "b", evaluation=False, kl_weight=1.0,
-                                                     word_dropout=0.5, **settings)
+    second = train_molecules.train_molecule_backbone(
+        "selfies-vae", tmp_path / "b", evaluation=False, kl_weight=1.0, word_dropout=0.5, **settings
+    )
     assert second["training"]["final"] is None
     assert second["training"]["kl_weight"] == 1.0 and second["training"]["word_dropout"] == 0.5
     assert " --kl-weight 1 --word-dropout 0.5" in second["reproduce"]
@@ -43,8 +45,15 @@ def test_short_run_with_a_token_cache_then_a_deferred_evaluation(tmp_path, monke
 
 def test_word_dropout_outside_0_1_is_refused(tmp_path):
     with pytest.raises(ValueError, match="word_dropout"):
-        train_molecules.train_molecule_backbone("selfies-vae", tmp_path, minutes=0.01, train_size=50, word_dropout=1.0,
-                                                progress=False, log=lambda line: None)
+        train_molecules.train_molecule_backbone(
+            "selfies-vae",
+            tmp_path,
+            minutes=0.01,
+            train_size=50,
+            word_dropout=1.0,
+            progress=False,
+            log=lambda line: None,
+        )
     assert not (tmp_path / "selfies-vae.json").exists()
 
 

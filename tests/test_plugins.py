@@ -197,8 +197,16 @@ def test_fpn_hybrid_objective_sharpens_the_classifier_on_mnist_latents():
     bb = load("mnist-vae")
     Z, y = bb.encode(train.images[:1500]), train.column("digit")[:1500]
     Z_test, y_test = bb.encode(test.images), test.column("digit")
-    fits = {w: FPN({"digit": "categorical"}, **{**FAST, "max_epochs": 10}, transforms=2, hidden_features=64,
-                   classifier_weight=w).fit(Z, y) for w in (0, 10)}
+    fits = {
+        w: FPN(
+            {"digit": "categorical"},
+            **{**FAST, "max_epochs": 10},
+            transforms=2,
+            hidden_features=64,
+            classifier_weight=w,
+        ).fit(Z, y)
+        for w in (0, 10)
+    }
     cross_entropy = {w: -_true_label_log_posterior(f, Z, y[:, None].astype(float), 0).mean() for w, f in fits.items()}
     # the discriminative term makes Bayes' rule surer of the true digits it was trained on ...
     assert cross_entropy[10] < 0.5 * cross_entropy[0], cross_entropy
@@ -322,8 +330,13 @@ def named_columns(Y, labels):
 def by_name_and_code(small):
     Z, Y, labels = small
     small_flow = {"transforms": 2, "hidden_features": 32}
-    return {cls.__name__: (quick(cls, {**labels, "shape": SHAPES}, **small_flow).fit(Z, named_columns(Y, labels)),
-                           quick(cls, labels, **small_flow).fit(Z, Y)) for cls in (PluGeN, FPN)}
+    return {
+        cls.__name__: (
+            quick(cls, {**labels, "shape": SHAPES}, **small_flow).fit(Z, named_columns(Y, labels)),
+            quick(cls, labels, **small_flow).fit(Z, Y),
+        )
+        for cls in (PluGeN, FPN)
+    }
 
 
 @pytest.mark.parametrize("method", ["PluGeN", "FPN"])
@@ -340,8 +353,9 @@ def test_class_names_and_codes_give_identical_plugins_and_results(by_name_and_co
     assert np.array_equal(by_name.traverse(z[:3], "shape", SHAPES), by_code.traverse(z[:3], "shape", [0, 1, 2]))
     columns = {k: v[:40] for k, v in named_columns(Y, labels).items()}
     assert np.array_equal(by_name.log_prob(z, columns), by_code.log_prob(z, Y[:40]))
-    assert np.array_equal(by_name.log_prob(z, np.array(list(columns.values()), dtype=object).T),
-                          by_code.log_prob(z, Y[:40]))
+    assert np.array_equal(
+        by_name.log_prob(z, np.array(list(columns.values()), dtype=object).T), by_code.log_prob(z, Y[:40])
+    )
     assert np.array_equal(by_name.predict_proba(z, label="shape"), by_code.predict_proba(z, label="shape"))
 
 
@@ -367,25 +381,34 @@ def test_predict_names_and_classes(by_name_and_code, small, method):
 def test_unknown_class_names_are_named(by_name_and_code, small):
     Z, Y, labels = small
     by_name, _ = by_name_and_code["FPN"]
-    for call in (lambda: by_name.edit(Z[:2], {"shape": "hexagon"}), lambda: by_name.sample(2, {"shape": "hexagon"}),
-                 lambda: by_name.traverse(Z[:2], "shape", ["circle", "hexagon"]),
-                 lambda: by_name.edit(Z[:2], {"shape": "circle"}, y_source={**named_columns(Y[:2], labels),
-                                                                          "shape": ["circle", "hexagon"]})):
+    for call in (
+        lambda: by_name.edit(Z[:2], {"shape": "hexagon"}),
+        lambda: by_name.sample(2, {"shape": "hexagon"}),
+        lambda: by_name.traverse(Z[:2], "shape", ["circle", "hexagon"]),
+        lambda: by_name.edit(
+            Z[:2], {"shape": "circle"}, y_source={**named_columns(Y[:2], labels), "shape": ["circle", "hexagon"]}
+        ),
+    ):
         with pytest.raises(InputError, match=r"unknown class 'hexagon' for label 'shape'; its classes: \['circle'"):
             call()
     with pytest.raises(InputError, match="unknown class 'hexagon'"):
-        quick(PluGeN, {**labels, "shape": SHAPES}).fit(Z[:3], {**named_columns(Y[:3], labels),
-                                                                "shape": ["circle", "hexagon", "square"]})
+        quick(PluGeN, {**labels, "shape": SHAPES}).fit(
+            Z[:3], {**named_columns(Y[:3], labels), "shape": ["circle", "hexagon", "square"]}
+        )
 
 
 def test_class_names_inferred_from_text_labels_when_not_declared(by_name_and_code, small):
     Z, Y, labels = small
     columns = named_columns(Y, labels)
-    columns["shape"] = np.where(columns["shape"] == "circle", "ring", columns["shape"])  # sorted: ring, square, triangle
+    columns["shape"] = np.where(
+        columns["shape"] == "circle", "ring", columns["shape"]
+    )  # sorted: ring, square, triangle
     model = quick(PluGeN, labels, transforms=2, hidden_features=32).fit(Z, columns)
     assert model.labels == labels  # the hyperparameter is left as given
     assert model.classes_ == {"shape": ["ring", "square", "triangle"]}
-    assert np.array_equal(model.edit(Z[:20], {"shape": "ring"}), by_name_and_code["PluGeN"][1].edit(Z[:20], {"shape": 0}))
+    assert np.array_equal(
+        model.edit(Z[:20], {"shape": "ring"}), by_name_and_code["PluGeN"][1].edit(Z[:20], {"shape": 0})
+    )
 
 
 def test_class_names_in_a_dataframe(by_name_and_code, small):
@@ -414,8 +437,9 @@ def test_class_names_on_real_digits_fit_edit_sample_save_and_load(tmp_path):
     names = np.array(words, dtype=object)[y]
     train, test = slice(0, 1400), slice(1400, None)
     probe = LogisticRegression(max_iter=2000).fit(Z[train], y[train])  # an independent judge of the digit
-    model = PluGeN({"digit": words}, **{**FAST, "max_epochs": 10}, transforms=2, hidden_features=32,
-                   batch_size=128).fit(Z[train], {"digit": names[train]})
+    model = PluGeN(
+        {"digit": words}, **{**FAST, "max_epochs": 10}, transforms=2, hidden_features=32, batch_size=128
+    ).fit(Z[train], {"digit": names[train]})
     assert np.mean(model.predict(Z[test], names=True)[:, 0] == names[test]) >= 0.75
     assert np.mean(probe.predict(model.sample(200, {"digit": "seven"}, seed=0)) == 7) >= 0.9
     assert np.mean(probe.predict(model.edit(Z[test][:200], {"digit": "three"})) == 3) >= 0.9

@@ -30,13 +30,16 @@ def data():
 
 # ---------------------------------------------------------------- data
 
+
 def test_shapes3d_arrays_and_labels(data):
     assert data.points.shape == (96, 1024, 3) and data.points.dtype == np.float32
     assert data.Y.shape == (96, 3) and list(data.labels) == list(LABELS) == ["shape", "size", "elongation"]
     shape = data.column("shape")
     assert len(CLASSES) >= 8 and set(np.unique(shape)) == set(range(len(CLASSES)))
     assert np.all((data.column("size") >= SIZE_RANGE[0]) & (data.column("size") <= SIZE_RANGE[1]))
-    assert np.all((data.column("elongation") >= ELONGATION_RANGE[0]) & (data.column("elongation") <= ELONGATION_RANGE[1]))
+    assert np.all(
+        (data.column("elongation") >= ELONGATION_RANGE[0]) & (data.column("elongation") <= ELONGATION_RANGE[1])
+    )
     assert np.abs(data.points.mean(axis=1)).max() < 1e-5  # centred
 
 
@@ -74,6 +77,7 @@ def test_classes_differ_in_geometry():
 
 # ---------------------------------------------------------------- Chamfer distance
 
+
 def test_chamfer_distance_properties(data):
     a, b = torch.as_tensor(data.points[:4]), torch.as_tensor(data.points[4:8])
     same = chamfer_distance(a, a[:, torch.randperm(1024)])
@@ -101,6 +105,7 @@ def test_chamfer_distance_matches_the_dense_definition_and_its_gradient(data):
 
 
 # ---------------------------------------------------------------- shipped backbone and evaluator
+
 
 def test_shipped_backbone_round_trip():
     from plugen.backbones import describe, load
@@ -136,6 +141,7 @@ def test_shipped_evaluator_accuracy_on_fresh_clouds():
 
 
 # ---------------------------------------------------------------- experiments
+
 
 def test_pointcloud_experiments_smoke(tmp_path):
     """Generation, edits and the report end to end on a few clouds (the classification table and the

@@ -85,8 +85,10 @@ def test_posteriors_are_bayes_rule(schema):
     num = p1 * gauss(0.1, 1, 0.4)
     assert prior.binary.proba(c).item() == pytest.approx(num / (num + (1 - p1) * gauss(0.1, -1, 0.4)))
     freqs = schema.labels[2].frequencies
-    scores = [f * math.prod(gauss(x, 1 if j == k else -1, 0.4) for j, x in enumerate([0.8, 0.2, -1.0]))
-              for k, f in enumerate(freqs)]
+    scores = [
+        f * math.prod(gauss(x, 1 if j == k else -1, 0.4) for j, x in enumerate([0.8, 0.2, -1.0]))
+        for k, f in enumerate(freqs)
+    ]
     expected = [s / sum(scores) for s in scores]
     assert prior.categorical[0].proba(c)[0].tolist() == pytest.approx(expected)
 

@@ -44,7 +44,9 @@ def test_the_last_edit_holds_the_source_labels_and_sets_the_requested_ones(mnist
     assert (read[:, 0] == 7).all()
     np.testing.assert_allclose(read[:, 1:], source[:, 1:], atol=1e-3)  # thickness and slant as read on the source
     assert not np.allclose(out, plugin.edit(Z, {"digit": 7}), atol=1e-3)  # the loop moved the latents
-    np.testing.assert_array_equal(reencoded_edit(plugin, backbone, Z, {"digit": 7}, rounds=0), plugin.edit(Z, {"digit": 7}))
+    np.testing.assert_array_equal(
+        reencoded_edit(plugin, backbone, Z, {"digit": 7}, rounds=0), plugin.edit(Z, {"digit": 7})
+    )
 
 
 def test_reencoding_samples_sets_only_the_requested_labels_again(mnist):

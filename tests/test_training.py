@@ -48,7 +48,9 @@ def gaussian_nll(model):
 
 def test_converges_and_stops_early():
     model = Gaussian()
-    Z = torch.randn(1000, 1, generator=torch.Generator().manual_seed(0)) + 3.0  # not the global RNG: other tests move it
+    Z = (
+        torch.randn(1000, 1, generator=torch.Generator().manual_seed(0)) + 3.0
+    )  # not the global RNG: other tests move it
     summary = train(model, gaussian_nll(model), rows(Z), CONFIG)
     assert model.mu.item() == pytest.approx(3.0, abs=0.15)
     assert summary["stopped"] == "early_stopping" and summary["epochs"] < 200
@@ -103,8 +105,13 @@ def test_tiny_data_trains_without_a_held_out_split():
 def test_callback_can_stop_training():
     model = Gaussian()
     seen = []
-    summary = train(model, gaussian_nll(model), rows(torch.randn(500, 1)), CONFIG,
-                    on_epoch=lambda epoch, stats: seen.append(epoch) or epoch == 3)
+    summary = train(
+        model,
+        gaussian_nll(model),
+        rows(torch.randn(500, 1)),
+        CONFIG,
+        on_epoch=lambda epoch, stats: seen.append(epoch) or epoch == 3,
+    )
     assert seen == [1, 2, 3] and summary["stopped"] == "callback"
 
 
@@ -236,8 +243,16 @@ def test_early_stopping_counts_only_drops_beyond_min_delta_and_keeps_a_copy_of_t
 
 def make_loop(model, data, config=CONFIG, nll=None, **options):
     generators = split_rows(data, config)
-    return Loop(model, nll or gaussian_nll(model), data, generators, make_schedules(model, config),
-                batch_size=config.batch_size, grad_clip=config.grad_clip, **options)
+    return Loop(
+        model,
+        nll or gaussian_nll(model),
+        data,
+        generators,
+        make_schedules(model, config),
+        batch_size=config.batch_size,
+        grad_clip=config.grad_clip,
+        **options,
+    )
 
 
 def test_an_epoch_without_learning_scores_the_training_rows():
@@ -312,8 +327,13 @@ def test_resume_key_names_the_data_settings_and_grouping():
     same = key()
     assert same == key()
     groups = np.repeat(np.arange(100), 5)
-    others = [key(dataclasses.replace(CONFIG, lr=0.5)), key(dataclasses.replace(CONFIG, split_seed=3)),
-              key(groups=groups), key(latent_noise=torch.tensor([0.1])), key(objective={"classifier_weight": 1.0})]
+    others = [
+        key(dataclasses.replace(CONFIG, lr=0.5)),
+        key(dataclasses.replace(CONFIG, split_seed=3)),
+        key(groups=groups),
+        key(latent_noise=torch.tensor([0.1])),
+        key(objective={"classifier_weight": 1.0}),
+    ]
     assert len({same, *others}) == 6
 
 
@@ -344,4 +364,4 @@ def test_another_stopping_rule_plugs_into_the_loop():
     assert summary["stopped"] == "early_stopping" and summary["epochs"] < default["epochs"]
     val = summary["history"]["val_nll"]
     assert summary["epochs"] == summary["best_epoch"] + 2
-    assert all(score >= 0.7 * summary["best_nll"] for score in val[summary["best_epoch"]:])
+    assert all(score >= 0.7 * summary["best_nll"] for score in val[summary["best_epoch"] :])

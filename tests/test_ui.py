@@ -29,8 +29,10 @@ from plugen.ui.workspace import slider_values
 
 CHROMIUM = "/usr/bin/chromium"
 #: Gradio 6.31's queue calls pandas options that pandas 3 deprecates (not ours to fix)
-pytestmark = [pytest.mark.filterwarnings("ignore:'future.no_silent_downcasting' is deprecated"),
-              pytest.mark.filterwarnings("ignore:The copy keyword is deprecated")]
+pytestmark = [
+    pytest.mark.filterwarnings("ignore:'future.no_silent_downcasting' is deprecated"),
+    pytest.mark.filterwarnings("ignore:The copy keyword is deprecated"),
+]
 #: the issue's goal for one slider move, in the browser
 LATENCY_GOAL_MS = 200
 
@@ -107,8 +109,28 @@ class ToyMolecules:
     rings) counts plus noise dimensions; decoding returns the nearest molecule of a small list."""
 
     name, latent_dim = "toy-smiles", 4
-    LIBRARY = ["C", "CC", "CCC", "CCCC", "CCCCC", "CCCCCC", "CO", "CCO", "CCCO", "OCCO", "CN", "CCN", "NCCN",
-               "c1ccccc1", "c1ccccc1O", "c1ccccc1N", "C1CCCCC1", "OC1CCCCC1", "CCOCC", "CC(C)O"]
+    LIBRARY = [
+        "C",
+        "CC",
+        "CCC",
+        "CCCC",
+        "CCCCC",
+        "CCCCCC",
+        "CO",
+        "CCO",
+        "CCCO",
+        "OCCO",
+        "CN",
+        "CCN",
+        "NCCN",
+        "c1ccccc1",
+        "c1ccccc1O",
+        "c1ccccc1N",
+        "C1CCCCC1",
+        "OC1CCCCC1",
+        "CCOCC",
+        "CC(C)O",
+    ]
 
     def __init__(self):
         self.last_errors = []
@@ -169,7 +191,10 @@ def test_molecule_demo_moves_logp(cache):
     views = [ws.pick(i) for i in range(4)]
     low = [ws.edit(view.z, {"logP": -1.0}) for view in views]
     high = [ws.edit(view.z, {"logP": 5.0}) for view in views]
-    readings = {"plugin": lambda v: v.predictions["logP"]["value"], "RDKit on the decoded": lambda v: v.measured["logP"]}
+    readings = {
+        "plugin": lambda v: v.predictions["logP"]["value"],
+        "RDKit on the decoded": lambda v: v.measured["logP"],
+    }
     for name, read in readings.items():
         assert np.mean([read(v) for v in high]) > np.mean([read(v) for v in low]) + 1.0, name
     assert set(views[0].measured) == {"logP", "TPSA", "SAS"}
@@ -288,7 +313,9 @@ def test_demo_cache_is_reused(mnist, cache):
     again = sources.demo("mnist", cache=cache, fit={"max_epochs": 5}, log=lambda m: None)
     assert time.perf_counter() - t < 5
     z = mnist.pick(1).z
-    assert np.allclose(again.plugin.edit(z[None], {"thickness": 3.0}), mnist.plugin.edit(z[None], {"thickness": 3.0}), atol=1e-5)
+    assert np.allclose(
+        again.plugin.edit(z[None], {"thickness": 3.0}), mnist.plugin.edit(z[None], {"thickness": 3.0}), atol=1e-5
+    )
     folders = list((Path(cache) / "ui").glob("mnist-*"))
     assert len(folders) == 1 and json.loads((folders[0] / "fit.json").read_text())["settings"]["max_epochs"] == 5
 
@@ -296,7 +323,11 @@ def test_demo_cache_is_reused(mnist, cache):
 def test_demo_fit_settings_take_the_experiments_own_plugin_settings():
     assert sources.fit_settings("shapes")["transforms"] == 12  # what the image experiments use
     assert sources.fit_settings("mnist") == {"transforms": 12, "max_epochs": 30, "seed": 0}
-    assert sources.fit_settings("shapes", {"max_epochs": 2, "transforms": 4}) == {"transforms": 4, "max_epochs": 2, "seed": 0}
+    assert sources.fit_settings("shapes", {"max_epochs": 2, "transforms": 4}) == {
+        "transforms": 4,
+        "max_epochs": 2,
+        "seed": 0,
+    }
 
 
 def test_checkpoint_with_its_backbone_loads(saved_plugin):
@@ -340,8 +371,10 @@ def test_requests_beyond_the_training_range_are_named_in_the_status(editor):
     thickness = ws.plugin.schema_.labels[1]
     assert ws.extrapolation_note({"thickness": 4.5, "digit": 3, "slant": 0.0}) == ""
     note = ws.extrapolation_note({"thickness": thickness.high + 1, "digit": 3})
-    assert note == (f"extrapolating beyond the training data: thickness (trained on {thickness.low:.4g} to "
-                    f"{thickness.high:.4g}); the result may fall short")
+    assert note == (
+        f"extrapolating beyond the training data: thickness (trained on {thickness.low:.4g} to "
+        f"{thickness.high:.4g}); the result may fall short"
+    )
 
 
 def test_editor_errors_are_plugen_errors(editor, tmp_path, saved_plugin):
@@ -443,8 +476,6 @@ def page(server):
         browser.close()
 
 
-
-
 def predicted(page, label: str) -> float:
     return float(page.get_attribute(f'#predictions td[data-label="{label}"]', "data-value"))
 
@@ -473,8 +504,10 @@ def test_page_slider_changes_picture_and_prediction_fast(page, mnist):
     for k in range(10):  # steady state: a user dragging the slider
         latencies.append(page.evaluate(MOVE_JS, [thickness_slot, 1.5 + 0.3 * k]))
     median = statistics.median(latencies)
-    print(f"slider move -> new picture in the browser: median {median:.0f} ms, max {max(latencies):.0f} ms "
-          f"over {len(latencies)} moves")
+    print(
+        f"slider move -> new picture in the browser: median {median:.0f} ms, max {max(latencies):.0f} ms "
+        f"over {len(latencies)} moves"
+    )
     assert median <= LATENCY_GOAL_MS, latencies
     assert page.inner_text("#status").strip() == ""
 
@@ -498,8 +531,9 @@ def test_page_reencode_box_redoes_the_edit(page):
 def test_page_bad_image_shows_a_message_and_keeps_working(page, tmp_path):
     bad = tmp_path / "broken.png"
     bad.write_bytes(b"this is not a picture")
-    page.set_input_files("#upload input[type=file]" if page.locator("#upload input[type=file]").count()
-                         else "input[type=file]", str(bad))
+    page.set_input_files(
+        "#upload input[type=file]" if page.locator("#upload input[type=file]").count() else "input[type=file]", str(bad)
+    )
     page.wait_for_selector("#status .plugen-error", timeout=10000)
     assert "could not read 'broken.png' as an image" in page.inner_text("#status")
     page.evaluate(MOVE_JS, [1, 4.0])  # the server is still serving edits
@@ -555,8 +589,9 @@ def test_page_generates_the_checked_class(page):
     page.click("#generate")
     page.wait_for_function("() => document.querySelectorAll('#gallery img').length === 8", timeout=20000)
     page.locator("#gallery img").nth(2).click()  # a generated sample becomes the one being edited
-    page.wait_for_function("() => document.querySelector('#status').innerText.includes('generated sample 3')",
-                           timeout=10000)
+    page.wait_for_function(
+        "() => document.querySelector('#status').innerText.includes('generated sample 3')", timeout=10000
+    )
     assert predicted(page, "digit") == 7
 
 
@@ -574,8 +609,11 @@ def test_page_molecule_mode_takes_smiles_and_shows_errors(page):
     page.fill(box, "OCC")
     page.click("#smiles-go")
     out = "#smiles-out textarea, #smiles-out input"
-    page.wait_for_function("() => { const e = document.querySelector('#smiles-out textarea, #smiles-out input');"
-                           " return e && e.value === 'CCO'; }", timeout=10000)
+    page.wait_for_function(
+        "() => { const e = document.querySelector('#smiles-out textarea, #smiles-out input');"
+        " return e && e.value === 'CCO'; }",
+        timeout=10000,
+    )
     before = predicted(page, "carbons")
     page.evaluate(MOVE_JS, [0, 5])  # the RDKit drawing changes with the molecule
     assert page.input_value(out) != "CCO"

@@ -5,7 +5,18 @@ __version__ = "0.1.0"
 from plugen.errors import CheckpointError, ExtrapolationWarning, InputError, NotFittedError, PlugenError, TrainingError
 from plugen.plugins import FPN, PluGeN
 
-__all__ = ["FPN", "PluGeN", "load", "CheckpointError", "ExtrapolationWarning", "InputError", "NotFittedError", "PlugenError", "TrainingError", "__version__"]
+__all__ = [
+    "FPN",
+    "PluGeN",
+    "load",
+    "CheckpointError",
+    "ExtrapolationWarning",
+    "InputError",
+    "NotFittedError",
+    "PlugenError",
+    "TrainingError",
+    "__version__",
+]
 
 
 def load(path, device: str = "cpu", backbone: str | None = None, latent_dim: int | None = None):

@@ -174,8 +174,16 @@ class StreamedRows:
     and a one-byte-per-row mask of which rows are held out.
     """
 
-    def __init__(self, reader: BlockReader, Y: np.ndarray, encode: Callable[[np.ndarray], np.ndarray],
-                 device: torch.device, dtype: torch.dtype, seed: int, groups: np.ndarray | None = None):
+    def __init__(
+        self,
+        reader: BlockReader,
+        Y: np.ndarray,
+        encode: Callable[[np.ndarray], np.ndarray],
+        device: torch.device,
+        dtype: torch.dtype,
+        seed: int,
+        groups: np.ndarray | None = None,
+    ):
         self.reader, self.Y, self.encode, self.groups = reader, Y, encode, groups
         self.device, self.dtype, self.seed = device, dtype, seed
         self.n, self.features = reader.n, reader.features
@@ -204,8 +212,11 @@ class StreamedRows:
         self.held_out = np.zeros(self.n, dtype=bool)
         self.held_out[val_idx] = True
         self.n_val, self.n_train = n_val, self.n - n_val
-        Z_val = np.concatenate([block[self.held_out[s : s + len(block)]] for s, block in self._blocks_with(val_idx)]) \
-            if n_val else np.zeros((0, self.features), dtype=self.reader.dtype)
+        Z_val = (
+            np.concatenate([block[self.held_out[s : s + len(block)]] for s, block in self._blocks_with(val_idx)])
+            if n_val
+            else np.zeros((0, self.features), dtype=self.reader.dtype)
+        )
         self.Z_val, self.T_val = self._tensors(Z_val, self.Y[val_idx])
 
     def _blocks_with(self, idx: np.ndarray) -> Iterator[tuple[int, np.ndarray]]:

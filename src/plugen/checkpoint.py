@@ -52,7 +52,9 @@ def save_plugin(plugin, path: Path) -> Path:
     if path.exists() and not path.is_dir():
         raise CheckpointError(f"cannot save to {path}: it is a file (a checkpoint is a directory)")
     if path.is_dir() and any(path.iterdir()) and not (path / META).is_file():
-        raise CheckpointError(f"refusing to overwrite {path}: it is a non-empty directory that is not a plugen checkpoint")
+        raise CheckpointError(
+            f"refusing to overwrite {path}: it is a non-empty directory that is not a plugen checkpoint"
+        )
     path.parent.mkdir(parents=True, exist_ok=True)
     replace.recover(path, _is_complete)
     tmp = Path(tempfile.mkdtemp(prefix=replace.temporary_prefix(path), dir=path.parent))
@@ -131,8 +133,9 @@ def shipped_backbone_digest(name: str | None) -> str | None:
     return None
 
 
-def load_plugin(path: Path, expected=None, device: str = "cpu", backbone: str | None = None,
-                latent_dim: int | None = None):
+def load_plugin(
+    path: Path, expected=None, device: str = "cpu", backbone: str | None = None, latent_dim: int | None = None
+):
     """Rebuild a plugin from ``path``. ``expected``: the estimator class the caller wants."""
     path = Path(path)
     meta = read_metadata(path)
@@ -143,14 +146,16 @@ def load_plugin(path: Path, expected=None, device: str = "cpu", backbone: str | 
     if expected is not None and expected in ESTIMATORS.values() and cls is not expected:
         raise CheckpointError(f"{path} holds a {name} plugin; load it with {name}.load() or plugen.load()")
     if backbone is not None and meta.get("backbone") != backbone:
-        raise CheckpointError(
-            f"{path} was fitted on latents of backbone {meta.get('backbone')!r}, not {backbone!r}"
-        )
+        raise CheckpointError(f"{path} was fitted on latents of backbone {meta.get('backbone')!r}, not {backbone!r}")
     fitted_on, shipped = meta.get("backbone_weights_sha256"), shipped_backbone_digest(meta.get("backbone"))
     if fitted_on and shipped and fitted_on != shipped:
-        warnings.warn(f"{path} was fitted on latents of other weights of backbone {meta['backbone']!r} than the "
-                      f"shipped ones (weights SHA-256 {fitted_on[:12]}... vs {shipped[:12]}...): refit it on the "
-                      "current backbone's latents", UserWarning, stacklevel=3)
+        warnings.warn(
+            f"{path} was fitted on latents of other weights of backbone {meta['backbone']!r} than the "
+            f"shipped ones (weights SHA-256 {fitted_on[:12]}... vs {shipped[:12]}...): refit it on the "
+            "current backbone's latents",
+            UserWarning,
+            stacklevel=3,
+        )
     if latent_dim is not None and meta["latent_dim"] != latent_dim:
         raise CheckpointError(f"{path} was fitted on {meta['latent_dim']}-dim latents, not {latent_dim}-dim")
     weights = path / WEIGHTS

@@ -109,8 +109,19 @@ def validate_metadata(meta, path: Path, format_name: str, format_version: int) -
     return meta
 
 
-_LABEL_FIELDS = {"name", "kind", "observed", "frequencies", "classes", "names", "mean", "std", "quantiles", "low",
-                 "high"}
+_LABEL_FIELDS = {
+    "name",
+    "kind",
+    "observed",
+    "frequencies",
+    "classes",
+    "names",
+    "mean",
+    "std",
+    "quantiles",
+    "low",
+    "high",
+}
 #: a class name longer than this is refused
 MAX_NAME_CHARS = 1000
 
@@ -164,8 +175,9 @@ def _validate_label_statistics(label: dict, where: str, path: Path) -> None:
         if any(a > b for a, b in zip(quantiles, quantiles[1:])):
             _fail(path, f"{where} quantiles must be in increasing order")
         low, high = label.get("low"), label.get("high")
-        if (low is None) != (high is None) or (low is not None and not (_is_number(low) and _is_number(high)
-                                                                         and low <= high)):
+        if (low is None) != (high is None) or (
+            low is not None and not (_is_number(low) and _is_number(high) and low <= high)
+        ):
             _fail(path, f"{where} range must be two finite numbers low <= high (or both null)")
 
 
@@ -179,16 +191,20 @@ def _validate_params(params, path: Path) -> None:
     if "flow" in params and params["flow"] not in FLOW_OUTPUTS:
         _fail(path, f"params.flow must be one of {sorted(FLOW_OUTPUTS)}, got {params['flow']!r}")
     labels = params.get("labels")
-    if not isinstance(labels, dict) or not all(isinstance(k, str) and (v in KINDS if isinstance(v, str)
-                                                                       else _class_names(v))
-                                               for k, v in labels.items()):
+    if not isinstance(labels, dict) or not all(
+        isinstance(k, str) and (v in KINDS if isinstance(v, str) else _class_names(v)) for k, v in labels.items()
+    ):
         _fail(path, "params.labels must map label names to kinds or to lists of class names")
 
 
 def _class_names(names) -> bool:
     """Whether ``names`` is a list of at least two distinct, non-empty, not too long strings."""
-    return (isinstance(names, list) and 2 <= len(names) <= MAX_CLASSES and len(set(map(str, names))) == len(names)
-            and all(isinstance(v, str) and 0 < len(v) <= MAX_NAME_CHARS for v in names))
+    return (
+        isinstance(names, list)
+        and 2 <= len(names) <= MAX_CLASSES
+        and len(set(map(str, names))) == len(names)
+        and all(isinstance(v, str) and 0 < len(v) <= MAX_NAME_CHARS for v in names)
+    )
 
 
 def read_safetensors_header(path: Path, weights: Path) -> dict[str, tuple[str, tuple[int, ...]]]:
@@ -228,8 +244,12 @@ def _header_entry(path: Path, file: str, name: str, entry) -> tuple[str, list[in
         _fail(path, f"{file}: tensor {name!r} has unknown dtype {dtype!r}")
     if not isinstance(shape, list) or len(shape) > 8 or not all(_is_int(s) and 0 <= s < 1 << 40 for s in shape):
         _fail(path, f"{file}: tensor {name!r} has a malformed shape {shape!r}")
-    if not (isinstance(offsets, list) and len(offsets) == 2 and all(_is_int(o) and o >= 0 for o in offsets)
-            and offsets[0] <= offsets[1]):
+    if not (
+        isinstance(offsets, list)
+        and len(offsets) == 2
+        and all(_is_int(o) and o >= 0 for o in offsets)
+        and offsets[0] <= offsets[1]
+    ):
         _fail(path, f"{file}: tensor {name!r} has malformed data offsets {offsets!r}")
     return dtype, shape, offsets
 
@@ -261,9 +281,18 @@ def check_described_size(meta: dict, header: dict, path: Path) -> None:
 
 
 #: torch dtype names (str(dtype)) as safetensors names them
-TORCH_TO_SAFETENSORS = {"torch.float64": "F64", "torch.float32": "F32", "torch.float16": "F16",
-                        "torch.bfloat16": "BF16", "torch.int64": "I64", "torch.int32": "I32", "torch.int16": "I16",
-                        "torch.int8": "I8", "torch.uint8": "U8", "torch.bool": "BOOL"}
+TORCH_TO_SAFETENSORS = {
+    "torch.float64": "F64",
+    "torch.float32": "F32",
+    "torch.float16": "F16",
+    "torch.bfloat16": "BF16",
+    "torch.int64": "I64",
+    "torch.int32": "I32",
+    "torch.int16": "I16",
+    "torch.int8": "I8",
+    "torch.uint8": "U8",
+    "torch.bool": "BOOL",
+}
 
 
 def check_state_matches(state: dict, header: dict, path: Path) -> None:
@@ -271,10 +300,15 @@ def check_state_matches(state: dict, header: dict, path: Path) -> None:
     expected = {k: (TORCH_TO_SAFETENSORS.get(str(v.dtype), str(v.dtype)), tuple(v.shape)) for k, v in state.items()}
     missing, unexpected = sorted(set(expected) - set(header)), sorted(set(header) - set(expected))
     if missing or unexpected:
-        _mismatch(path, f"weights.safetensors does not hold the tensors plugin.json describes "
-                    f"(missing {missing[:5]}, unexpected {unexpected[:5]})")
+        _mismatch(
+            path,
+            f"weights.safetensors does not hold the tensors plugin.json describes "
+            f"(missing {missing[:5]}, unexpected {unexpected[:5]})",
+        )
     for name, (dtype, shape) in expected.items():
         if header[name][1] != shape:
-            _mismatch(path, f"weights.safetensors: tensor {name!r} has shape {header[name][1]}, the plugin needs {shape}")
+            _mismatch(
+                path, f"weights.safetensors: tensor {name!r} has shape {header[name][1]}, the plugin needs {shape}"
+            )
         if header[name][0] != dtype and not (dtype.startswith("F") and header[name][0].startswith(("F", "BF"))):
             _mismatch(path, f"weights.safetensors: tensor {name!r} is {header[name][0]}, the plugin needs {dtype}")

@@ -48,8 +48,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"plugen {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except MemoryError as exc:
-        print(f"plugen {args.command}: error: not enough memory for this request ({exc or 'MemoryError'})",
-              file=sys.stderr)
+        print(
+            f"plugen {args.command}: error: not enough memory for this request ({exc or 'MemoryError'})",
+            file=sys.stderr,
+        )
         return 2
 
 
@@ -86,42 +88,78 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_fit(sub) -> None:
-    fit = sub.add_parser("fit", help="fit a plugin on latents and labels", epilog=EXAMPLES,
-                         formatter_class=argparse.RawDescriptionHelpFormatter)
+    fit = sub.add_parser(
+        "fit",
+        help="fit a plugin on latents and labels",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     fit.add_argument("--latents", required=True, help="latents (.npy, .pt, .csv), shape (n, N)")
-    fit.add_argument("--labels", required=True,
-                     help="labels .csv with a header; empty or NaN = missing; a categorical column may hold class names")
-    fit.add_argument("--label", action="append", default=[], metavar="NAME:KIND",
-                     help="a label column and its kind (binary, categorical, continuous), or its class names in "
-                     "code order (shape:circle,square,triangle); repeat. Default: every column, kind inferred from "
-                     "its values (a column of text is categorical, its names in sorted order)")
+    fit.add_argument(
+        "--labels",
+        required=True,
+        help="labels .csv with a header; empty or NaN = missing; a categorical column may hold class names",
+    )
+    fit.add_argument(
+        "--label",
+        action="append",
+        default=[],
+        metavar="NAME:KIND",
+        help="a label column and its kind (binary, categorical, continuous), or its class names in "
+        "code order (shape:circle,square,triangle); repeat. Default: every column, kind inferred from "
+        "its values (a column of text is categorical, its names in sorted order)",
+    )
+    _add_fit_training(fit)
+
+
+def _add_fit_training(fit) -> None:
+    """``plugen fit``'s options of the method, its training and its output."""
     fit.add_argument("--method", choices=["plugen", "fpn"], default="plugen")
     fit.add_argument("--flow", choices=["nice", "realnvp", "maf", "nsf"], help="default: nice (plugen), realnvp (fpn)")
     fit.add_argument("--epochs", type=int, help="maximum epochs (early stopping usually ends sooner)")
     fit.add_argument("--batch-size", type=int)
     fit.add_argument("--lr", type=float)
-    fit.add_argument("--latent-noise", type=float,
-                     help="training noise, in standard deviations per latent dimension (about 0.1 for a "
-                          "non-generative autoencoder's latents; default 0)")
-    fit.add_argument("--classifier-weight", type=float,
-                     help="fpn only: weight of the Bayes classifier's cross-entropy added to the likelihood "
-                          "(hybrid objective; about 10 when the plugin is wanted as a classifier; default 0)")
-    fit.add_argument("--groups", metavar="NAME",
-                     help="a column of the labels CSV holding a group id per row (not a label): rows of one "
-                          "group (augmented copies of one image, one scaffold) are held out together")
+    fit.add_argument(
+        "--latent-noise",
+        type=float,
+        help="training noise, in standard deviations per latent dimension (about 0.1 for a "
+        "non-generative autoencoder's latents; default 0)",
+    )
+    fit.add_argument(
+        "--classifier-weight",
+        type=float,
+        help="fpn only: weight of the Bayes classifier's cross-entropy added to the likelihood "
+        "(hybrid objective; about 10 when the plugin is wanted as a classifier; default 0)",
+    )
+    fit.add_argument(
+        "--groups",
+        metavar="NAME",
+        help="a column of the labels CSV holding a group id per row (not a label): rows of one "
+        "group (augmented copies of one image, one scaffold) are held out together",
+    )
     fit.add_argument("--seed", type=int, default=0)
-    fit.add_argument("--restarts", type=int, default=1,
-                     help="fit N flows (seeds SEED, SEED+1, ...) and keep the one with the lowest held-out NLL; "
-                          "with N > 1 an interrupted fit cannot be resumed")
+    fit.add_argument(
+        "--restarts",
+        type=int,
+        default=1,
+        help="fit N flows (seeds SEED, SEED+1, ...) and keep the one with the lowest held-out NLL; "
+        "with N > 1 an interrupted fit cannot be resumed",
+    )
     fit.add_argument("--device", default="auto", help="auto, cpu or cuda")
     fit.add_argument("--backbone", help="name of the model the latents come from (recorded, checked on load)")
     fit.add_argument("--quiet", action="store_true", help="no progress bar")
-    fit.add_argument("--stream", action="store_true",
-                     help="read .npy latents from disk block by block (memory independent of their size)")
+    fit.add_argument(
+        "--stream",
+        action="store_true",
+        help="read .npy latents from disk block by block (memory independent of their size)",
+    )
     fit.add_argument("--autocast", choices=["bf16"], help="train under bfloat16 autocast")
     fit.add_argument("--compile", action="store_true", help="torch.compile the training objective")
-    fit.add_argument("--restart", action="store_true",
-                     help="ignore the saved state of an interrupted fit (OUTPUT.training-state.pt) and start over")
+    fit.add_argument(
+        "--restart",
+        action="store_true",
+        help="ignore the saved state of an interrupted fit (OUTPUT.training-state.pt) and start over",
+    )
     fit.add_argument("-o", "--output", required=True, help="checkpoint directory to write")
     fit.set_defaults(run=_fit)
 
@@ -132,9 +170,14 @@ def _add_edit(sub) -> None:
     edit.add_argument("--latents", required=True)
     _set_arg(edit, required=True)
     edit.add_argument("--y-source", help="FPN only: .csv of the source labels (default: its own classifier)")
-    edit.add_argument("--reencode", type=int, default=0, metavar="ROUNDS",
-                      help="then decode, encode and edit again ROUNDS times, holding the other labels "
-                           "(plugen.reencode; needs a shipped backbone that can encode)")
+    edit.add_argument(
+        "--reencode",
+        type=int,
+        default=0,
+        metavar="ROUNDS",
+        help="then decode, encode and edit again ROUNDS times, holding the other labels "
+        "(plugen.reencode; needs a shipped backbone that can encode)",
+    )
     edit.add_argument("--backbone", help="with --reencode: the shipped backbone (default: the one the plugin records)")
     edit.add_argument("-o", "--output", required=True, help=".npy or .csv")
     edit.set_defaults(run=_edit)
@@ -156,8 +199,12 @@ def _add_predict(sub) -> None:
     _plugin_arg(predict)
     predict.add_argument("--latents", required=True)
     predict.add_argument("--proba", action="store_true", help="write P(y=1) of the binary labels instead")
-    predict.add_argument("-o", "--output", required=True,
-                         help=".csv (with header; class names for labels that have them) or .npy (class codes)")
+    predict.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        help=".csv (with header; class names for labels that have them) or .npy (class codes)",
+    )
     predict.set_defaults(run=_predict)
 
 
@@ -168,15 +215,20 @@ def _add_info(sub) -> None:
     info.set_defaults(run=_info)
 
 
-
 def _plugin_arg(p):
     p.add_argument("plugin", help="checkpoint directory written by 'plugen fit'")
     p.add_argument("--device", default="cpu")
 
 
 def _set_arg(p, required):
-    p.add_argument("--set", action="append", default=[], required=required, metavar="NAME=VALUE",
-                   help="label value to set, e.g. smile=1, age=60 or shape=square (a class name); repeat for several")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        required=required,
+        metavar="NAME=VALUE",
+        help="label value to set, e.g. smile=1, age=60 or shape=square (a class name); repeat for several",
+    )
 
 
 def _parse_sets(items: list[str]) -> dict[str, float | str]:
@@ -227,38 +279,78 @@ def _fit(args) -> int:
         cls = FPN if args.method == "fpn" else PluGeN
         if args.classifier_weight is not None and cls is not FPN:
             raise InputError("--classifier-weight applies to --method fpn only")
-        options = {"seed": args.seed, "restarts": args.restarts, "device": args.device, "backbone": args.backbone,
-                   "progress": not args.quiet, "autocast": args.autocast, "compile": args.compile}
-        for key, value in (("flow", args.flow), ("max_epochs", args.epochs), ("batch_size", args.batch_size), ("lr", args.lr),
-                           ("latent_noise", args.latent_noise), ("classifier_weight", args.classifier_weight)):
-            if value is not None:
-                options[key] = value
-        state = Path(f"{args.output}.training-state.pt")
-        if args.restart and distributed.is_main():
-            state.unlink(missing_ok=True)
-        distributed.barrier()
-        if args.restarts > 1:
-            state = None  # one resumable state per fit; several restarts start over when interrupted
-        elif state.is_file():
-            say(f"resuming the interrupted fit saved in {state} if it was made with these data and settings "
-                "(--restart to start over)")
-        model = cls(labels, **options).fit(Z, Y, checkpoint=state, groups=groups)
-        named = [lab for lab in model.schema_.labels if lab.names is not None and not isinstance(labels[lab.name], list)]
-        if named:
-            say("class names read from the labels (code order, sorted): "
-                 + "; ".join(f"{lab.name}: " + ", ".join(f"{c} {n}" for c, n in enumerate(lab.names)) for lab in named))
+        state = _training_state(args)
+        model = cls(labels, **_fit_options(args)).fit(Z, Y, checkpoint=state, groups=groups)
+        _say_inferred_names(model, labels)
         if distributed.is_main():
             model.save(args.output)
-            h = model.history_
-            if h.get("resumed_from_epoch"):
-                say(f"resumed the interrupted fit after its epoch {h['resumed_from_epoch']}")
-            say(f"saved {cls.__name__} to {args.output}: {h['epochs']} epochs, {h['seconds']:.1f} s, "
-                 f"{h['monitor']} NLL {h['best_nll']:.4f} per row ({h['stopped']}"
-                 + (f", {h['processes']} processes" if h["processes"] > 1 else "")
-                 + (f", seed {h['chosen_seed']} of {len(h['restarts'])} restarts" if "restarts" in h else "") + ")")
+            _say_saved(model, args.output)
     finally:
         distributed.shutdown()
     return 0
+
+
+def _fit_options(args) -> dict:
+    """The estimator's keyword arguments from ``plugen fit``'s options (unset ones keep defaults)."""
+    options = {
+        "seed": args.seed,
+        "restarts": args.restarts,
+        "device": args.device,
+        "backbone": args.backbone,
+        "progress": not args.quiet,
+        "autocast": args.autocast,
+        "compile": args.compile,
+    }
+    optional = {
+        "flow": args.flow,
+        "max_epochs": args.epochs,
+        "batch_size": args.batch_size,
+        "lr": args.lr,
+        "latent_noise": args.latent_noise,
+        "classifier_weight": args.classifier_weight,
+    }
+    return options | {key: value for key, value in optional.items() if value is not None}
+
+
+def _training_state(args) -> Path | None:
+    """The resumable state file of ``plugen fit -o OUTPUT`` (None with several restarts)."""
+    from plugen import distributed
+
+    state = Path(f"{args.output}.training-state.pt")
+    if args.restart and distributed.is_main():
+        state.unlink(missing_ok=True)
+    distributed.barrier()
+    if args.restarts > 1:
+        return None  # one resumable state per fit; several restarts start over when interrupted
+    if state.is_file():
+        say(
+            f"resuming the interrupted fit saved in {state} if it was made with these data and settings "
+            "(--restart to start over)"
+        )
+    return state
+
+
+def _say_inferred_names(model, labels: dict) -> None:
+    """Name the classes read from text labels, in code order."""
+    named = [lab for lab in model.schema_.labels if lab.names is not None and not isinstance(labels[lab.name], list)]
+    if named:
+        say(
+            "class names read from the labels (code order, sorted): "
+            + "; ".join(f"{lab.name}: " + ", ".join(f"{c} {n}" for c, n in enumerate(lab.names)) for lab in named)
+        )
+
+
+def _say_saved(model, output: str) -> None:
+    h = model.history_
+    if h.get("resumed_from_epoch"):
+        say(f"resumed the interrupted fit after its epoch {h['resumed_from_epoch']}")
+    say(
+        f"saved {type(model).__name__} to {output}: {h['epochs']} epochs, {h['seconds']:.1f} s, "
+        f"{h['monitor']} NLL {h['best_nll']:.4f} per row ({h['stopped']}"
+        + (f", {h['processes']} processes" if h["processes"] > 1 else "")
+        + (f", seed {h['chosen_seed']} of {len(h['restarts'])} restarts" if "restarts" in h else "")
+        + ")"
+    )
 
 
 def say(message: str) -> None:
@@ -313,8 +405,10 @@ def _label_kinds(args, columns: dict[str, np.ndarray]) -> dict:
 
     if not args.label:
         labels = {name: infer_kind(column) for name, column in columns.items()}
-        say("labels (kinds inferred; override with --label NAME:KIND): "
-            + ", ".join(f"{k}:{v}" for k, v in labels.items()))
+        say(
+            "labels (kinds inferred; override with --label NAME:KIND): "
+            + ", ".join(f"{k}:{v}" for k, v in labels.items())
+        )
         return labels
     labels = {}
     for spec in args.label:
@@ -377,11 +471,15 @@ def _info(args) -> int:
         print(json.dumps(meta, indent=2))
         return 0
     params, training = meta["params"], meta.get("training") or {}
-    print(f"{meta['estimator']} plugin, plugen {meta.get('plugen_version')} (torch {meta.get('torch_version')}), "
-          f"saved {meta.get('created')}")
+    print(
+        f"{meta['estimator']} plugin, plugen {meta.get('plugen_version')} (torch {meta.get('torch_version')}), "
+        f"saved {meta.get('created')}"
+    )
     print(f"latents: {meta['latent_dim']}-dim, backbone: {meta.get('backbone') or 'not recorded'}")
-    print(f"flow: {params.get('flow')}, {params.get('transforms')} transforms, "
-          f"{params.get('depth')} x {params.get('hidden_features')} hidden")
+    print(
+        f"flow: {params.get('flow')}, {params.get('transforms')} transforms, "
+        f"{params.get('depth')} x {params.get('hidden_features')} hidden"
+    )
     print("labels:")
     for lab in meta["labels"]:
         extra = _label_summary(lab)
@@ -389,8 +487,10 @@ def _info(args) -> int:
     if training:
         seconds = training.get("seconds")
         seconds = f"{seconds:.1f}" if isinstance(seconds, (int, float)) else seconds
-        print(f"training: {training.get('epochs')} epochs, {seconds} s, "
-              f"best {training.get('monitor')} NLL {training.get('best_nll')} ({training.get('stopped')})")
+        print(
+            f"training: {training.get('epochs')} epochs, {seconds} s, "
+            f"best {training.get('monitor')} NLL {training.get('best_nll')} ({training.get('stopped')})"
+        )
     return 0
 
 

@@ -62,8 +62,13 @@ def encode_to_file(backbone, inputs, output: str | Path, batch_size: int = 256, 
     start, stop = shard_bounds(len(inputs), rank, world)
     shard = _shard_path(output, rank, world) if world > 1 else output
     latents = np.empty((stop - start, backbone.latent_dim), dtype=np.float32)
-    bar = tqdm(total=stop - start, desc=f"encode {rank}/{world}" if world > 1 else "encode", unit="sample",
-               disable=not progress, leave=False)
+    bar = tqdm(
+        total=stop - start,
+        desc=f"encode {rank}/{world}" if world > 1 else "encode",
+        unit="sample",
+        disable=not progress,
+        leave=False,
+    )
     for i in range(start, stop, batch_size):
         j = min(stop, i + batch_size)
         latents[i - start : j - start] = np.asarray(backbone.encode(inputs[i:j]), dtype=np.float32)

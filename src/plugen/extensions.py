@@ -29,4 +29,3 @@ def command_adders() -> list:
 def backbone_zoos() -> list[Any]:
     """The installed modules that resolve backbone names (``load``, ``describe``)."""
     return [ep.load() for ep in _group("plugen.backbones")]
-

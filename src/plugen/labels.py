@@ -86,16 +86,12 @@ class Label:
         if self.kind == "binary":
             bad = np.unique(values[(values != 0) & (values != 1)])
             if bad.size:
-                raise InputError(
-                    f"label {self.name!r} is binary but has values other than 0/1: {_few(bad)}"
-                )
+                raise InputError(f"label {self.name!r} is binary but has values other than 0/1: {_few(bad)}")
             self.frequencies = [float((values.sum() + 1) / (values.size + 2))]
         elif self.kind == "categorical":
             bad = np.unique(values[values != np.round(values)])
             if bad.size:
-                raise InputError(
-                    f"label {self.name!r} is categorical (integer codes) but has values {_few(bad)}"
-                )
+                raise InputError(f"label {self.name!r} is categorical (integer codes) but has values {_few(bad)}")
             if self.names is not None:
                 self._fit_named(values)
                 return
@@ -120,13 +116,17 @@ class Label:
             raise InputError(f"categorical label {self.name!r} has a single class {self.names}")
         bad = np.unique(codes[(codes < 0) | (codes >= size)])
         if bad.size:
-            raise InputError(f"label {self.name!r} has {size} named classes (codes 0 to {size - 1}) "
-                             f"but values {_few(bad)}")
+            raise InputError(
+                f"label {self.name!r} has {size} named classes (codes 0 to {size - 1}) but values {_few(bad)}"
+            )
         counts = np.bincount(codes.astype(np.int64), minlength=size)
         unseen = [self.names[i] for i in np.flatnonzero(counts == 0)]
         if unseen:
-            warnings.warn(f"label {self.name!r}: classes {unseen} have no training row; requests for them "
-                          "extrapolate", UserWarning, stacklevel=4)
+            warnings.warn(
+                f"label {self.name!r}: classes {unseen} have no training row; requests for them extrapolate",
+                UserWarning,
+                stacklevel=4,
+            )
         self.classes = list(range(size))
         self.frequencies = ((counts + 1) / (counts.sum() + size)).tolist()
 
@@ -151,10 +151,11 @@ class Label:
         lookup = {name: float(i) for i, name in enumerate(self.names)} if self.names is not None else {}
         unknown = sorted(t for t in texts if t not in lookup)
         if unknown and self.names is not None:
-            raise InputError(f"unknown class {_few_names(unknown)} for label {self.name!r}; "
-                             f"its classes: {self.names}")
-        return np.array([np.nan if _is_missing(v) else lookup[v] if v in lookup else self._number(v)
-                         for v in flat.tolist()], dtype=np.float64)
+            raise InputError(f"unknown class {_few_names(unknown)} for label {self.name!r}; its classes: {self.names}")
+        return np.array(
+            [np.nan if _is_missing(v) else lookup[v] if v in lookup else self._number(v) for v in flat.tolist()],
+            dtype=np.float64,
+        )
 
     def _number(self, value) -> float:
         try:
@@ -162,10 +163,14 @@ class Label:
         except (TypeError, ValueError):
             if self.kind == "categorical":
                 known = f" ({self.classes})" if self.classes else ""
-                raise InputError(f"label {self.name!r} has no class names, so its values are integer codes{known}; "
-                                 f"got {value!r} (declare names with labels={{{self.name!r}: [name, ...]}})") from None
-            raise InputError(f"value for label {self.name!r} must be numeric (it is a {self.kind} label; class "
-                             f"names go with categorical labels), got {value!r}") from None
+                raise InputError(
+                    f"label {self.name!r} has no class names, so its values are integer codes{known}; "
+                    f"got {value!r} (declare names with labels={{{self.name!r}: [name, ...]}})"
+                ) from None
+            raise InputError(
+                f"value for label {self.name!r} must be numeric (it is a {self.kind} label; class "
+                f"names go with categorical labels), got {value!r}"
+            ) from None
 
     def decode(self, codes) -> np.ndarray:
         """Class names (an object array, None where missing) of the codes of a categorical label with
@@ -190,10 +195,13 @@ class Label:
         index = np.clip(index, 0, known.size - 1)
         unknown = known[index] != codes
         if unknown.any():
-            known = self.classes if self.names is None else ", ".join(f"{c} ({n})" for c, n in zip(self.classes, self.names))
+            known = (
+                self.classes
+                if self.names is None
+                else ", ".join(f"{c} ({n})" for c, n in zip(self.classes, self.names))
+            )
             raise InputError(
-                f"unknown class {_few(np.unique(codes[unknown]))} for label {self.name!r}; "
-                f"known classes: {known}"
+                f"unknown class {_few(np.unique(codes[unknown]))} for label {self.name!r}; known classes: {known}"
             )
         return index
 
@@ -214,8 +222,9 @@ class LabelSchema:
                     items.append(Label(name, "categorical", names=_class_names(name, kind)))
                     continue
                 if kind not in KINDS:
-                    raise InputError(f"label {name!r} has unknown kind {kind!r}; use one of {KINDS} "
-                                     "or a list of class names")
+                    raise InputError(
+                        f"label {name!r} has unknown kind {kind!r}; use one of {KINDS} or a list of class names"
+                    )
                 items.append(Label(name, kind))
             labels = items
         self.labels: list[Label] = list(labels)
@@ -267,8 +276,9 @@ class LabelSchema:
             raise InputError(f"latents have {n} rows but labels have {array.shape[0]}")
         if array.dtype.kind in "biuf":
             return array.astype(np.float64)
-        return np.column_stack([label.encode(array[:, i], infer_names) for i, label in enumerate(self.labels)]
-                               ).reshape(n, len(self))
+        return np.column_stack([label.encode(array[:, i], infer_names) for i, label in enumerate(self.labels)]).reshape(
+            n, len(self)
+        )
 
     def decode(self, Y) -> np.ndarray:
         """Label values (n, K) as people read them: an object array whose named categorical columns
@@ -289,9 +299,7 @@ class LabelSchema:
     def check(self, Y: np.ndarray, fitting: bool = False) -> None:
         """Validate a label matrix already shaped (n, K); NaN means missing."""
         if Y.ndim != 2 or Y.shape[1] != len(self):
-            raise InputError(
-                f"labels must have shape (n, {len(self)}) for {self.names}, got {Y.shape}"
-            )
+            raise InputError(f"labels must have shape (n, {len(self)}) for {self.names}, got {Y.shape}")
         if np.isinf(Y).any():
             row, col = np.argwhere(np.isinf(Y))[0]
             raise InputError(f"label {self.names[col]!r} is infinite in row {row}")
@@ -322,10 +330,16 @@ class LabelSchema:
                 raise InputError(f"label {name!r}: requested values must be finite")
             if label.kind == "categorical":
                 label.class_index(array)
-            elif label.beyond_range(array) and not _TARGETS_CHECKED.get():  # one message per label: shown once per call site
-                warnings.warn(f"label {name!r}: requested values outside its training range [{label.low:.4g}, "
-                              f"{label.high:.4g}]; the plugin extrapolates there, and the results may fall well "
-                              "short of the request", ExtrapolationWarning, stacklevel=3)
+            elif (
+                label.beyond_range(array) and not _TARGETS_CHECKED.get()
+            ):  # one message per label: shown once per call site
+                warnings.warn(
+                    f"label {name!r}: requested values outside its training range [{label.low:.4g}, "
+                    f"{label.high:.4g}]; the plugin extrapolates there, and the results may fall well "
+                    "short of the request",
+                    ExtrapolationWarning,
+                    stacklevel=3,
+                )
             out[self.index[name]] = array
         return out
 

@@ -32,7 +32,11 @@ LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
 
 
 def normal_log_prob(x: Tensor, mean, sigma) -> Tensor:
-    return -0.5 * ((x - mean) / sigma) ** 2 - torch.log(torch.as_tensor(sigma, dtype=x.dtype, device=x.device)) - LOG_SQRT_2PI
+    return (
+        -0.5 * ((x - mean) / sigma) ** 2
+        - torch.log(torch.as_tensor(sigma, dtype=x.dtype, device=x.device))
+        - LOG_SQRT_2PI
+    )
 
 
 def label_slices(schema: LabelSchema) -> list[slice]:
@@ -178,7 +182,9 @@ class PluGeNPrior(nn.Module):
         self.binary = BinaryPrior([b[0] for b in binary], [b[1] for b in binary], sigma, balanced) if binary else None
         self.continuous = None
         if continuous:
-            q = torch.tensor([[(v - lab.mean) / lab.std for v in lab.quantiles] for _, lab in continuous], dtype=torch.float64)
+            q = torch.tensor(
+                [[(v - lab.mean) / lab.std for v in lab.quantiles] for _, lab in continuous], dtype=torch.float64
+            )
             self.continuous = ContinuousPrior([c[0] for c in continuous], q, continuous_sigma)
         self.categorical = nn.ModuleList(
             CategoricalPrior(s.start, lab.frequencies, sigma, balanced)

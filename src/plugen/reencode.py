@@ -76,8 +76,10 @@ def _check(backbone, rounds) -> None:
     if isinstance(rounds, bool) or not isinstance(rounds, (int, np.integer)) or rounds < 0:
         raise InputError(f"rounds must be an integer >= 0, got {rounds!r}")
     if rounds and not getattr(backbone, "can_encode", False):
-        raise InputError(f"backbone {getattr(backbone, 'name', backbone)!r} cannot encode, so its samples cannot be "
-                         "re-encoded; use rounds=0")
+        raise InputError(
+            f"backbone {getattr(backbone, 'name', backbone)!r} cannot encode, so its samples cannot be "
+            "re-encoded; use rounds=0"
+        )
 
 
 def _rows(value, ok: np.ndarray):
@@ -99,7 +101,9 @@ class Reencoded:
 
     def sample(self, n: int, conditions: Mapping[str, Any] | None = None, **kwargs):
         conditions = dict(conditions or {})
-        return reencode(self.plugin, self.backbone, self.plugin.sample(n, conditions, **kwargs), conditions, self.rounds)
+        return reencode(
+            self.plugin, self.backbone, self.plugin.sample(n, conditions, **kwargs), conditions, self.rounds
+        )
 
     def __getattr__(self, name: str):
         return getattr(self.plugin, name)

@@ -82,8 +82,10 @@ def load_state(path: Path, expected_fingerprint: str) -> dict | None:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
-        raise CheckpointError(f"cannot read the training state {path} (corrupted or truncated?): {exc}; "
-                              "delete it to start the fit from scratch") from None
+        raise CheckpointError(
+            f"cannot read the training state {path} (corrupted or truncated?): {exc}; "
+            "delete it to start the fit from scratch"
+        ) from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not a plugen training state; delete it to start from scratch")
     if state.get("fingerprint") != expected_fingerprint:

@@ -160,8 +160,9 @@ def held_out_rows(rows: Rows, latent_noise: Tensor | None, seed: int) -> tuple[T
 
 
 @torch.no_grad()
-def evaluate(module: nn.Module, nll: NLL, Z: Tensor, T: Tensor, chunk: int = 8192, rank: int = 0,
-             world: int = 1) -> float:
+def evaluate(
+    module: nn.Module, nll: NLL, Z: Tensor, T: Tensor, chunk: int = 8192, rank: int = 0, world: int = 1
+) -> float:
     """Mean NLL per row over ``Z`` in chunks, in eval mode; with several processes each scores
     its share of the rows and the means are combined, so every process gets the same number."""
     module.eval()
@@ -268,16 +269,32 @@ def default_stopping(config: TrainingConfig, features: int) -> EarlyStopping:
 
 
 # ---------------------------------------------------------------------- state for resume
-def resume_key(rows: Rows, config: TrainingConfig, module: nn.Module, world: int, batch_size: int,
-               latent_noise: Tensor | None, objective_settings: dict | None) -> str:
+def resume_key(
+    rows: Rows,
+    config: TrainingConfig,
+    module: nn.Module,
+    world: int,
+    batch_size: int,
+    latent_noise: Tensor | None,
+    objective_settings: dict | None,
+) -> str:
     """Fingerprint of the data and settings: a saved state is resumed only by the same fit."""
-    settings = dict(batch_size=batch_size, lr=config.lr, max_epochs=config.max_epochs, patience=config.patience,
-                    val_fraction=config.val_fraction, weight_decay=config.weight_decay, grad_clip=config.grad_clip,
-                    warmup_steps=config.warmup_steps, seed=config.seed, world=world,
-                    latent_noise=None if latent_noise is None else latent_noise.tolist(),
-                    parameters=[list(p.shape) for p in module.parameters()],
-                    **({} if config.split_seed in (None, config.seed) else {"split_seed": config.split_seed}),
-                    **(objective_settings or {}))
+    settings = dict(
+        batch_size=batch_size,
+        lr=config.lr,
+        max_epochs=config.max_epochs,
+        patience=config.patience,
+        val_fraction=config.val_fraction,
+        weight_decay=config.weight_decay,
+        grad_clip=config.grad_clip,
+        warmup_steps=config.warmup_steps,
+        seed=config.seed,
+        world=world,
+        latent_noise=None if latent_noise is None else latent_noise.tolist(),
+        parameters=[list(p.shape) for p in module.parameters()],
+        **({} if config.split_seed in (None, config.seed) else {"split_seed": config.split_seed}),
+        **(objective_settings or {}),
+    )
     if rows.groups is not None:  # another grouping holds out other rows
         settings["groups"] = hashlib.sha256(rows.groups.tobytes()).hexdigest()
     return fingerprint(settings, rows.fingerprint_rows(), rows.n, rows.features)
@@ -285,10 +302,16 @@ def resume_key(rows: Rows, config: TrainingConfig, module: nn.Module, world: int
 
 def snapshot(state: FitState, key: str, module: nn.Module, schedules: Schedules, generators: Generators) -> dict:
     """Everything :func:`restore` needs to go on after ``state.epoch``, as one dict."""
-    return dict(state.as_dict(), fingerprint=key, module=module.state_dict(),
-                optimizer=schedules.optimizer.state_dict(), warmup=schedules.warmup.state_dict(),
-                plateau=schedules.plateau.state_dict(), generator=generators.batches.get_state(),
-                augment_generator=generators.augment.get_state())
+    return dict(
+        state.as_dict(),
+        fingerprint=key,
+        module=module.state_dict(),
+        optimizer=schedules.optimizer.state_dict(),
+        warmup=schedules.warmup.state_dict(),
+        plateau=schedules.plateau.state_dict(),
+        generator=generators.batches.get_state(),
+        augment_generator=generators.augment.get_state(),
+    )
 
 
 def restore(saved: dict, state: FitState, module: nn.Module, schedules: Schedules, generators: Generators) -> None:
@@ -453,8 +476,17 @@ def train(
     return _summary(state, rows, loop, stopped, saved, start)
 
 
-def _make_loop(module: nn.Module, nll: NLL, rows: Rows, config: TrainingConfig, generators: Generators,
-               augment, latent_noise: Tensor | None, rank: int, world: int) -> Loop:
+def _make_loop(
+    module: nn.Module,
+    nll: NLL,
+    rows: Rows,
+    config: TrainingConfig,
+    generators: Generators,
+    augment,
+    latent_noise: Tensor | None,
+    rank: int,
+    world: int,
+) -> Loop:
     """The objective wrapped as asked (DDP over several processes, ``torch.compile``, autocast)
     and the optimiser, for the training rows already split off."""
     device = next(module.parameters()).device
@@ -465,16 +497,44 @@ def _make_loop(module: nn.Module, nll: NLL, rows: Rows, config: TrainingConfig, 
     forward = torch.compile(objective) if config.compile else objective
     autocast = config.autocast
     cast = torch.autocast(device.type, dtype=AUTOCAST[autocast]) if autocast else contextlib.nullcontext()
-    return Loop(module, forward, rows, generators, make_schedules(module, config),
-                batch_size=max(1, min(config.batch_size, rows.n_train)), grad_clip=config.grad_clip,
-                augment=augment, latent_noise=latent_noise, cast=cast, rank=rank, world=world)
+    return Loop(
+        module,
+        forward,
+        rows,
+        generators,
+        make_schedules(module, config),
+        batch_size=max(1, min(config.batch_size, rows.n_train)),
+        grad_clip=config.grad_clip,
+        augment=augment,
+        latent_noise=latent_noise,
+        cast=cast,
+        rank=rank,
+        world=world,
+    )
 
 
-def _run_epochs(loop: Loop, state: FitState, config: TrainingConfig, stopping: EarlyStopping, nll: NLL, held_out,
-                on_epoch, checkpoint, key: str, start: float) -> str:
+def _run_epochs(
+    loop: Loop,
+    state: FitState,
+    config: TrainingConfig,
+    stopping: EarlyStopping,
+    nll: NLL,
+    held_out,
+    on_epoch,
+    checkpoint,
+    key: str,
+    start: float,
+) -> str:
     """Epochs from the one after ``state.epoch`` until a stopping rule fires; returns why it stopped."""
-    bar = tqdm(range(state.epoch + 1, config.max_epochs + 1), desc="fit", unit="epoch", leave=False,
-               disable=not config.progress or loop.rank != 0, initial=state.epoch, total=config.max_epochs)
+    bar = tqdm(
+        range(state.epoch + 1, config.max_epochs + 1),
+        desc="fit",
+        unit="epoch",
+        leave=False,
+        disable=not config.progress or loop.rank != 0,
+        initial=state.epoch,
+        total=config.max_epochs,
+    )
     stopped = None
     for epoch in bar:
         train_nll, stopped = run_epoch(loop, state, epoch)
@@ -497,8 +557,9 @@ def _run_epochs(loop: Loop, state: FitState, config: TrainingConfig, stopping: E
     return stopped or "max_epochs"
 
 
-def _stop_reason(on_epoch, epoch: int, train_nll: float, score: float, stopping: EarlyStopping,
-                 state: FitState) -> str | None:
+def _stop_reason(
+    on_epoch, epoch: int, train_nll: float, score: float, stopping: EarlyStopping, state: FitState
+) -> str | None:
     """Why training stops after ``epoch`` (the callback asks first), or None to go on."""
     if on_epoch is not None and on_epoch(epoch, {"train_nll": train_nll, "val_nll": score}):
         return "callback"

@@ -52,8 +52,10 @@ def representable(z: Tensor, name: str = "Z") -> Tensor:
     if bad.any():
         k, n, first = _bad_rows(bad)
         limit = torch.finfo(z.dtype).max
-        raise InputError(f"{name} has values beyond the range of the plugin's {str(z.dtype).replace('torch.', '')} "
-                         f"(|z| <= {limit:.3g}) in {k} of {n} rows (first: row {first}); latents must be finite in it")
+        raise InputError(
+            f"{name} has values beyond the range of the plugin's {str(z.dtype).replace('torch.', '')} "
+            f"(|z| <= {limit:.3g}) in {k} of {n} rows (first: row {first}); latents must be finite in it"
+        )
     return z
 
 
@@ -63,8 +65,10 @@ def check_edit_options(plugin, kwargs: Mapping[str, Any]) -> None:
     unknown = sorted(set(kwargs) - accepted)
     if unknown:
         takes = f"it takes {sorted(accepted)}" if accepted else "it takes no options"
-        raise InputError(f"{type(plugin).__name__}.edit does not take {unknown} ({takes}; y_source is FPN's: "
-                         "PluGeN needs no source labels)")
+        raise InputError(
+            f"{type(plugin).__name__}.edit does not take {unknown} ({takes}; y_source is FPN's: "
+            "PluGeN needs no source labels)"
+        )
 
 
 def traverse_values(values) -> np.ndarray:

@@ -54,9 +54,7 @@ class Backbone:
         """Latents (n, latent_dim) -> samples."""
         z_shape = tuple(z.shape)
         if len(z_shape) != 2 or z_shape[1] != self.latent_dim:
-            raise InputError(
-                f"backbone {self.name!r} decodes latents of shape (n, {self.latent_dim}), got {z_shape}"
-            )
+            raise InputError(f"backbone {self.name!r} decodes latents of shape (n, {self.latent_dim}), got {z_shape}")
         return self._batched(self._decode, z, "latents")
 
     def _no_encoder_hint(self) -> str:
@@ -72,7 +70,9 @@ class Backbone:
         is_tensor = isinstance(data, Tensor)
         source = data if is_tensor else torch.as_tensor(np.asarray(data, dtype=np.float32))
         if source.ndim < 2 or source.shape[0] == 0:
-            raise InputError(f"{what} for backbone {self.name!r} must be a non-empty batch, got shape {tuple(source.shape)}")
+            raise InputError(
+                f"{what} for backbone {self.name!r} must be a non-empty batch, got shape {tuple(source.shape)}"
+            )
         if source.is_floating_point() and not torch.isfinite(source).all():
             raise InputError(f"{what} for backbone {self.name!r} contain NaN or Inf")
         outputs = []
@@ -109,8 +109,14 @@ class AutoencoderBackbone(Backbone):
     the latent code.
     """
 
-    def __init__(self, encoder: Callable | nn.Module, decoder: Callable | nn.Module, latent_dim: int,
-                 name: str = "autoencoder", batch_size: int = 512):
+    def __init__(
+        self,
+        encoder: Callable | nn.Module,
+        decoder: Callable | nn.Module,
+        latent_dim: int,
+        name: str = "autoencoder",
+        batch_size: int = 512,
+    ):
         self.encoder, self.decoder = _as_callable(encoder), _as_callable(decoder)
         self.latent_dim, self.name, self.batch_size = int(latent_dim), name, batch_size
         self._device = _module_device(encoder, decoder)
@@ -149,8 +155,9 @@ class GANBackbone(Backbone):
     def _decode(self, z):
         return self.generator(z)
 
-    def invert(self, x, steps: int = 300, restarts: int = 4, lr: float = 0.05, seed: int = 0,
-               latent_penalty: float = 1e-3):
+    def invert(
+        self, x, steps: int = 300, restarts: int = 4, lr: float = 0.05, seed: int = 0, latent_penalty: float = 1e-3
+    ):
         """Latents whose decodings reconstruct ``x``: Adam on ``z`` from ``restarts`` random starts,
         keeping per sample the start with the lowest error.
 

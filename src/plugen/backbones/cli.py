@@ -13,8 +13,11 @@ def add_parser(sub) -> None:
     """Add the ``encode`` and ``backbones`` subcommands to the ``plugen`` parser."""
     encode = sub.add_parser("encode", help="encode a data set through a backbone into a latents .npy")
     encode.add_argument("--backbone", required=True, help="shipped backbone name, e.g. mnist-vae or smiles-vae")
-    encode.add_argument("--inputs", required=True,
-                        help="images .npy (n, C, H, W) in [0, 1], or SMILES (.smi/.txt one per line, .csv with a smiles column)")
+    encode.add_argument(
+        "--inputs",
+        required=True,
+        help="images .npy (n, C, H, W) in [0, 1], or SMILES (.smi/.txt one per line, .csv with a smiles column)",
+    )
     encode.add_argument("--batch-size", type=int, default=256)
     encode.add_argument("--device", default="cpu")
     encode.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -47,8 +50,10 @@ def _encode(args) -> int:
         path = encode_to_file(backbone, inputs, args.output, batch_size=args.batch_size, progress=not args.quiet)
         if path is not None:
             bad = int(np.isnan(np.load(path, mmap_mode="r")).any(axis=1).sum())
-            say(f"wrote {len(inputs)} latents of size {backbone.latent_dim} to {path}"
-                 + (f"; {bad} rows are NaN (inputs the backbone could not read)" if bad else ""))
+            say(
+                f"wrote {len(inputs)} latents of size {backbone.latent_dim} to {path}"
+                + (f"; {bad} rows are NaN (inputs the backbone could not read)" if bad else "")
+            )
     finally:
         distributed.shutdown()
     return 0
@@ -70,8 +75,10 @@ def check_inputs(name: str, inputs) -> None:
         return
     expected = tuple(meta.get("sample_shape") or ())
     if inputs.ndim < 2 or len(inputs) == 0 or (expected and tuple(inputs.shape[1:]) != expected):
-        raise InputError(f"backbone {name!r} encodes images of shape (n, {', '.join(map(str, expected))}), "
-                         f"got an array of shape {inputs.shape}")
+        raise InputError(
+            f"backbone {name!r} encodes images of shape (n, {', '.join(map(str, expected))}), "
+            f"got an array of shape {inputs.shape}"
+        )
     if not np.issubdtype(inputs.dtype, np.number) or np.issubdtype(inputs.dtype, np.complexfloating):
         raise InputError(f"images for backbone {name!r} must be real numbers in [0, 1], got dtype {inputs.dtype}")
 
@@ -83,8 +90,10 @@ def _backbones(args) -> int:
     if args.action == "list":
         for name in available():
             meta = describe(name)
-            print(f"{name}: {meta['kind']}, {meta['latent_dim']}-dim latents, samples {meta['sample_shape']}; "
-                  f"reproduce: {meta.get('reproduce')}")
+            print(
+                f"{name}: {meta['kind']}, {meta['latent_dim']}-dim latents, samples {meta['sample_shape']}; "
+                f"reproduce: {meta.get('reproduce')}"
+            )
         return 0
     if not args.name:
         raise InputError("plugen backbones train needs a NAME, e.g. mnist-vae")

@@ -25,8 +25,12 @@ from plugen.backbones.vae import ConvVAEPasses
 def _encoder(out_channels: int, width: int = 32) -> nn.Sequential:
     """28x28 -> 14x14 -> 7x7 in 2 (Conv2d, BatchNorm2d, LeakyReLU) blocks, then a last Conv2d to 1x1."""
     return nn.Sequential(
-        nn.Conv2d(1, width, 4, 2, 1), nn.BatchNorm2d(width), nn.LeakyReLU(0.2),
-        nn.Conv2d(width, 2 * width, 4, 2, 1), nn.BatchNorm2d(2 * width), nn.LeakyReLU(0.2),
+        nn.Conv2d(1, width, 4, 2, 1),
+        nn.BatchNorm2d(width),
+        nn.LeakyReLU(0.2),
+        nn.Conv2d(width, 2 * width, 4, 2, 1),
+        nn.BatchNorm2d(2 * width),
+        nn.LeakyReLU(0.2),
         nn.Conv2d(2 * width, out_channels, 7),
     )
 
@@ -35,10 +39,17 @@ def _decoder(latent_dim: int, width: int = 32) -> nn.Sequential:
     """1x1 -> 7x7 -> 14x14 -> 28x28 in 3 (ConvTranspose2d, BatchNorm2d, ReLU) blocks, then a last
     ConvTranspose2d with a Sigmoid."""
     return nn.Sequential(
-        nn.ConvTranspose2d(latent_dim, 4 * width, 7), nn.BatchNorm2d(4 * width), nn.ReLU(),
-        nn.ConvTranspose2d(4 * width, 2 * width, 4, 2, 1), nn.BatchNorm2d(2 * width), nn.ReLU(),
-        nn.ConvTranspose2d(2 * width, width, 4, 2, 1), nn.BatchNorm2d(width), nn.ReLU(),
-        nn.ConvTranspose2d(width, 1, 3, 1, 1), nn.Sigmoid(),
+        nn.ConvTranspose2d(latent_dim, 4 * width, 7),
+        nn.BatchNorm2d(4 * width),
+        nn.ReLU(),
+        nn.ConvTranspose2d(4 * width, 2 * width, 4, 2, 1),
+        nn.BatchNorm2d(2 * width),
+        nn.ReLU(),
+        nn.ConvTranspose2d(2 * width, width, 4, 2, 1),
+        nn.BatchNorm2d(width),
+        nn.ReLU(),
+        nn.ConvTranspose2d(width, 1, 3, 1, 1),
+        nn.Sigmoid(),
     )
 
 
@@ -87,9 +98,14 @@ class DCGANGenerator(nn.Module):
         super().__init__()
         self.latent_dim, self.width = latent_dim, width
         self.net = nn.Sequential(
-            nn.ConvTranspose2d(latent_dim, 2 * width, 7, bias=False), nn.BatchNorm2d(2 * width), nn.ReLU(),
-            nn.ConvTranspose2d(2 * width, width, 4, 2, 1, bias=False), nn.BatchNorm2d(width), nn.ReLU(),
-            nn.ConvTranspose2d(width, 1, 4, 2, 1), nn.Sigmoid(),
+            nn.ConvTranspose2d(latent_dim, 2 * width, 7, bias=False),
+            nn.BatchNorm2d(2 * width),
+            nn.ReLU(),
+            nn.ConvTranspose2d(2 * width, width, 4, 2, 1, bias=False),
+            nn.BatchNorm2d(width),
+            nn.ReLU(),
+            nn.ConvTranspose2d(width, 1, 4, 2, 1),
+            nn.Sigmoid(),
         )
 
     def forward(self, z: Tensor) -> Tensor:
@@ -103,8 +119,11 @@ class DCGANDiscriminator(nn.Module):
     def __init__(self, width: int = 64):
         super().__init__()
         self.net = nn.Sequential(
-            nn.Conv2d(1, width, 4, 2, 1), nn.LeakyReLU(0.2),
-            nn.Conv2d(width, 2 * width, 4, 2, 1), nn.BatchNorm2d(2 * width), nn.LeakyReLU(0.2),
+            nn.Conv2d(1, width, 4, 2, 1),
+            nn.LeakyReLU(0.2),
+            nn.Conv2d(width, 2 * width, 4, 2, 1),
+            nn.BatchNorm2d(2 * width),
+            nn.LeakyReLU(0.2),
             nn.Conv2d(2 * width, 1, 7),
         )
 

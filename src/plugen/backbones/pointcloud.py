@@ -63,11 +63,20 @@ class PointCloudAE(nn.Module):
         super().__init__()
         self.latent_dim, self.points = latent_dim, points
         self.point_mlp = nn.Sequential(
-            nn.Linear(3, 64), nn.ReLU(), nn.Linear(64, 128), nn.ReLU(), nn.Linear(128, width), nn.ReLU(),
+            nn.Linear(3, 64),
+            nn.ReLU(),
+            nn.Linear(64, 128),
+            nn.ReLU(),
+            nn.Linear(128, width),
+            nn.ReLU(),
         )
         self.to_latent = nn.Linear(width, latent_dim)
         self.decoder = nn.Sequential(
-            nn.Linear(latent_dim, width), nn.ReLU(), nn.Linear(width, width), nn.ReLU(), nn.Linear(width, points * 3),
+            nn.Linear(latent_dim, width),
+            nn.ReLU(),
+            nn.Linear(width, width),
+            nn.ReLU(),
+            nn.Linear(width, points * 3),
         )
 
     def encode(self, x: Tensor) -> Tensor:

@@ -60,7 +60,9 @@ def load_model(name: str, device: str = "cpu", directory: Path = WEIGHTS) -> tup
     name = meta.get("name", name)
     weights = Path(directory) / f"{name}.safetensors"
     if not weights.is_file():
-        raise CheckpointError(f"weights of {name!r} are missing ({weights}); reproduce them with: {meta.get('reproduce')}")
+        raise CheckpointError(
+            f"weights of {name!r} are missing ({weights}); reproduce them with: {meta.get('reproduce')}"
+        )
     if meta.get("weights_sha256") and _sha256(weights) != meta["weights_sha256"]:
         raise CheckpointError(f"corrupted weights {weights}: checksum mismatch")
     cls = architecture_class(meta["architecture"]["class"])
@@ -95,8 +97,16 @@ def load(name: str, device: str = "cpu", directory: Path = WEIGHTS) -> Backbone:
     return backbone
 
 
-def save(model: nn.Module, name: str, kind: str, latent_dim: int | None, sample_shape: list[int],
-         kwargs: dict[str, Any], info: dict[str, Any], directory: Path = WEIGHTS) -> Path:
+def save(
+    model: nn.Module,
+    name: str,
+    kind: str,
+    latent_dim: int | None,
+    sample_shape: list[int],
+    kwargs: dict[str, Any],
+    info: dict[str, Any],
+    directory: Path = WEIGHTS,
+) -> Path:
     """Write a trained model (a backbone, or an evaluator with ``kind="classifier"``) as
     ``<name>.safetensors`` + ``<name>.json`` in ``directory``."""
     if kind not in ("autoencoder", "gan", "classifier", "molecules"):
@@ -108,9 +118,15 @@ def save(model: nn.Module, name: str, kind: str, latent_dim: int | None, sample_
     save_file({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}, str(tmp))
     tmp.chmod(0o644)
     tmp.replace(weights)
-    meta = {"name": name, "kind": kind, "latent_dim": latent_dim, "sample_shape": sample_shape,
-            "architecture": {"class": type(model).__name__, "kwargs": kwargs},
-            "weights_sha256": _sha256(weights), **info}
+    meta = {
+        "name": name,
+        "kind": kind,
+        "latent_dim": latent_dim,
+        "sample_shape": sample_shape,
+        "architecture": {"class": type(model).__name__, "kwargs": kwargs},
+        "weights_sha256": _sha256(weights),
+        **info,
+    }
     (directory / f"{name}.json").write_text(json.dumps(meta, indent=2) + "\n")
     return weights
 

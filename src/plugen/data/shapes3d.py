@@ -88,8 +88,16 @@ def make_shapes3d(n: int, seed: int = 0, points: int = POINTS, classes: np.ndarr
     return PointCloudDataset(out, Y, dict(LABELS), np.column_stack([yaw, tilt]))
 
 
-def cloud(shape: int, size: float, elongation: float, yaw: float = 0.0, tilt: float = 0.0, tilt_axis: float = 0.0,
-          points: int = POINTS, rng: np.random.Generator | None = None) -> np.ndarray:
+def cloud(
+    shape: int,
+    size: float,
+    elongation: float,
+    yaw: float = 0.0,
+    tilt: float = 0.0,
+    tilt_axis: float = 0.0,
+    points: int = POINTS,
+    rng: np.random.Generator | None = None,
+) -> np.ndarray:
     """One cloud (points, 3) float32: surface sample, whiten, elongate, scale, rotate (module docstring)."""
     rng = np.random.default_rng(0) if rng is None else rng
     p = _SAMPLERS[CLASSES[int(shape)]](points, rng)
@@ -125,6 +133,7 @@ def _rotation(yaw: float, tilt: float, tilt_axis: float) -> np.ndarray:
 
 # ---- uniform surface samplers of the canonical solids (axis along z) ----
 
+
 def _triangles(tris: np.ndarray, n: int, rng) -> np.ndarray:
     """``n`` points uniform by area on triangles (T, 3, 3)."""
     area = 0.5 * np.linalg.norm(np.cross(tris[:, 1] - tris[:, 0], tris[:, 2] - tris[:, 0]), axis=1)
@@ -158,7 +167,9 @@ def _cylinder(n, rng, radius=1.0, half_height=1.0):
     on_side = rng.random(n) < side / (side + 2 * cap)
     t = rng.uniform(0, 2 * np.pi, n)
     x, y = _disk(n, rng, radius)
-    z = np.where(on_side, rng.uniform(-half_height, half_height, n), np.where(rng.random(n) < 0.5, -half_height, half_height))
+    z = np.where(
+        on_side, rng.uniform(-half_height, half_height, n), np.where(rng.random(n) < 0.5, -half_height, half_height)
+    )
     return np.column_stack([np.where(on_side, radius * np.cos(t), x), np.where(on_side, radius * np.sin(t), y), z])
 
 
@@ -168,8 +179,13 @@ def _cone(n, rng, radius=1.0, height=2.0):
     s = np.sqrt(rng.random(n))  # distance from the apex, as a fraction: uniform by area
     t = rng.uniform(0, 2 * np.pi, n)
     x, y = _disk(n, rng, radius)
-    return np.column_stack([np.where(on_side, s * radius * np.cos(t), x), np.where(on_side, s * radius * np.sin(t), y),
-                            np.where(on_side, height * (1 - s), 0.0)])
+    return np.column_stack(
+        [
+            np.where(on_side, s * radius * np.cos(t), x),
+            np.where(on_side, s * radius * np.sin(t), y),
+            np.where(on_side, height * (1 - s), 0.0),
+        ]
+    )
 
 
 def _torus(n, rng, major=1.0, minor=0.4):
@@ -178,13 +194,19 @@ def _torus(n, rng, major=1.0, minor=0.4):
         theta, phi = rng.uniform(0, 2 * np.pi, (2, 2 * n))
         keep = rng.random(2 * n) < (major + minor * np.cos(phi)) / (major + minor)
         r = major + minor * np.cos(phi[keep])
-        out = np.vstack([out, np.column_stack([r * np.cos(theta[keep]), r * np.sin(theta[keep]), minor * np.sin(phi[keep])])])
+        out = np.vstack(
+            [out, np.column_stack([r * np.cos(theta[keep]), r * np.sin(theta[keep]), minor * np.sin(phi[keep])])]
+        )
     return out[:n]
 
 
 _BASE = np.array([[-1, -1, 0], [1, -1, 0], [1, 1, 0], [-1, 1, 0]], float)
-_PYRAMID = np.array([[_BASE[i], _BASE[(i + 1) % 4], [0, 0, 1.5]] for i in range(4)] + [_BASE[[0, 1, 2]], _BASE[[0, 2, 3]]])
-_OCTAHEDRON = np.array([[[sx, 0, 0], [0, sy, 0], [0, 0, sz]] for sx in (-1, 1) for sy in (-1, 1) for sz in (-1, 1)], float)
+_PYRAMID = np.array(
+    [[_BASE[i], _BASE[(i + 1) % 4], [0, 0, 1.5]] for i in range(4)] + [_BASE[[0, 1, 2]], _BASE[[0, 2, 3]]]
+)
+_OCTAHEDRON = np.array(
+    [[[sx, 0, 0], [0, sy, 0], [0, 0, sz]] for sx in (-1, 1) for sy in (-1, 1) for sz in (-1, 1)], float
+)
 
 
 def _capsule(n, rng, radius=1.0, half_length=1.0):
@@ -198,7 +220,12 @@ def _capsule(n, rng, radius=1.0, half_length=1.0):
 
 
 _SAMPLERS = {
-    "sphere": _sphere, "cube": _cube, "cylinder": _cylinder, "cone": _cone, "torus": _torus,
-    "pyramid": lambda n, rng: _triangles(_PYRAMID, n, rng), "capsule": _capsule,
+    "sphere": _sphere,
+    "cube": _cube,
+    "cylinder": _cylinder,
+    "cone": _cone,
+    "torus": _torus,
+    "pyramid": lambda n, rng: _triangles(_PYRAMID, n, rng),
+    "capsule": _capsule,
     "octahedron": lambda n, rng: _triangles(_OCTAHEDRON, n, rng),
 }

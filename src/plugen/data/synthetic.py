@@ -30,12 +30,15 @@ class LatentDataset:
         order = np.random.default_rng(seed).permutation(len(self.Z))
         cut = int(round(len(self.Z) * fraction))
         first, second = order[:cut], order[cut:]
-        return (LatentDataset(self.Z[first], self.Y[first], self.labels),
-                LatentDataset(self.Z[second], self.Y[second], self.labels))
+        return (
+            LatentDataset(self.Z[first], self.Y[first], self.labels),
+            LatentDataset(self.Z[second], self.Y[second], self.labels),
+        )
 
 
-def entangled(n: int = 4000, latent_dim: int = 16, correlation: float = 0.6, classes: int = 3,
-              noise: float = 0.25, seed: int = 0) -> LatentDataset:
+def entangled(
+    n: int = 4000, latent_dim: int = 16, correlation: float = 0.6, classes: int = 3, noise: float = 0.25, seed: int = 0
+) -> LatentDataset:
     """Latents ``(n, latent_dim)`` with labels ``a``, ``b`` (binary, correlated), ``size``
     (continuous, in its own units: mean 10, sd 2) and ``shape`` (categorical, codes 0..classes-1).
     """

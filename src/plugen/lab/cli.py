@@ -10,9 +10,14 @@ def add_parser(sub) -> None:
     """Add the ``demo`` subcommand to the ``plugen`` parser."""
     demo = sub.add_parser("demo", help="the main job: both plugins on shipped image backbones, with a report")
     demo.add_argument("-o", "--output", default="runs/demo", help="report folder (default: runs/demo)")
-    demo.add_argument("--data", nargs="+", choices=["mnist", "shapes", "mnist-gan"], default=["mnist", "shapes"],
-                      help="image experiments to run (default: mnist shapes; mnist-gan: the GAN backbone, "
-                           "fitted on its labelled samples, real digits edited through its inversion)")
+    demo.add_argument(
+        "--data",
+        nargs="+",
+        choices=["mnist", "shapes", "mnist-gan"],
+        default=["mnist", "shapes"],
+        help="image experiments to run (default: mnist shapes; mnist-gan: the GAN backbone, "
+        "fitted on its labelled samples, real digits edited through its inversion)",
+    )
     demo.add_argument("--full", action="store_true", help="the benchmark's sizes (slower)")
     demo.add_argument("--synthetic", action="store_true", help="synthetic latents instead (no backbone)")
     demo.add_argument("--quick", action="store_true", help="with --synthetic: fewer epochs, a smoke run")

@@ -27,7 +27,9 @@ def run_demo(output: Path, n: int = 8000, latent_dim: int = 32, quick: bool = Fa
     try:
         import sklearn  # noqa: F401
     except ImportError:
-        raise PlugenError('plugen demo needs scikit-learn for its independent probes: pip install "plugen[all]"') from None
+        raise PlugenError(
+            'plugen demo needs scikit-learn for its independent probes: pip install "plugen[all]"'
+        ) from None
     output = Path(output)
     output.mkdir(parents=True, exist_ok=True)
     log = lambda msg: print(msg, file=sys.stderr, flush=True)  # noqa: E731
@@ -37,8 +39,16 @@ def run_demo(output: Path, n: int = 8000, latent_dim: int = 32, quick: bool = Fa
     log(f"latents: {len(train.Z)} train / {len(test.Z)} test, size {latent_dim}; labels {data.labels}")
     log("training independent probes (MLPs on latents) ...")
     probes = train_probes(train.Z, train.Y, data.labels, seed=seed)
-    metrics: dict = {"data": {"n_train": len(train.Z), "n_test": len(test.Z), "latent_dim": latent_dim,
-                              "labels": data.labels, "rare_combination": RARE, "rare_share_in_training": rare_share}}
+    metrics: dict = {
+        "data": {
+            "n_train": len(train.Z),
+            "n_test": len(test.Z),
+            "latent_dim": latent_dim,
+            "labels": data.labels,
+            "rare_combination": RARE,
+            "rare_share_in_training": rare_share,
+        }
+    }
     models = {}
     options = {"max_epochs": 15} if quick else {}
     for cls in (PluGeN, FPN):
@@ -52,16 +62,24 @@ def run_demo(output: Path, n: int = 8000, latent_dim: int = 32, quick: bool = Fa
         rare_ok = float(np.mean(np.all([probes[k](generated) == v for k, v in RARE.items()], axis=0)))
         pred = model.predict(test.Z)
         metrics[name] = {
-            "fit_seconds": round(fit_s, 2), "epochs": model.history_["epochs"],
-            "edit_success": report["mean_success"], "edit_preserved": report["mean_preserved"],
-            "edits": report["edits"], "continuous_edits": report["continuous"],
+            "fit_seconds": round(fit_s, 2),
+            "epochs": model.history_["epochs"],
+            "edit_success": report["mean_success"],
+            "edit_preserved": report["mean_preserved"],
+            "edits": report["edits"],
+            "continuous_edits": report["continuous"],
             "rare_combination_generated": rare_ok,
-            "accuracy": {lab: float(np.mean(pred[:, k] == test.Y[:, k]))
-                         for k, lab in enumerate(data.labels) if data.labels[lab] != "continuous"},
+            "accuracy": {
+                lab: float(np.mean(pred[:, k] == test.Y[:, k]))
+                for k, lab in enumerate(data.labels)
+                if data.labels[lab] != "continuous"
+            },
             "size_correlation": float(np.corrcoef(pred[:, 2], test.Y[:, 2])[0, 1]),
         }
-        log(f"  {name}: edit success {report['mean_success']:.3f}, preserved {report['mean_preserved']:.3f}, "
-            f"rare combination generated {rare_ok:.3f} ({fit_s:.1f} s)")
+        log(
+            f"  {name}: edit success {report['mean_success']:.3f}, preserved {report['mean_preserved']:.3f}, "
+            f"rare combination generated {rare_ok:.3f} ({fit_s:.1f} s)"
+        )
         models[name] = model
         model.save(output / f"{name.lower()}.plugin")
     (output / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
@@ -73,24 +91,41 @@ def run_demo(output: Path, n: int = 8000, latent_dim: int = 32, quick: bool = Fa
 
 def _report(m: dict, figures: list[str]) -> str:
     d = m["data"]
-    lines = ["# plugen demo", "",
-             f"Synthetic entangled latents ({d['latent_dim']}-dim, {d['n_train']} train / {d['n_test']} test rows) "
-             f"with labels {', '.join(f'{k} ({v})' for k, v in d['labels'].items())}. Every number below is judged by "
-             "independent probes (MLPs trained on the latents and labels, not on the plugins).", "",
-             "| | PluGeN | FPN |", "|---|---|---|"]
-    rows = [("fit time", lambda r: f"{r['fit_seconds']} s ({r['epochs']} epochs)"),
-            ("edit success (mean over requested values)", lambda r: f"{r['edit_success']:.3f}"),
-            ("other labels preserved", lambda r: f"{r['edit_preserved']:.3f}"),
-            (f"generated rare combination {d['rare_combination']} (share in training {d['rare_share_in_training']:.3f})",
-             lambda r: f"{r['rare_combination_generated']:.3f}"),
-            ("size edits: requested vs probed correlation", lambda r: f"{r['continuous_edits'][0]['correlation']:.3f}"),
-            ("classification accuracy (a, b, shape)", lambda r: ", ".join(f"{v:.3f}" for v in r["accuracy"].values())),
-            ("size prediction correlation", lambda r: f"{r['size_correlation']:.3f}")]
+    lines = [
+        "# plugen demo",
+        "",
+        f"Synthetic entangled latents ({d['latent_dim']}-dim, {d['n_train']} train / {d['n_test']} test rows) "
+        f"with labels {', '.join(f'{k} ({v})' for k, v in d['labels'].items())}. Every number below is judged by "
+        "independent probes (MLPs trained on the latents and labels, not on the plugins).",
+        "",
+        "| | PluGeN | FPN |",
+        "|---|---|---|",
+    ]
+    rows = [
+        ("fit time", lambda r: f"{r['fit_seconds']} s ({r['epochs']} epochs)"),
+        ("edit success (mean over requested values)", lambda r: f"{r['edit_success']:.3f}"),
+        ("other labels preserved", lambda r: f"{r['edit_preserved']:.3f}"),
+        (
+            f"generated rare combination {d['rare_combination']} (share in training {d['rare_share_in_training']:.3f})",
+            lambda r: f"{r['rare_combination_generated']:.3f}",
+        ),
+        ("size edits: requested vs probed correlation", lambda r: f"{r['continuous_edits'][0]['correlation']:.3f}"),
+        ("classification accuracy (a, b, shape)", lambda r: ", ".join(f"{v:.3f}" for v in r["accuracy"].values())),
+        ("size prediction correlation", lambda r: f"{r['size_correlation']:.3f}"),
+    ]
     for title, fmt in rows:
         lines.append(f"| {title} | {fmt(m['PluGeN'])} | {fmt(m['FPN'])} |")
-    lines += ["", "## Edit success per requested value", "", "| label = value | PluGeN success / preserved | FPN success / preserved |", "|---|---|---|"]
+    lines += [
+        "",
+        "## Edit success per requested value",
+        "",
+        "| label = value | PluGeN success / preserved | FPN success / preserved |",
+        "|---|---|---|",
+    ]
     for p, f in zip(m["PluGeN"]["edits"], m["FPN"]["edits"]):
-        lines.append(f"| {p['label']} = {p['value']} | {p['success']:.3f} / {p['preserved']:.3f} | {f['success']:.3f} / {f['preserved']:.3f} |")
+        lines.append(
+            f"| {p['label']} = {p['value']} | {p['success']:.3f} / {p['preserved']:.3f} | {f['success']:.3f} / {f['preserved']:.3f} |"
+        )
     lines += [""] + [f"![{name}]({name})" for name in figures]
     if not figures:
         lines.append('(install matplotlib, e.g. `pip install "plugen[all]"`, for the figures)')
@@ -109,8 +144,19 @@ def _figures(output: Path, models: dict, metrics: dict, test, probes) -> list[st
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
     for ax, name in zip(axes, models):
         edits = metrics[name]["edits"]
-        ax.bar([f"{r['label']}={r['value']}" for r in edits], [r["success"] for r in edits], color="tab:blue", label="success")
-        ax.plot([f"{r['label']}={r['value']}" for r in edits], [r["preserved"] for r in edits], "o", color="tab:orange", label="others preserved")
+        ax.bar(
+            [f"{r['label']}={r['value']}" for r in edits],
+            [r["success"] for r in edits],
+            color="tab:blue",
+            label="success",
+        )
+        ax.plot(
+            [f"{r['label']}={r['value']}" for r in edits],
+            [r["preserved"] for r in edits],
+            "o",
+            color="tab:orange",
+            label="others preserved",
+        )
         ax.set_ylim(0, 1.05)
         ax.set_title(f"{name}: edits judged by independent probes")
         ax.legend(loc="lower right")
@@ -154,4 +200,3 @@ def _figures(output: Path, models: dict, metrics: dict, test, probes) -> list[st
     plt.close(fig)
     names.append("plugen_label_space.png")
     return names
-

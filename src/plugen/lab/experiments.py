@@ -34,13 +34,31 @@ REENCODE_ROUNDS = 1
 REENCODED = "PluGeN re-encoded"
 
 SCALES = {
-    "smoke": {"edit_rows": 20, "per_request": 10, "shapes_train": 1000, "shapes_test": 100, "gan_samples": 2000,
-              "plugin": {"max_epochs": 3}},
+    "smoke": {
+        "edit_rows": 20,
+        "per_request": 10,
+        "shapes_train": 1000,
+        "shapes_test": 100,
+        "gan_samples": 2000,
+        "plugin": {"max_epochs": 3},
+    },
     # plugin settings at this scale: each experiment's ``demo_options`` (the main job's 3 minutes)
-    "demo": {"edit_rows": 150, "per_request": 60, "shapes_train": 6000, "shapes_test": 600, "gan_samples": 10000,
-             "plugin": {}},
-    "full": {"edit_rows": 500, "per_request": 300, "shapes_train": 20000, "shapes_test": 2000, "gan_samples": 20000,
-             "plugin": {}},
+    "demo": {
+        "edit_rows": 150,
+        "per_request": 60,
+        "shapes_train": 6000,
+        "shapes_test": 600,
+        "gan_samples": 10000,
+        "plugin": {},
+    },
+    "full": {
+        "edit_rows": 500,
+        "per_request": 300,
+        "shapes_train": 20000,
+        "shapes_test": 2000,
+        "gan_samples": 20000,
+        "plugin": {},
+    },
 }
 #: share of the GAN's samples kept for fitting: those the digit reader is surest of
 GAN_KEEP = 0.5
@@ -106,12 +124,14 @@ def _gan_latents(bb, train, test, settings, seed):
     test = test.subset(np.arange(min(settings["edit_rows"], len(test))))
     _log(f"[mnist-gan] inverting {len(test)} test digits")
     Z_test, error = bb.invert(test.images, seed=seed, **GAN_INVERSION)
-    notes = {"training latents": f"{len(Z_train)} of {n} GAN samples, labelled from their pictures (digit: RBF SVM "
-                                 f"on pixels fitted on the real training digits, the surest {GAN_KEEP:.0%} kept; "
-                                 "thickness and slant: morphometry)",
-             "test latents": f"{len(test)} real test digits inverted ({GAN_INVERSION['steps']} Adam steps, "
-                             f"{GAN_INVERSION['restarts']} restarts): reconstruction "
-                             f"MSE median {np.median(error):.4f}, 90th percentile {np.quantile(error, 0.9):.4f}"}
+    notes = {
+        "training latents": f"{len(Z_train)} of {n} GAN samples, labelled from their pictures (digit: RBF SVM "
+        f"on pixels fitted on the real training digits, the surest {GAN_KEEP:.0%} kept; "
+        "thickness and slant: morphometry)",
+        "test latents": f"{len(test)} real test digits inverted ({GAN_INVERSION['steps']} Adam steps, "
+        f"{GAN_INVERSION['restarts']} restarts): reconstruction "
+        f"MSE median {np.median(error):.4f}, 90th percentile {np.quantile(error, 0.9):.4f}",
+    }
     return Z_train, samples, Z_test, test, notes
 
 
@@ -123,35 +143,70 @@ def experiments() -> dict[str, Experiment]:
     return {
         # width is left out: it is largely the digit (ones are 4 px wide, other digits 12-16 px), so
         # keeping it fixed while changing the digit asks for contradictions such as a 13 px wide "1"
-        "mnist": Experiment("mnist", "mnist-vae", _mnist, mnist_judge, ["digit", "thickness", "slant"],
-                            [{"digit": d} for d in range(10)], "digit", ["thickness", "slant"], "digit",
-                            # 12 couplings: digit edits 0.944 judged right with 0.878 of the other labels
-                            # kept, against 0.903 / 0.831 with 4 (benchmarks/image_seeds.py, seed 0); it
-                            # stops at about 63 epochs, and at 40 gave 0.957 / 0.867 in 40% of the time
-                            # (demo_settings.md, seeds 0-2: 0.956 / 0.857 at 40 epochs, 0.962 / 0.856 at
-                            # 25 with lr 2e-3)
-                            plugen_options={"transforms": 12}, demo_options={"max_epochs": 25, "lr": 2e-3}),
-        "shapes": Experiment("shapes", "shapes-vae", _shapes, shapes_judge, ["shape", "colour", "size", "x", "y"],
-                             combos, "colour", ["size", "x"], "shape",
-                             unseen=[{"shape": s, "colour": c} for s, c in HELD_OUT],
-                             fixed=[{"shape": name} for name in SHAPES],
-                             # 12 couplings: with the default 4, generated shapes were judged the
-                             # requested one 0.67 of the time, with 12 0.86 (6,000 latents, seed 0)
-                             plugen_options={"transforms": 12},
-                             # one flow per seed 0 / 1 / 2 (image_seeds.md): edit success 0.873 / 0.953 /
-                             # 0.873, unseen combinations 0.840 / 0.926 / 0.730; the best of 3 by held-out
-                             # NLL (seed 1 in the benchmark): 0.907 and 0.868
-                             restarts=3),
-        "mnist-gan": Experiment("mnist-gan", "mnist-gan", _mnist, mnist_judge, ["digit", "thickness", "slant"],
-                                [{"digit": d} for d in range(10)], "digit", ["thickness", "slant"], "digit",
-                                plugen_options={"transforms": 12}, demo_options={"max_epochs": 40},
-                                latents=_gan_latents),
+        "mnist": Experiment(
+            "mnist",
+            "mnist-vae",
+            _mnist,
+            mnist_judge,
+            ["digit", "thickness", "slant"],
+            [{"digit": d} for d in range(10)],
+            "digit",
+            ["thickness", "slant"],
+            "digit",
+            # 12 couplings: digit edits 0.944 judged right with 0.878 of the other labels
+            # kept, against 0.903 / 0.831 with 4 (benchmarks/image_seeds.py, seed 0); it
+            # stops at about 63 epochs, and at 40 gave 0.957 / 0.867 in 40% of the time
+            # (demo_settings.md, seeds 0-2: 0.956 / 0.857 at 40 epochs, 0.962 / 0.856 at
+            # 25 with lr 2e-3)
+            plugen_options={"transforms": 12},
+            demo_options={"max_epochs": 25, "lr": 2e-3},
+        ),
+        "shapes": Experiment(
+            "shapes",
+            "shapes-vae",
+            _shapes,
+            shapes_judge,
+            ["shape", "colour", "size", "x", "y"],
+            combos,
+            "colour",
+            ["size", "x"],
+            "shape",
+            unseen=[{"shape": s, "colour": c} for s, c in HELD_OUT],
+            fixed=[{"shape": name} for name in SHAPES],
+            # 12 couplings: with the default 4, generated shapes were judged the
+            # requested one 0.67 of the time, with 12 0.86 (6,000 latents, seed 0)
+            plugen_options={"transforms": 12},
+            # one flow per seed 0 / 1 / 2 (image_seeds.md): edit success 0.873 / 0.953 /
+            # 0.873, unseen combinations 0.840 / 0.926 / 0.730; the best of 3 by held-out
+            # NLL (seed 1 in the benchmark): 0.907 and 0.868
+            restarts=3,
+        ),
+        "mnist-gan": Experiment(
+            "mnist-gan",
+            "mnist-gan",
+            _mnist,
+            mnist_judge,
+            ["digit", "thickness", "slant"],
+            [{"digit": d} for d in range(10)],
+            "digit",
+            ["thickness", "slant"],
+            "digit",
+            plugen_options={"transforms": 12},
+            demo_options={"max_epochs": 40},
+            latents=_gan_latents,
+        ),
     }
 
 
-def run_image_experiments(names: list[str], output: Path, scale: str = "demo", backbone: str | None = None,
-                          seed: int = 0, plugin_options: dict[str, dict] | None = None,
-                          workers: int | None = None) -> dict:
+def run_image_experiments(
+    names: list[str],
+    output: Path,
+    scale: str = "demo",
+    backbone: str | None = None,
+    seed: int = 0,
+    plugin_options: dict[str, dict] | None = None,
+    workers: int | None = None,
+) -> dict:
     """Run the named experiments at ``scale``. ``plugin_options`` overrides plugin settings by
     method, e.g. ``{"PluGeN": {"transforms": 8}, "FPN": {"max_epochs": 50}}``
     (``benchmarks/demo_settings.py`` compares the main job's settings this way). PluGeN and FPN
@@ -171,8 +226,16 @@ def run_image_experiments(names: list[str], output: Path, scale: str = "demo", b
     return results
 
 
-def _run_experiment(spec: Experiment, settings: dict, scale: str, backbone: str | None, seed: int,
-                    plugin_options: dict[str, dict] | None, pool: SideBySide, output: Path) -> dict:
+def _run_experiment(
+    spec: Experiment,
+    settings: dict,
+    scale: str,
+    backbone: str | None,
+    seed: int,
+    plugin_options: dict[str, dict] | None,
+    pool: SideBySide,
+    output: Path,
+) -> dict:
     from plugen.backbones import load as load_backbone
     from plugen.lab.evaluation.baselines import LinearDirections
     from plugen.lab.evaluation.images import edit_table, generation_table
@@ -185,18 +248,29 @@ def _run_experiment(spec: Experiment, settings: dict, scale: str, backbone: str 
     judge = spec.judge()
     Z_train, train, Z_test, test, notes = (spec.latents or _encoded)(bb, train, test, settings, seed)
     labels, Y_train = spec.plugin_labels(train)
-    res: dict[str, Any] = {"backbone": bb.name, "latent_dim": bb.latent_dim, "n_train": len(Z_train),
-                           "n_test": len(Z_test), "labels": labels, "notes": notes, "methods": {}}
+    res: dict[str, Any] = {
+        "backbone": bb.name,
+        "latent_dim": bb.latent_dim,
+        "n_train": len(Z_train),
+        "n_test": len(Z_test),
+        "labels": labels,
+        "notes": notes,
+        "methods": {},
+    }
     options = {"seed": seed, "backbone": bb.name, **settings["plugin"]}
     if scale == "demo":
         options.update(spec.demo_options)
     if scale == "full":
         options["restarts"] = spec.restarts
     override = plugin_options or {}
-    flows = {"PluGeN": PluGeN(labels, **{**options, **spec.plugen_options, **override.get("PluGeN", {})}),
-             "FPN": FPN(labels, **{**options, **override.get("FPN", {})})}
-    _log(f"[{name}] fitting " + (f"PluGeN and FPN side by side ({pool.workers} processes)" if pool.workers > 1
-                                 else "PluGeN and FPN"))
+    flows = {
+        "PluGeN": PluGeN(labels, **{**options, **spec.plugen_options, **override.get("PluGeN", {})}),
+        "FPN": FPN(labels, **{**options, **override.get("FPN", {})}),
+    }
+    _log(
+        f"[{name}] fitting "
+        + (f"PluGeN and FPN side by side ({pool.workers} processes)" if pool.workers > 1 else "PluGeN and FPN")
+    )
     methods: dict[str, Any] = pool.fit(flows, Z_train, Y_train)
     for method_name, method in methods.items():
         res["methods"][method_name] = {"fit_seconds": round(pool.seconds[method_name], 2)}
@@ -208,10 +282,16 @@ def _run_experiment(spec: Experiment, settings: dict, scale: str, backbone: str 
     methods["linear"] = LinearDirections(labels).fit(Z_train, Y_train)
     res["methods"]["linear"] = {"fit_seconds": round(time.perf_counter() - t, 2)}
     if bb.can_encode:  # PluGeN's edits and samples closed through the backbone (plugen.reencode); same flow
-        methods = {"PluGeN": methods["PluGeN"], REENCODED: Reencoded(methods["PluGeN"], bb, REENCODE_ROUNDS),
-                   **{k: v for k, v in methods.items() if k != "PluGeN"}}
-        res["methods"] = {"PluGeN": res["methods"]["PluGeN"], REENCODED: {"reencode_rounds": REENCODE_ROUNDS},
-                          **{k: v for k, v in res["methods"].items() if k != "PluGeN"}}
+        methods = {
+            "PluGeN": methods["PluGeN"],
+            REENCODED: Reencoded(methods["PluGeN"], bb, REENCODE_ROUNDS),
+            **{k: v for k, v in methods.items() if k != "PluGeN"},
+        }
+        res["methods"] = {
+            "PluGeN": res["methods"]["PluGeN"],
+            REENCODED: {"reencode_rounds": REENCODE_ROUNDS},
+            **{k: v for k, v in res["methods"].items() if k != "PluGeN"},
+        }
     schema = methods["PluGeN"].schema_
     Z_edit = Z_test[: settings["edit_rows"]]
     before = judge(bb.decode(Z_edit))
@@ -221,8 +301,17 @@ def _run_experiment(spec: Experiment, settings: dict, scale: str, backbone: str 
         t = time.perf_counter()
         r["edits"] = edit_table(method, bb, Z_edit, judge, schema, before=before)
         r["edit_seconds"] = round(time.perf_counter() - t, 2)
-        r["generation"] = generation_table(method, bb, judge, spec.requests, settings["per_request"],
-                                           test.images, temperature=0.8, seed=seed, unseen=spec.unseen)
+        r["generation"] = generation_table(
+            method,
+            bb,
+            judge,
+            spec.requests,
+            settings["per_request"],
+            test.images,
+            temperature=0.8,
+            seed=seed,
+            unseen=spec.unseen,
+        )
     res["figures"] = _figures(spec, methods, bb, Z_test, test, output, seed)
     res["seconds"] = round(time.perf_counter() - start, 1)
     _log(f"[{name}] done in {res['seconds']} s")
@@ -247,8 +336,16 @@ def _figures(spec: Experiment, methods, bb, Z_test, test, output: Path, seed: in
             shown = [value_title(method, k, v) for k, v in fixed.items()]
             suffix = "_".join(text.replace("=", "") for text in shown)
             file = f"{spec.name}_{method_name.lower()}_generation{'_' + suffix if suffix else ''}.png"
-            generation_grid(method, bb, spec.grid_label, values, output / file, seed=seed, fixed=fixed,
-                            title=f"{method_name}{', ' + ', '.join(shown) if shown else ''}: a style per row")
+            generation_grid(
+                method,
+                bb,
+                spec.grid_label,
+                values,
+                output / file,
+                seed=seed,
+                fixed=fixed,
+                title=f"{method_name}{', ' + ', '.join(shown) if shown else ''}: a style per row",
+            )
             names.append(file)
         for lab in spec.traverse:
             stats = schema.labels[schema.index[lab]]
@@ -262,62 +359,119 @@ def _figures(spec: Experiment, methods, bb, Z_test, test, output: Path, seed: in
     for method_name in ("PluGeN", "FPN"):
         Z_gen = methods[method_name].sample(len(gen_classes), {spec.map_label: gen_classes}, temperature=0.8, seed=seed)
         file = f"{spec.name}_{method_name.lower()}_latent_map.png"
-        latent_map(Z_test, test.Y[:, list(test.labels).index(spec.map_label)], Z_gen, gen_classes, output / file,
-                   title=f"{method_name}: latent space of {bb.name} and generated samples by {spec.map_label}",
-                   class_names=map_label.names)
+        latent_map(
+            Z_test,
+            test.Y[:, list(test.labels).index(spec.map_label)],
+            Z_gen,
+            gen_classes,
+            output / file,
+            title=f"{method_name}: latent space of {bb.name} and generated samples by {spec.map_label}",
+            class_names=map_label.names,
+        )
         names.append(file)
     return names
 
 
 def render_report(results: dict) -> str:
-    lines = ["# plugen: image experiments", "",
-             f"Scale: {results['scale']}. Every figure is judged on decoded images by independent evaluators "
-             "(CNNs trained on raw images; morphometry or pixel measurements for continuous labels); "
-             "\"linear\" is the InterFaceGAN-style direction baseline, FPN the PluGeN paper's cFlow.", ""]
+    lines = [
+        "# plugen: image experiments",
+        "",
+        f"Scale: {results['scale']}. Every figure is judged on decoded images by independent evaluators "
+        "(CNNs trained on raw images; morphometry or pixel measurements for continuous labels); "
+        '"linear" is the InterFaceGAN-style direction baseline, FPN the PluGeN paper\'s cFlow.',
+        "",
+    ]
     for name in experiments():
         if name not in results:
             continue
         res = results[name]
         methods = res["methods"]
-        lines += [f"## {name} (backbone {res['backbone']}, {res['latent_dim']}-dim latents, {res['n_train']} training latents)", ""]
-        lines += [f"- {k.capitalize()}: {v}." for k, v in res.get("notes", {}).items()] + ([""] if res.get("notes") else [])
+        lines += [
+            f"## {name} (backbone {res['backbone']}, {res['latent_dim']}-dim latents, {res['n_train']} training latents)",
+            "",
+        ]
+        lines += [f"- {k.capitalize()}: {v}." for k, v in res.get("notes", {}).items()] + (
+            [""] if res.get("notes") else []
+        )
         lines += ["| | " + " | ".join(methods) + " |", "|---|" + "---|" * len(methods)]
         table = [
-            ("fit time", lambda m: "PluGeN's flow" if "reencode_rounds" in m else f"{m['fit_seconds']} s" + (
-                f" ({len(m['restarts'])} restarts, seed {m['chosen_seed']} kept)" if "restarts" in m else "")),
+            (
+                "fit time",
+                lambda m: (
+                    "PluGeN's flow"
+                    if "reencode_rounds" in m
+                    else f"{m['fit_seconds']} s"
+                    + (f" ({len(m['restarts'])} restarts, seed {m['chosen_seed']} kept)" if "restarts" in m else "")
+                ),
+            ),
             ("time to judge the edits (decode, judge; re-encoding included)", lambda m: f"{m['edit_seconds']} s"),
             ("edit success (mean)", lambda m: f"{m['edits']['mean_success']:.4f}"),
             ("other labels preserved", lambda m: f"{m['edits']['mean_preserved']:.4f}"),
             ("generation accuracy (all requests)", lambda m: f"{m['generation']['mean_accuracy']:.4f}"),
         ]
         if "unseen_accuracy" in next(iter(methods.values()))["generation"]:
-            table += [("generation accuracy, seen combinations", lambda m: f"{m['generation']['seen_accuracy']:.4f}"),
-                      ("generation accuracy, **unseen** combinations", lambda m: f"{m['generation']['unseen_accuracy']:.4f}")]
-        table += [("Fréchet distance to real images (evaluator features; not Inception FID)",
-                   lambda m: f"{m['generation']['frechet_distance']:.2f}")]
+            table += [
+                ("generation accuracy, seen combinations", lambda m: f"{m['generation']['seen_accuracy']:.4f}"),
+                ("generation accuracy, **unseen** combinations", lambda m: f"{m['generation']['unseen_accuracy']:.4f}"),
+            ]
+        table += [
+            (
+                "Fréchet distance to real images (evaluator features; not Inception FID)",
+                lambda m: f"{m['generation']['frechet_distance']:.2f}",
+            )
+        ]
         for title, fmt in table:
             lines.append(f"| {title} | " + " | ".join(fmt(m) for m in methods.values()) + " |")
         for label in next(iter(methods.values()))["generation"]["per_label"]:
-            lines.append(f"| generation {label}: F1 / AUC | " + " | ".join(
-                f"{m['generation']['per_label'][label]['f1']:.3f} / {m['generation']['per_label'][label]['auc']:.3f}"
-                for m in methods.values()) + " |")
+            lines.append(
+                f"| generation {label}: F1 / AUC | "
+                + " | ".join(
+                    f"{m['generation']['per_label'][label]['f1']:.3f} / {m['generation']['per_label'][label]['auc']:.3f}"
+                    for m in methods.values()
+                )
+                + " |"
+            )
         for i, cont in enumerate(next(iter(methods.values()))["edits"]["continuous"]):
-            lines.append(f"| edit {cont['label']}: requested vs measured correlation (MAE) | " + " | ".join(
-                f"{m['edits']['continuous'][i]['correlation']:.3f} ({m['edits']['continuous'][i]['mae']:.3g})"
-                for m in methods.values()) + " |")
-        lines += ["", "Edit success / preserved per requested value:", "",
-                  "| label = value | " + " | ".join(methods) + " |", "|---|" + "---|" * len(methods)]
+            lines.append(
+                f"| edit {cont['label']}: requested vs measured correlation (MAE) | "
+                + " | ".join(
+                    f"{m['edits']['continuous'][i]['correlation']:.3f} ({m['edits']['continuous'][i]['mae']:.3g})"
+                    for m in methods.values()
+                )
+                + " |"
+            )
+        lines += [
+            "",
+            "Edit success / preserved per requested value:",
+            "",
+            "| label = value | " + " | ".join(methods) + " |",
+            "|---|" + "---|" * len(methods),
+        ]
         first = next(iter(methods.values()))["edits"]["edits"]
         for i, row in enumerate(first):
-            lines.append(f"| {row['label']} = {_shown(res['labels'], row['label'], row['value'])} | " + " | ".join(
-                f"{m['edits']['edits'][i]['success']:.2f} / {m['edits']['edits'][i]['preserved']:.2f}" for m in methods.values()) + " |")
-        lines += ["", "Generation accuracy per request:", "", "| request | " + " | ".join(methods) + " |",
-                  "|---|" + "---|" * len(methods)]
+            lines.append(
+                f"| {row['label']} = {_shown(res['labels'], row['label'], row['value'])} | "
+                + " | ".join(
+                    f"{m['edits']['edits'][i]['success']:.2f} / {m['edits']['edits'][i]['preserved']:.2f}"
+                    for m in methods.values()
+                )
+                + " |"
+            )
+        lines += [
+            "",
+            "Generation accuracy per request:",
+            "",
+            "| request | " + " | ".join(methods) + " |",
+            "|---|" + "---|" * len(methods),
+        ]
         for i, row in enumerate(next(iter(methods.values()))["generation"]["requests"]):
             tag = " (unseen in training)" if row["unseen"] else ""
             request = ", ".join(f"{k} {_shown(res['labels'], k, v)}" for k, v in row["request"].items())
-            lines.append(f"| {request}{tag} | " + " | ".join(
-                f"{m['generation']['requests'][i]['accuracy']:.2f}" for m in methods.values()) + " |")
+            lines.append(
+                f"| {request}{tag} | "
+                + " | ".join(f"{m['generation']['requests'][i]['accuracy']:.2f}" for m in methods.values())
+                + " |"
+            )
         lines += [""] + [f"![{f}]({f})" for f in res["figures"]] + [""]
     return "\n".join(lines) + "\n"
 

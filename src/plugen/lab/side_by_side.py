@@ -74,8 +74,9 @@ class SideBySide:
         if self.workers > 1:
             context = mp.get_context(_start_method())
             self._queue = context.Queue()
-            self._executor = ProcessPoolExecutor(self.workers, mp_context=context, initializer=_start_worker,
-                                                 initargs=(self._queue,))
+            self._executor = ProcessPoolExecutor(
+                self.workers, mp_context=context, initializer=_start_worker, initargs=(self._queue,)
+            )
             for _ in range(self.workers):
                 self._executor.submit(_ready)
 
@@ -94,8 +95,10 @@ class SideBySide:
                 self.seconds[name] = time.perf_counter() - start
             return fitted
         self._fits += 1
-        jobs = {self._executor.submit(_fit_one, self._fits, name, plugin, Z, Y, fit_options): name
-                for name, plugin in plugins.items()}
+        jobs = {
+            self._executor.submit(_fit_one, self._fits, name, plugin, Z, Y, fit_options): name
+            for name, plugin in plugins.items()
+        }
         self._wait(plugins, jobs, any(p.progress for p in plugins.values()))
         for job in jobs:  # the first error, not a cancellation it caused
             if job.done() and not job.cancelled() and job.exception() is not None:
@@ -109,8 +112,13 @@ class SideBySide:
         """Wait for the jobs, drawing one bar over all their epochs; stop at the first error."""
         budget = {name: p.max_epochs * p.restarts for name, p in plugins.items()}
         epochs, status = dict.fromkeys(plugins, 0), dict.fromkeys(plugins, "")
-        bar = tqdm(total=sum(budget.values()), unit="epoch", leave=False, desc="fit " + " + ".join(plugins),
-                   disable=not progress)
+        bar = tqdm(
+            total=sum(budget.values()),
+            unit="epoch",
+            leave=False,
+            desc="fit " + " + ".join(plugins),
+            disable=not progress,
+        )
         pending = set(jobs)
         while pending:
             done, pending = wait(pending, timeout=0.2, return_when=FIRST_EXCEPTION)

@@ -42,8 +42,17 @@ class SequenceVAE(nn.Module):
     ``tokenizer``: "selfies" or "smiles"; ``max_len``: longest sequence including ``bos``/``eos``.
     """
 
-    def __init__(self, tokens: Sequence[str], tokenizer: str = "selfies", latent_dim: int = 100, hidden: int = 256,
-                 layers: int = 3, embed: int = 64, max_len: int = 64, n_properties: int = 3):
+    def __init__(
+        self,
+        tokens: Sequence[str],
+        tokenizer: str = "selfies",
+        latent_dim: int = 100,
+        hidden: int = 256,
+        layers: int = 3,
+        embed: int = 64,
+        max_len: int = 64,
+        n_properties: int = 3,
+    ):
         super().__init__()
         self.tokenizer_kind, self.token_list = tokenizer, list(tokens)
         self.latent_dim, self.hidden, self.layers, self.max_len = latent_dim, hidden, layers, max_len
@@ -185,8 +194,9 @@ class MoleculeBackbone(Backbone):
         """SMILES (RDKit canonical) of latents (n, latent_dim); ``None`` where decoding fails."""
         source = z if isinstance(z, Tensor) else torch.as_tensor(np.asarray(z, dtype=np.float32))
         if source.ndim != 2 or source.shape[1] != self.latent_dim:
-            raise InputError(f"backbone {self.name!r} decodes latents of shape (n, {self.latent_dim}), "
-                             f"got {tuple(source.shape)}")
+            raise InputError(
+                f"backbone {self.name!r} decodes latents of shape (n, {self.latent_dim}), got {tuple(source.shape)}"
+            )
         if not torch.isfinite(source).all():
             raise InputError(f"latents for backbone {self.name!r} contain NaN or Inf")
         out: list[str | None] = []

@@ -33,9 +33,13 @@ MAX_SMILES_CHARS = 1000
 
 
 def add_parser(sub) -> None:
-    mol = sub.add_parser("molecules", help="molecules: generate with target properties, optimise leads (needs [molecules])",
-                         description=__doc__.split("\n\n")[0], epilog=__doc__.split("\n\n", 1)[1],
-                         formatter_class=argparse.RawDescriptionHelpFormatter)
+    mol = sub.add_parser(
+        "molecules",
+        help="molecules: generate with target properties, optimise leads (needs [molecules])",
+        description=__doc__.split("\n\n")[0],
+        epilog=__doc__.split("\n\n", 1)[1],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     msub = mol.add_subparsers(dest="molecules_command", metavar="action", required=True)
 
     def common(p):
@@ -48,12 +52,22 @@ def add_parser(sub) -> None:
     gen.add_argument("-n", type=int, default=1000)
     gen.add_argument("--temperature", type=float, default=1.0)
     gen.add_argument("--seed", type=int, default=0)
-    gen.add_argument("--oversample", type=int, default=1, metavar="K",
-                     help="generate-and-filter: sample K x n, keep the n valid distinct molecules whose RDKit "
-                          "properties are closest to the targets (default 1: the plugin's samples as they come)")
-    gen.add_argument("--reencode", type=int, default=0, metavar="ROUNDS",
-                     help="decode, encode and set the targets again ROUNDS times: samples nearer the targets and "
-                          "more like real molecules, one decode and encode per round (default 0)")
+    gen.add_argument(
+        "--oversample",
+        type=int,
+        default=1,
+        metavar="K",
+        help="generate-and-filter: sample K x n, keep the n valid distinct molecules whose RDKit "
+        "properties are closest to the targets (default 1: the plugin's samples as they come)",
+    )
+    gen.add_argument(
+        "--reencode",
+        type=int,
+        default=0,
+        metavar="ROUNDS",
+        help="decode, encode and set the targets again ROUNDS times: samples nearer the targets and "
+        "more like real molecules, one decode and encode per round (default 0)",
+    )
     gen.add_argument("-o", "--output", required=True, help="CSV: smiles, valid, logP, TPSA, SAS, QED, error, targets")
     common(gen)
     gen.set_defaults(run=_generate)
@@ -62,11 +76,17 @@ def add_parser(sub) -> None:
     opt.add_argument("--smiles", action="append", default=[], help="a starting molecule; repeat")
     opt.add_argument("--input", help="file of starting molecules: .csv with a SMILES/smiles column, or one per line")
     for flag, label in TARGET_FLAGS:
-        opt.add_argument(f"--{flag}", type=str, help=f"{label} change (+2, -1.5: relative to the molecule) or "
-                         "absolute value (=4.5)")
+        opt.add_argument(
+            f"--{flag}", type=str, help=f"{label} change (+2, -1.5: relative to the molecule) or absolute value (=4.5)"
+        )
     opt.add_argument("--steps", type=int, default=6)
-    opt.add_argument("--reencode", type=int, default=0, metavar="ROUNDS",
-                     help="close each step's edit through the backbone: decode, encode, edit again (default 0)")
+    opt.add_argument(
+        "--reencode",
+        type=int,
+        default=0,
+        metavar="ROUNDS",
+        help="close each step's edit through the backbone: decode, encode, edit again (default 0)",
+    )
     opt.add_argument("-o", "--output", required=True, help="CSV: one row per molecule and step")
     opt.add_argument("--grid", help="also draw the paths as a PNG grid")
     common(opt)
@@ -94,7 +114,9 @@ def _need_extra():
         import rdkit  # noqa: F401
         import selfies  # noqa: F401
     except ImportError as exc:
-        raise InputError(f"molecules need the [molecules] extra ({exc.name} is missing): pip install 'plugen[molecules]'") from None
+        raise InputError(
+            f"molecules need the [molecules] extra ({exc.name} is missing): pip install 'plugen[molecules]'"
+        ) from None
 
 
 def _read_smiles(args) -> tuple[list[str], list[str]]:
@@ -118,8 +140,9 @@ def _read_file(path: Path) -> list[str]:
         import pandas as pd
 
         try:
-            frame = pd.read_csv(path, dtype=str, keep_default_na=False, skip_blank_lines=False,
-                                encoding_errors="surrogateescape")
+            frame = pd.read_csv(
+                path, dtype=str, keep_default_na=False, skip_blank_lines=False, encoding_errors="surrogateescape"
+            )
         except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError, OSError, EOFError) as exc:
             raise InputError(f"cannot read {path} as CSV: {exc}") from None
         column = next((c for c in frame.columns if c.lower() == "smiles"), None)
@@ -165,12 +188,24 @@ def _generate(args) -> int:
     if args.n < 1:
         raise InputError("-n must be at least 1")
     bb, plugin = design.load_shipped(args.backbone, args.plugin)
-    frame = design.generate(plugin, bb, args.n, targets, args.temperature, seed=args.seed, oversample=args.oversample,
-                            reencode=args.reencode, progress=True)
+    frame = design.generate(
+        plugin,
+        bb,
+        args.n,
+        targets,
+        args.temperature,
+        seed=args.seed,
+        oversample=args.oversample,
+        reencode=args.reencode,
+        progress=True,
+    )
     _write(frame, args.output)
     if len(frame) < args.n:
-        print(f"plugen molecules generate: only {len(frame)} of {args.n} molecules were valid and distinct "
-              f"among {args.n * args.oversample} samples; raise --oversample for more", file=sys.stderr)
+        print(
+            f"plugen molecules generate: only {len(frame)} of {args.n} molecules were valid and distinct "
+            f"among {args.n * args.oversample} samples; raise --oversample for more",
+            file=sys.stderr,
+        )
     smiles = [s if v else None for s, v in zip(frame["smiles"], frame["valid"])]
     stats = summary(smiles, properties={k: frame[k].to_numpy() for k in design.LABELS}, targets=targets)
     print(json.dumps({"output": args.output, **_rounded(stats)}, indent=2))
@@ -199,8 +234,9 @@ def _optimize(args) -> int:
     design.check_steps(args.steps, "--steps")
     smiles, errors = _read_smiles(args)
     bb, plugin = design.load_shipped(args.backbone, args.plugin)
-    frame = design.optimize(plugin, bb, smiles, changes, steps=args.steps, relative=relative,
-                            reencode=args.reencode, input_errors=errors)
+    frame = design.optimize(
+        plugin, bb, smiles, changes, steps=args.steps, relative=relative, reencode=args.reencode, input_errors=errors
+    )
     _write(frame, args.output)
     bad = frame[frame["step"].isna()]
     for _, row in bad.iterrows():
@@ -210,11 +246,17 @@ def _optimize(args) -> int:
 
         ok = frame[frame["step"].notna()]
         label = next(iter(changes))
-        legends = [f"step {int(r.step)}: {label} {getattr(r, label):.2f}" if r.valid else f"step {int(r.step)}: invalid"
-                   for r in ok.itertuples()]
+        legends = [
+            f"step {int(r.step)}: {label} {getattr(r, label):.2f}" if r.valid else f"step {int(r.step)}: invalid"
+            for r in ok.itertuples()
+        ]
         grid_image(ok["smiles"].tolist(), legends, args.grid, per_row=args.steps + 1)
-    print(json.dumps({"output": args.output, "molecules": len(smiles), "invalid_inputs": int(len(bad)),
-                      "rows": int(len(frame))}, indent=2))
+    print(
+        json.dumps(
+            {"output": args.output, "molecules": len(smiles), "invalid_inputs": int(len(bad)), "rows": int(len(frame))},
+            indent=2,
+        )
+    )
     return 0
 
 
@@ -243,9 +285,16 @@ def _fit(args) -> int:
     extra = {"max_epochs": args.epochs} if args.epochs else {}
     plugin, info = design.fit_plugin(args.backbone, n=args.n, seed=args.seed, **extra)
     plugin.save(args.output)
-    info = {"backbone": args.backbone, "labels": list(design.LABELS), "n": args.n, "seed": args.seed, **info,
-            "reproduce": f"plugen molecules fit --backbone {args.backbone} -n {args.n} --seed {args.seed}"
-                         + (f" --epochs {args.epochs}" if args.epochs else "") + f" -o {args.output}"}
+    info = {
+        "backbone": args.backbone,
+        "labels": list(design.LABELS),
+        "n": args.n,
+        "seed": args.seed,
+        **info,
+        "reproduce": f"plugen molecules fit --backbone {args.backbone} -n {args.n} --seed {args.seed}"
+        + (f" --epochs {args.epochs}" if args.epochs else "")
+        + f" -o {args.output}",
+    }
     Path(str(Path(args.output)) + ".json").write_text(json.dumps(info, indent=2) + "\n")
     print(json.dumps({"output": args.output, **info}))
     return 0

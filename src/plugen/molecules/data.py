@@ -31,8 +31,14 @@ SUBSET_SEED = 0
 VALIDATION_FRACTION = 0.05
 
 
-def make_subset(moses_csv: str | Path, output: str | Path = SUBSET, n: int = SUBSET_SIZE, seed: int = SUBSET_SEED,
-                workers: int | None = None, progress: bool = True) -> dict:
+def make_subset(
+    moses_csv: str | Path,
+    output: str | Path = SUBSET,
+    n: int = SUBSET_SIZE,
+    seed: int = SUBSET_SEED,
+    workers: int | None = None,
+    progress: bool = True,
+) -> dict:
     """Draw ``n`` rows of the MOSES CSV (column ``SMILES``) with ``seed``, compute their properties
     and write a gzip CSV (``SMILES`` canonical, then the properties, 4 decimals) plus a JSON
     description next to it. Returns the description."""
@@ -53,13 +59,20 @@ def make_subset(moses_csv: str | Path, output: str | Path = SUBSET, n: int = SUB
     tmp = output.with_name(output.name + ".tmp")
     frame.to_csv(tmp, index=False, float_format="%.4f", compression={"method": "gzip", "mtime": 0})
     tmp.replace(output)
-    info = {"source": "MOSES train.csv.gz (molsets 0.3.1 data, MIT, Copyright (c) 2018 Insilico Medicine)",
-            "rows": int(len(frame)), "dropped_invalid": int(bad.sum()), "seed": seed,
-            "sampling": "numpy default_rng(seed).choice(len(train), n, replace=False), sorted",
-            "columns": {"SMILES": "RDKit canonical SMILES", "moses_row": "row in MOSES train.csv.gz (0-based)",
-                        **{p: "RDKit, see plugen.molecules.properties" for p in PROPERTIES}},
-            "seconds": round(time.perf_counter() - start, 1),
-            "reproduce": "python -m plugen.molecules.data --moses ../shared/data/moses/train.csv.gz"}
+    info = {
+        "source": "MOSES train.csv.gz (molsets 0.3.1 data, MIT, Copyright (c) 2018 Insilico Medicine)",
+        "rows": int(len(frame)),
+        "dropped_invalid": int(bad.sum()),
+        "seed": seed,
+        "sampling": "numpy default_rng(seed).choice(len(train), n, replace=False), sorted",
+        "columns": {
+            "SMILES": "RDKit canonical SMILES",
+            "moses_row": "row in MOSES train.csv.gz (0-based)",
+            **{p: "RDKit, see plugen.molecules.properties" for p in PROPERTIES},
+        },
+        "seconds": round(time.perf_counter() - start, 1),
+        "reproduce": "python -m plugen.molecules.data --moses ../shared/data/moses/train.csv.gz",
+    }
     import rdkit
 
     info["rdkit_version"] = rdkit.__version__
@@ -72,8 +85,10 @@ def _read(path: str):
     import pandas as pd
 
     if not Path(path).is_file():
-        raise InputError(f"molecule data {path} is missing; reproduce it with: python -m plugen.molecules.data "
-                         "--moses ../shared/data/moses/train.csv.gz")
+        raise InputError(
+            f"molecule data {path} is missing; reproduce it with: python -m plugen.molecules.data "
+            "--moses ../shared/data/moses/train.csv.gz"
+        )
     return pd.read_csv(path)
 
 

@@ -40,8 +40,14 @@ def load_shipped(backbone: str = DEFAULT_BACKBONE, plugin: str | Path | None = N
     return bb, plugen.load(path, backbone=bb.name)
 
 
-def fit_plugin(backbone=DEFAULT_BACKBONE, n: int = 100_000, labels: Sequence[str] = LABELS, seed: int = 0,
-               progress: bool = True, **plugin_kwargs):
+def fit_plugin(
+    backbone=DEFAULT_BACKBONE,
+    n: int = 100_000,
+    labels: Sequence[str] = LABELS,
+    seed: int = 0,
+    progress: bool = True,
+    **plugin_kwargs,
+):
     """PluGeN with continuous ``labels`` fitted on the latents of the first ``n`` training molecules
     of the shipped subset (the backbone's own training split). Returns ``(plugin, info)``."""
     from plugen import PluGeN
@@ -59,8 +65,12 @@ def fit_plugin(backbone=DEFAULT_BACKBONE, n: int = 100_000, labels: Sequence[str
     plugin = PluGeN(labels={name: "continuous" for name in labels}, backbone=bb.name, **kwargs)
     start = time.perf_counter()
     plugin.fit(Z[ok], Y)
-    info = {"molecules": int(ok.sum()), "skipped": int((~ok).sum()), "encode_seconds": round(encode_seconds, 1),
-            "fit_seconds": round(time.perf_counter() - start, 1)}
+    info = {
+        "molecules": int(ok.sum()),
+        "skipped": int((~ok).sum()),
+        "encode_seconds": round(encode_seconds, 1),
+        "fit_seconds": round(time.perf_counter() - start, 1),
+    }
     return plugin, info
 
 
@@ -97,9 +107,18 @@ def _frame(smiles: Sequence[str | None], which=PROPERTIES, progress: bool = Fals
     return frame.drop(columns=["canonical"])
 
 
-def generate(plugin, backbone, n: int, targets: Mapping[str, float], temperature: float = 1.0,
-             properties: Sequence[str] = PROPERTIES, seed: int | None = 0, oversample: int = 1,
-             reencode: int = 0, progress: bool = False):
+def generate(
+    plugin,
+    backbone,
+    n: int,
+    targets: Mapping[str, float],
+    temperature: float = 1.0,
+    properties: Sequence[str] = PROPERTIES,
+    seed: int | None = 0,
+    oversample: int = 1,
+    reencode: int = 0,
+    progress: bool = False,
+):
     """``n`` molecules sampled with the requested label values (unnamed labels follow their
     training distribution). DataFrame: ``smiles`` (None if decoding failed), ``valid``, the
     properties, ``error`` and one ``target_<label>`` column per request.
@@ -142,9 +161,17 @@ def check_steps(steps, name: str = "steps") -> int:
     return int(steps)
 
 
-def optimize(plugin, backbone, smiles: Sequence[str], changes: Mapping[str, float], steps: int = 6,
-             relative: bool = True, properties: Sequence[str] = PROPERTIES, reencode: int = 0,
-             input_errors: Sequence[str] | None = None):
+def optimize(
+    plugin,
+    backbone,
+    smiles: Sequence[str],
+    changes: Mapping[str, float],
+    steps: int = 6,
+    relative: bool = True,
+    properties: Sequence[str] = PROPERTIES,
+    reencode: int = 0,
+    input_errors: Sequence[str] | None = None,
+):
     """Lead optimisation: encode each molecule, move the labels in ``changes`` to their targets in
     ``steps`` equal steps (``relative``: the change is added to the molecule's own RDKit value),
     decode every step. ``reencode`` > 0 closes each step's edit through the backbone that many
@@ -183,15 +210,25 @@ def optimize(plugin, backbone, smiles: Sequence[str], changes: Mapping[str, floa
         targets = [{k: base[i][k] + (final[i][k] - base[i][k]) * j / steps for k in changes} for j in range(steps + 1)]
         Zi = np.repeat(Z[i : i + 1], steps + 1, axis=0)
         with targets_checked():
-            edited = np.concatenate([reencoded_edit(plugin, backbone, Zi[j : j + 1], targets[j], reencode) if j
-                                     else Zi[:1] for j in range(steps + 1)])
+            edited = np.concatenate(
+                [
+                    reencoded_edit(plugin, backbone, Zi[j : j + 1], targets[j], reencode) if j else Zi[:1]
+                    for j in range(steps + 1)
+                ]
+            )
         decoded = backbone.decode(edited)
         props = _frame(decoded, properties)
         for j in range(steps + 1):
-            row = {"input": s, "step": j, **{f"target_{k}": round(v, 4) for k, v in targets[j].items()},
-                   "smiles": decoded[j], "valid": bool(props["valid"][j]),
-                   **{p: props[p][j] for p in properties},
-                   "similarity": tanimoto(start_props["canonical"][i], decoded[j]), "error": props["error"][j]}
+            row = {
+                "input": s,
+                "step": j,
+                **{f"target_{k}": round(v, 4) for k, v in targets[j].items()},
+                "smiles": decoded[j],
+                "valid": bool(props["valid"][j]),
+                **{p: props[p][j] for p in properties},
+                "similarity": tanimoto(start_props["canonical"][i], decoded[j]),
+                "error": props["error"][j],
+            }
             rows.append(row)
     return pd.DataFrame(rows)
 

@@ -35,8 +35,12 @@ def novelty(smiles: Sequence[str | None], training: Iterable[str]) -> float:
     return len(unique - training) / len(unique)
 
 
-def summary(smiles: Sequence[str | None], training: Iterable[str] | None = None,
-            properties: Mapping[str, np.ndarray] | None = None, targets: Mapping[str, float] | None = None) -> dict:
+def summary(
+    smiles: Sequence[str | None],
+    training: Iterable[str] | None = None,
+    properties: Mapping[str, np.ndarray] | None = None,
+    targets: Mapping[str, float] | None = None,
+) -> dict:
     """Validity, uniqueness, novelty (if ``training`` given) and, per property, mean, sd and the
     mean absolute error to its target (over valid molecules)."""
     out = {"n": len(smiles), "validity": validity(smiles), "uniqueness": uniqueness(smiles)}

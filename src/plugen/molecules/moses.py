@@ -47,8 +47,15 @@ ALLOWED_ATOMS = frozenset({"C", "N", "S", "O", "F", "Cl", "Br", "H"})
 MAX_RING_SIZE = 8
 #: the MOSES Table 2 "Train" row (``data/samples/train_metrics.csv`` of the MOSES repository): the
 #: training set against the test set (its Frag and Scaf are those of the whole training set, 1,584,663)
-MOSES_TRAIN_ROW = {"FCD/Test": 0.008, "SNN/Test": 0.6419, "Frag/Test": 0.99998, "Scaf/Test": 0.9907,
-                   "IntDiv": 0.8567, "IntDiv2": 0.8508, "Filters": 1.0}
+MOSES_TRAIN_ROW = {
+    "FCD/Test": 0.008,
+    "SNN/Test": 0.6419,
+    "Frag/Test": 0.99998,
+    "Scaf/Test": 0.9907,
+    "IntDiv": 0.8567,
+    "IntDiv2": 0.8508,
+    "Filters": 1.0,
+}
 
 
 def molecules(smiles: Sequence[str | None]) -> list:
@@ -85,7 +92,7 @@ def _tanimoto_rows(a: np.ndarray, b: np.ndarray, cells: int = 1 << 24):
     nb = b.sum(1)
     block = max(1, cells // max(len(b), 1))
     for start in range(0, len(a), block):
-        x = a[start:start + block]
+        x = a[start : start + block]
         inter = x @ b.T
         union = x.sum(1)[:, None] + nb[None, :] - inter
         yield start, np.where(union > 0, inter / np.maximum(union, 1.0), 1.0)
@@ -102,7 +109,7 @@ def internal_diversity(fps: np.ndarray, p: int = 1) -> float:
     """IntDiv_p: one minus the mean over molecules of the p-th root of their mean ``T^p`` to the set."""
     if not len(fps):
         return float("nan")
-    per_row = np.concatenate([(t ** p).mean(1) ** (1.0 / p) for _, t in _tanimoto_rows(fps, fps)])
+    per_row = np.concatenate([(t**p).mean(1) ** (1.0 / p) for _, t in _tanimoto_rows(fps, fps)])
     return float(1.0 - per_row.mean())
 
 
@@ -146,8 +153,11 @@ def _pains():
     from rdkit.Chem.FilterCatalog import FilterCatalog, FilterCatalogParams
 
     params = FilterCatalogParams()
-    for family in (FilterCatalogParams.FilterCatalogs.PAINS_A, FilterCatalogParams.FilterCatalogs.PAINS_B,
-                   FilterCatalogParams.FilterCatalogs.PAINS_C):
+    for family in (
+        FilterCatalogParams.FilterCatalogs.PAINS_A,
+        FilterCatalogParams.FilterCatalogs.PAINS_B,
+        FilterCatalogParams.FilterCatalogs.PAINS_C,
+    ):
         params.AddCatalog(family)
     return FilterCatalog(params)
 
@@ -202,8 +212,12 @@ def _fcd_model(device: str):
     return FCD(device=device, n_jobs=1)
 
 
-def moses_metrics(generated: Sequence[str | None], reference: Reference, training: set | frozenset | None = None,
-                  ks: Sequence[int] = (1_000, 10_000)) -> dict:
+def moses_metrics(
+    generated: Sequence[str | None],
+    reference: Reference,
+    training: set | frozenset | None = None,
+    ks: Sequence[int] = (1_000, 10_000),
+) -> dict:
     """The MOSES metrics of ``generated`` (SMILES, ``None`` for a failed decode) against ``reference``;
     ``novelty`` when ``training`` (canonical SMILES) is given, ``FCD/Test`` when the reference has
     ChemNet statistics. See the module docstring for each definition."""
@@ -217,7 +231,9 @@ def moses_metrics(generated: Sequence[str | None], reference: Reference, trainin
         out[f"unique@{k // 1000}k" if k % 1000 == 0 else f"unique@{k}"] = unique_at(canonical, k)
     if reference.chemnet is not None:
         model = _fcd_model(reference.device)
-        out["FCD/Test"] = float(model.metric(reference.chemnet, model.precalc(canonical))) if len(valid) > 1 else float("nan")
+        out["FCD/Test"] = (
+            float(model.metric(reference.chemnet, model.precalc(canonical))) if len(valid) > 1 else float("nan")
+        )
     fps = fingerprints(valid)
     out["SNN/Test"] = snn(fps, reference.fps)
     out["Frag/Test"] = cosine(fragment_counts(valid), reference.fragments)

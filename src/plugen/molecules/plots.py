@@ -16,8 +16,9 @@ def plot_range(training: np.ndarray, generated: Mapping[float, np.ndarray]) -> t
     return float(min(ends[:, 0].min(), *generated)), float(max(ends[:, 1].max(), *generated))
 
 
-def density_plot(training: np.ndarray, generated: Mapping[float, np.ndarray], label: str, path: str | Path,
-                 bins: int = 80) -> Path:
+def density_plot(
+    training: np.ndarray, generated: Mapping[float, np.ndarray], label: str, path: str | Path, bins: int = 80
+) -> Path:
     """Histogram densities of one property: the training set in grey and one curve per requested
     value, each mean marked with a solid vertical line and its target with a dotted one. The range
     covers 99% of every set (and every target), so no curve is cut at the training set's edge."""
@@ -50,8 +51,9 @@ def density_plot(training: np.ndarray, generated: Mapping[float, np.ndarray], la
     return path
 
 
-def grid_image(smiles: Sequence[str | None], legends: Sequence[str], path: str | Path, per_row: int = 7,
-               size: int = 220) -> Path:
+def grid_image(
+    smiles: Sequence[str | None], legends: Sequence[str], path: str | Path, per_row: int = 7, size: int = 220
+) -> Path:
     """A PNG grid of molecule drawings with a legend under each (invalid ones drawn empty)."""
     from rdkit import Chem
     from rdkit.Chem import Draw

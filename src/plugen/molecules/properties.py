@@ -95,7 +95,9 @@ def _row(args) -> tuple:
 
     mol = mol_from_smiles(smiles)
     if mol is None:
-        reason = "empty or not a string" if not isinstance(smiles, str) or not smiles.strip() else "RDKit cannot parse it"
+        reason = (
+            "empty or not a string" if not isinstance(smiles, str) or not smiles.strip() else "RDKit cannot parse it"
+        )
         return (None, *([math.nan] * len(which)), f"invalid SMILES: {reason}")
     try:
         values = mol_properties(mol, which)
@@ -104,8 +106,13 @@ def _row(args) -> tuple:
         return (Chem.MolToSmiles(mol), *([math.nan] * len(which)), f"property failed: {exc}")
 
 
-def compute(smiles: Sequence[str], which: Sequence[str] = PROPERTIES, workers: int | None = None,
-            progress: bool = True, chunksize: int = 500):
+def compute(
+    smiles: Sequence[str],
+    which: Sequence[str] = PROPERTIES,
+    workers: int | None = None,
+    progress: bool = True,
+    chunksize: int = 500,
+):
     """Properties of each SMILES as a pandas DataFrame with columns ``smiles`` (as given),
     ``canonical``, one per property, and ``error`` (empty when fine).
 

@@ -92,8 +92,14 @@ def tokenized(smiles: list[str], kind: str, cache: str | Path | None = None, pro
     ids, keep = tokenize_all(smiles, tok, progress)
     if cache is not None:
         temporary = Path(f"{cache}.partial.npz")
-        np.savez_compressed(temporary, digest=digest, tokens=json.dumps(tok.tokens), keep=keep,
-                            ids=np.concatenate(ids).astype(np.int16), ends=np.cumsum([len(i) for i in ids]))
+        np.savez_compressed(
+            temporary,
+            digest=digest,
+            tokens=json.dumps(tok.tokens),
+            keep=keep,
+            ids=np.concatenate(ids).astype(np.int16),
+            ends=np.cumsum([len(i) for i in ids]),
+        )
         temporary.replace(cache)
     return tok, ids, keep
 
@@ -111,12 +117,22 @@ def _bucketed(lengths: np.ndarray, batch_size: int, rng: np.random.Generator):
     return batches
 
 
-def train_molecule_backbone(name: str, output_dir=registry.WEIGHTS, minutes: float | None = None,
-                            train_size: int | None = None, seed: int = 0, device: str = "cpu",
-                            progress: bool = True, log=print, batch_size: int | None = None,
-                            lr: float | None = None, token_cache: str | Path | None = None,
-                            evaluation: bool = True, kl_weight: float | None = None,
-                            word_dropout: float | None = None) -> dict:
+def train_molecule_backbone(
+    name: str,
+    output_dir=registry.WEIGHTS,
+    minutes: float | None = None,
+    train_size: int | None = None,
+    seed: int = 0,
+    device: str = "cpu",
+    progress: bool = True,
+    log=print,
+    batch_size: int | None = None,
+    lr: float | None = None,
+    token_cache: str | Path | None = None,
+    evaluation: bool = True,
+    kl_weight: float | None = None,
+    word_dropout: float | None = None,
+) -> dict:
     """Train ``name`` (a :data:`MOLECULE_SPECS` entry; ``minutes``, ``train_size``, ``batch_size``,
     ``lr``, ``kl_weight`` and ``word_dropout`` override the spec) and save it to ``output_dir``.
     ``token_cache``: see :func:`tokenized`. ``evaluation=False`` skips the final validation (it needs RDKit); run
@@ -147,7 +163,9 @@ def train_molecule_backbone(name: str, output_dir=registry.WEIGHTS, minutes: flo
     data_seconds = time.perf_counter() - t0
     log(f"{len(train_ids)} training sequences, vocabulary {len(tok)}, max_len {max_len}, data {data_seconds:.0f} s")
 
-    model = SequenceVAE(tok.tokens[3:], spec.tokenizer, max_len=max_len, n_properties=len(LABELS), **spec.kwargs).to(device)
+    model = SequenceVAE(tok.tokens[3:], spec.tokenizer, max_len=max_len, n_properties=len(LABELS), **spec.kwargs).to(
+        device
+    )
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     budget = minutes * 60.0
     start = time.perf_counter()
@@ -197,7 +215,14 @@ def train_molecule_backbone(name: str, output_dir=registry.WEIGHTS, minutes: flo
             if step % 200 == 0:
                 means = (running / counted).tolist()
                 row = {k: round(v, 4) for k, v in zip(("loss", "recon", "kl", "prop", "acc"), means)}
-                row.update(step=step, molecules=seen, epoch=epoch, minutes=round(elapsed / 60, 2), beta=round(beta, 4), lr=float(f"{step_lr:.3g}"))
+                row.update(
+                    step=step,
+                    molecules=seen,
+                    epoch=epoch,
+                    minutes=round(elapsed / 60, 2),
+                    beta=round(beta, 4),
+                    lr=float(f"{step_lr:.3g}"),
+                )
                 history.append(row)
                 log(json.dumps(row))
                 running, counted = torch.zeros_like(running), 0
@@ -206,27 +231,56 @@ def train_molecule_backbone(name: str, output_dir=registry.WEIGHTS, minutes: flo
     final = evaluate(model, val_df["SMILES"].tolist()[:VALIDATION_MOLECULES], seed) if evaluation else None
     log(json.dumps(final))
     reproduce = f"python -m plugen.molecules.train_backbone {name} --threads {torch.get_num_threads()}"
-    for flag, value, default in (("minutes", minutes, spec.minutes), ("train-size", train_size, spec.train_size),
-                                 ("batch-size", batch_size, spec.batch_size), ("lr", lr, spec.lr), ("kl-weight", kl_weight, spec.kl_weight),
-                                 ("word-dropout", word_dropout, spec.word_dropout), ("seed", seed, 0)):
+    for flag, value, default in (
+        ("minutes", minutes, spec.minutes),
+        ("train-size", train_size, spec.train_size),
+        ("batch-size", batch_size, spec.batch_size),
+        ("lr", lr, spec.lr),
+        ("kl-weight", kl_weight, spec.kl_weight),
+        ("word-dropout", word_dropout, spec.word_dropout),
+        ("seed", seed, 0),
+    ):
         if value != default:
             reproduce += f" --{flag} {value:g}" if isinstance(value, float) else f" --{flag} {value}"  # 1e+06 is no int
     if str(device) != "cpu":
         reproduce += f" --device {device}"
-    kwargs = {"tokens": tok.tokens[3:], "tokenizer": spec.tokenizer, "max_len": max_len, "n_properties": len(LABELS), **spec.kwargs}
+    kwargs = {
+        "tokens": tok.tokens[3:],
+        "tokenizer": spec.tokenizer,
+        "max_len": max_len,
+        "n_properties": len(LABELS),
+        **spec.kwargs,
+    }
     info = {
-        "data": {"name": "MOSES 250k subset (plugen/molecules/data/moses-250k.csv.gz)",
-                 "license": "MOSES (Polykovskiy et al. 2020), MIT, Copyright (c) 2018 Insilico Medicine",
-                 "train_size": len(train_ids), "validation_size": len(val_df),
-                 "split": "plugen.molecules.data.load_subset('train' / 'validation')"},
+        "data": {
+            "name": "MOSES 250k subset (plugen/molecules/data/moses-250k.csv.gz)",
+            "license": "MOSES (Polykovskiy et al. 2020), MIT, Copyright (c) 2018 Insilico Medicine",
+            "train_size": len(train_ids),
+            "validation_size": len(val_df),
+            "split": "plugen.molecules.data.load_subset('train' / 'validation')",
+        },
         "property_head": {"labels": list(LABELS), "mean": mean.round(4).tolist(), "std": std.round(4).tolist()},
-        "training": {"minutes_budget": minutes, "steps": step, "molecules_seen": seen, "epochs_started": epoch,
-                     "batch_size": batch_size, "optimizer": "Adam", "lr": lr,
-                     "schedule": "warm-up 200 steps, cosine to 0.1 lr over the time budget",
-                     "kl_weight": kl_weight, "kl_anneal_fraction": spec.anneal, "word_dropout": word_dropout,
-                     "property_weight": spec.property_weight, "seed": seed, "device": str(device),
-                     "threads": torch.get_num_threads(), "seconds": round(seconds, 1), "data_seconds": round(data_seconds, 1),
-                     "history": history, "final": final},
+        "training": {
+            "minutes_budget": minutes,
+            "steps": step,
+            "molecules_seen": seen,
+            "epochs_started": epoch,
+            "batch_size": batch_size,
+            "optimizer": "Adam",
+            "lr": lr,
+            "schedule": "warm-up 200 steps, cosine to 0.1 lr over the time budget",
+            "kl_weight": kl_weight,
+            "kl_anneal_fraction": spec.anneal,
+            "word_dropout": word_dropout,
+            "property_weight": spec.property_weight,
+            "seed": seed,
+            "device": str(device),
+            "threads": torch.get_num_threads(),
+            "seconds": round(seconds, 1),
+            "data_seconds": round(data_seconds, 1),
+            "history": history,
+            "final": final,
+        },
         "torch_version": torch.__version__,
         "reproduce": reproduce,
     }
@@ -271,14 +325,24 @@ def evaluate(model: SequenceVAE, smiles: list[str], seed: int = 0, n_prior: int 
     gen = torch.Generator().manual_seed(seed)
     prior = bb.decode(torch.randn(n_prior, model.latent_dim, generator=gen))
     valid = [s for s in prior if s]
-    return {"validation": {"molecules": int(ok.sum()), "exact_reconstruction": round(exact, 4),
-                           "token_accuracy": round(token_acc, 4)},
-            "prior_samples": {"n": n_prior, "validity": round(len(valid) / n_prior, 4),
-                              "uniqueness": round(len(set(valid)) / max(len(valid), 1), 4)}}
+    return {
+        "validation": {
+            "molecules": int(ok.sum()),
+            "exact_reconstruction": round(exact, 4),
+            "token_accuracy": round(token_acc, 4),
+        },
+        "prior_samples": {
+            "n": n_prior,
+            "validity": round(len(valid) / n_prior, 4),
+            "uniqueness": round(len(set(valid)) / max(len(valid), 1), 4),
+        },
+    }
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m plugen.molecules.train_backbone", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m plugen.molecules.train_backbone", description=__doc__.split("\n\n")[0]
+    )
     parser.add_argument("name", choices=sorted(MOLECULE_SPECS))
     add_arguments(parser)
     args = parser.parse_args(argv)
@@ -287,17 +351,33 @@ def main(argv: list[str] | None = None) -> None:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--minutes", type=float, default=None, help="molecule VAEs: training time budget (default 50)")
-    parser.add_argument("--train-size", type=int, default=None, help="molecule VAEs: use only this many training molecules")
+    parser.add_argument(
+        "--train-size", type=int, default=None, help="molecule VAEs: use only this many training molecules"
+    )
     parser.add_argument("--batch-size", type=int, default=None, help="molecule VAEs: molecules per step (default 128)")
     parser.add_argument("--lr", type=float, default=None, help="molecule VAEs: peak learning rate (default 1e-3)")
-    parser.add_argument("--kl-weight", type=float, default=None, help="molecule VAEs: weight of the KL term (default 0.25)")
-    parser.add_argument("--word-dropout", type=float, default=None,
-                        help="molecule VAEs: share of decoder input tokens hidden in training (default 0.1)")
-    parser.add_argument("--token-cache", default=None, help="molecule VAEs: .npz file that keeps the tokenized training set")
-    parser.add_argument("--no-evaluation", action="store_true",
-                        help="molecule VAEs: skip the final validation (needs RDKit); run --evaluate-only later")
-    parser.add_argument("--evaluate-only", action="store_true",
-                        help="molecule VAEs: evaluate the saved weights in --output and record it in their JSON")
+    parser.add_argument(
+        "--kl-weight", type=float, default=None, help="molecule VAEs: weight of the KL term (default 0.25)"
+    )
+    parser.add_argument(
+        "--word-dropout",
+        type=float,
+        default=None,
+        help="molecule VAEs: share of decoder input tokens hidden in training (default 0.1)",
+    )
+    parser.add_argument(
+        "--token-cache", default=None, help="molecule VAEs: .npz file that keeps the tokenized training set"
+    )
+    parser.add_argument(
+        "--no-evaluation",
+        action="store_true",
+        help="molecule VAEs: skip the final validation (needs RDKit); run --evaluate-only later",
+    )
+    parser.add_argument(
+        "--evaluate-only",
+        action="store_true",
+        help="molecule VAEs: evaluate the saved weights in --output and record it in their JSON",
+    )
 
 
 def run(args) -> None:
@@ -307,25 +387,48 @@ def run(args) -> None:
     if args.evaluate_only:
         print(json.dumps(record_evaluation(args.name, output, getattr(args, "seed", 0)), indent=2))
         return
-    meta = train_molecule_backbone(args.name, output, args.minutes, args.train_size, getattr(args, "seed", 0),
-                                   getattr(args, "device", "cpu"), batch_size=args.batch_size, lr=args.lr,
-                                   token_cache=args.token_cache, evaluation=not args.no_evaluation,
-                                   kl_weight=args.kl_weight, word_dropout=args.word_dropout)
-    print(json.dumps({"name": meta["name"], "seconds": meta["training"]["seconds"], "final": meta["training"]["final"]}, indent=2))
+    meta = train_molecule_backbone(
+        args.name,
+        output,
+        args.minutes,
+        args.train_size,
+        getattr(args, "seed", 0),
+        getattr(args, "device", "cpu"),
+        batch_size=args.batch_size,
+        lr=args.lr,
+        token_cache=args.token_cache,
+        evaluation=not args.no_evaluation,
+        kl_weight=args.kl_weight,
+        word_dropout=args.word_dropout,
+    )
+    print(
+        json.dumps(
+            {"name": meta["name"], "seconds": meta["training"]["seconds"], "final": meta["training"]["final"]}, indent=2
+        )
+    )
+
 
 if __name__ == "__main__":
     main()
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m plugen.molecules.train_backbone",
-                                     description="Train a molecule backbone (a GRU VAE on SELFIES or SMILES).")
+    parser = argparse.ArgumentParser(
+        prog="python -m plugen.molecules.train_backbone",
+        description="Train a molecule backbone (a GRU VAE on SELFIES or SMILES).",
+    )
     parser.add_argument("name", choices=sorted(MOLECULE_SPECS))
-    parser.add_argument("--output", default=str(registry.WEIGHTS), help="directory for the weights (default: the package's)")
+    parser.add_argument(
+        "--output", default=str(registry.WEIGHTS), help="directory for the weights (default: the package's)"
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--threads", type=int, default=None,
-                        help="torch CPU threads (default: torch's; use 1 when another process shares the cores)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch CPU threads (default: torch's; use 1 when another process shares the cores)",
+    )
     add_arguments(parser)
     run(parser.parse_args(argv))
 

@@ -119,8 +119,9 @@ class Plugin:
     def _check_fit_args(self, checkpoint) -> None:
         self._check_params()
         if self.restarts > 1 and checkpoint is not None:
-            raise InputError("a checkpoint resumes one fit; use restarts=1 with checkpoint, "
-                             "or fit each seed separately")
+            raise InputError(
+                "a checkpoint resumes one fit; use restarts=1 with checkpoint, or fit each seed separately"
+            )
 
     def _training_data(self, Z, Y, groups, schema: LabelSchema) -> _TrainingData:
         """Check the latents, labels and groups, fit ``schema`` to the labels, and wrap the data
@@ -148,8 +149,9 @@ class Plugin:
         """The training rows (:mod:`plugen.batches`) and at most ``INIT_ROWS`` of them, drawn at
         random from ``seed``, for the data-dependent initialisation."""
         if reader:
-            rows = StreamedRows(reader, Y_np, lambda y: self._encode(schema, y), self.device_, dtype, self.seed,
-                                group_codes)
+            rows = StreamedRows(
+                reader, Y_np, lambda y: self._encode(schema, y), self.device_, dtype, self.seed, group_codes
+            )
             return (rows, *rows.sample(INIT_ROWS, self.seed))
         n = Z_np.shape[0]
         Zt = torch.as_tensor(Z_np, dtype=dtype)
@@ -195,21 +197,52 @@ class Plugin:
                 delattr(self, name)
 
     def _train(self, module: nn.Module, rows, on_epoch, checkpoint, noise, seed: int) -> dict:
-        config = TrainingConfig(batch_size=self.batch_size, lr=self.lr, max_epochs=self.max_epochs,
-                                patience=self.patience, val_fraction=self.val_fraction,
-                                weight_decay=self.weight_decay, grad_clip=self.grad_clip, seed=seed,
-                                split_seed=self.seed, progress=self.progress, autocast=self.autocast,
-                                compile=self.compile)
-        return train(module, self._training_loss, rows, config, augment=self._augment, latent_noise=noise,
-                     on_epoch=on_epoch, checkpoint=checkpoint, objective_settings=self._objective_settings())
+        config = TrainingConfig(
+            batch_size=self.batch_size,
+            lr=self.lr,
+            max_epochs=self.max_epochs,
+            patience=self.patience,
+            val_fraction=self.val_fraction,
+            weight_decay=self.weight_decay,
+            grad_clip=self.grad_clip,
+            seed=seed,
+            split_seed=self.seed,
+            progress=self.progress,
+            autocast=self.autocast,
+            compile=self.compile,
+        )
+        return train(
+            module,
+            self._training_loss,
+            rows,
+            config,
+            augment=self._augment,
+            latent_noise=noise,
+            on_epoch=on_epoch,
+            checkpoint=checkpoint,
+            objective_settings=self._objective_settings(),
+        )
 
     #: hyperparameters that must be positive numbers, and those that must lie in [0, 1)
-    _positive = ("transforms", "hidden_features", "depth", "batch_size", "lr", "max_epochs", "patience",
-                 "sigma", "continuous_sigma")
+    _positive = (
+        "transforms",
+        "hidden_features",
+        "depth",
+        "batch_size",
+        "lr",
+        "max_epochs",
+        "patience",
+        "sigma",
+        "continuous_sigma",
+    )
     _fractions = ("val_fraction", "label_dropout", "weight_decay", "latent_noise")
     _nonnegative = ("classifier_weight",)
-    _choices = {"covariance": ("auto", "per-class", "shared"), "autocast": (None, "bf16"), "compile": (False, True),
-                "flow": tuple(FLOWS)}
+    _choices = {
+        "covariance": ("auto", "per-class", "shared"),
+        "autocast": (None, "bf16"),
+        "compile": (False, True),
+        "flow": tuple(FLOWS),
+    }
 
     def _check_params(self) -> None:
         params = self.get_params()
@@ -304,7 +337,9 @@ class Plugin:
         plugin.latent_dim_ = int(meta["latent_dim"])
         plugin.device_ = resolve_device(device)
         N = plugin.latent_dim_
-        module = plugin._build(N, plugin.schema_, (torch.zeros(N, dtype=torch.float64), torch.ones(N, dtype=torch.float64)))
+        module = plugin._build(
+            N, plugin.schema_, (torch.zeros(N, dtype=torch.float64), torch.ones(N, dtype=torch.float64))
+        )
         module.load_state_dict(state, strict=True)
         plugin.module_ = module.to(plugin.device_, plugin._dtype()).eval()
         plugin.history_ = meta.get("training", {})
@@ -338,8 +373,14 @@ class Plugin:
             out = self._edit(z.repeat_interleave(m, dim=0), requests, **kwargs)
         return restore(out.reshape(n, m, -1))
 
-    def sample(self, n: int, conditions: Mapping[str, Any] | None = None, temperature: float = 1.0,
-               seed: int | None = None, return_tensor: bool = False):
+    def sample(
+        self,
+        n: int,
+        conditions: Mapping[str, Any] | None = None,
+        temperature: float = 1.0,
+        seed: int | None = None,
+        return_tensor: bool = False,
+    ):
         """``n`` new latents with the requested label values; labels not named are drawn from
         their training distribution. ``temperature`` scales the free (style) noise."""
         self._check_fitted()
@@ -347,7 +388,9 @@ class Plugin:
         rng = np.random.default_rng(seed)
         requests = self.schema_.requests(conditions or {}, int(n))
         Y = self.schema_.draw(int(n), requests, rng)
-        noise = torch.as_tensor(rng.standard_normal((int(n), self.latent_dim_)), dtype=self._module_dtype(), device=self.device_)
+        noise = torch.as_tensor(
+            rng.standard_normal((int(n), self.latent_dim_)), dtype=self._module_dtype(), device=self.device_
+        )
         with torch.inference_mode():
             z = finite_output(self._sample(Y, noise, float(temperature)), "sample")
         return z.clone() if return_tensor else z.cpu().numpy()
@@ -373,8 +416,11 @@ class Plugin:
         or its integer codes where it has none. ``predict_proba(Z, label=name)`` has its columns in
         this order."""
         self._check_fitted()
-        return {lab.name: list(lab.names) if lab.names is not None else list(lab.classes)
-                for lab in self.schema_.labels if lab.kind == "categorical"}
+        return {
+            lab.name: list(lab.names) if lab.names is not None else list(lab.classes)
+            for lab in self.schema_.labels
+            if lab.kind == "categorical"
+        }
 
     def _decide(self, posteriors: list[Tensor]) -> Tensor:
         """Point predictions (n, K) from per-label posteriors (see :meth:`_posteriors`)."""
@@ -490,12 +536,18 @@ def _latents_array(Z, name: str = "Z", allow_1d: bool = False) -> np.ndarray:
         array = np.asarray(Z)
     except Exception as exc:  # ragged lists and the like
         raise InputError(f"{name} must be a numeric array of shape (n, latent_dim): {exc}") from None
-    if array.dtype == object or not np.issubdtype(array.dtype, np.number) or np.issubdtype(array.dtype, np.complexfloating):
+    if (
+        array.dtype == object
+        or not np.issubdtype(array.dtype, np.number)
+        or np.issubdtype(array.dtype, np.complexfloating)
+    ):
         raise InputError(f"{name} must be a real numeric array, got dtype {array.dtype}")
     if array.ndim == 1 and not allow_1d:
-        raise InputError(f"{name} must be a 2-D array (n, latent_dim), got a 1-D array of length {array.shape[0]}; "
-                         f"for one latent vector use {name}.reshape(1, -1), for one latent coordinate per row "
-                         f"{name}.reshape(-1, 1)")
+        raise InputError(
+            f"{name} must be a 2-D array (n, latent_dim), got a 1-D array of length {array.shape[0]}; "
+            f"for one latent vector use {name}.reshape(1, -1), for one latent coordinate per row "
+            f"{name}.reshape(-1, 1)"
+        )
     if array.ndim == 1:
         array = array.reshape(1, -1)
     if array.ndim != 2:

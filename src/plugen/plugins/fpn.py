@@ -157,10 +157,15 @@ class FPN(Plugin):
     def _build(self, latent_dim, schema, moments) -> FPNModel:
         context = schema.width + len(schema)
         flow = self._make_flow(latent_dim, context, moments)
-        classes = [j for label, cols in zip(schema.labels, label_slices(schema)) if label.kind == "categorical"
-                   for j in range(cols.start, cols.stop)]
+        classes = [
+            j
+            for label, cols in zip(schema.labels, label_slices(schema))
+            if label.kind == "categorical"
+            for j in range(cols.start, cols.stop)
+        ]
         per_class = {"per-class": True, "shared": False}.get(
-            self.covariance, (1 + len(classes)) * latent_dim**2 <= PER_CLASS_MAX_PARAMS)
+            self.covariance, (1 + len(classes)) * latent_dim**2 <= PER_CLASS_MAX_PARAMS
+        )
         flow.flows.insert(1, ContextLinear(latent_dim, context, classes if per_class else ()))
         members = torch.as_tensor(label_columns(schema), dtype=torch.float64)
         return FPNModel(flow, members, self._discrete_contexts(schema))
@@ -296,8 +301,12 @@ class FPN(Plugin):
         Y[:, k] = np.tile(values, n)
         context = self._context(Y)
         zz = z.repeat_interleave(s, dim=0)
-        log_lik = torch.cat([-self._nll(zz[i : i + CLASSIFIER_CHUNK], context[i : i + CLASSIFIER_CHUNK])
-                             for i in range(0, zz.shape[0], CLASSIFIER_CHUNK)])
+        log_lik = torch.cat(
+            [
+                -self._nll(zz[i : i + CLASSIFIER_CHUNK], context[i : i + CLASSIFIER_CHUNK])
+                for i in range(0, zz.shape[0], CLASSIFIER_CHUNK)
+            ]
+        )
         log_post = torch.log_softmax(log_lik.reshape(n, s) + self._tensor(log_prior), dim=1)
         post = log_post.exp()
         if label.kind == "binary":

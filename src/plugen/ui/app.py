@@ -51,8 +51,13 @@ class Editor:
     saved plugins the page may load, by name (:class:`~plugen.ui.library.PluginFolder`; None: none).
     """
 
-    def __init__(self, workspaces: dict[str, Workspace | Callable[[], Workspace]], initial: str | None = None,
-                 notice: str | None = None, plugins: str | Path | None = None):
+    def __init__(
+        self,
+        workspaces: dict[str, Workspace | Callable[[], Workspace]],
+        initial: str | None = None,
+        notice: str | None = None,
+        plugins: str | Path | None = None,
+    ):
         from plugen.ui.library import PluginFolder
 
         self._items = dict(workspaces)
@@ -161,18 +166,27 @@ class Editor:
     def conditions(self, state: dict, fixed: list[str], values: list[float]) -> dict[str, float]:
         """The attributes in ``fixed`` at their sliders' values."""
         ws = self._of(state)
-        return {c.name: _number(values[i] if i < len(values) else None, c.name)
-                for i, c in enumerate(ws.controls()) if c.name in (fixed or [])}
+        return {
+            c.name: _number(values[i] if i < len(values) else None, c.name)
+            for i, c in enumerate(ws.controls())
+            if c.name in (fixed or [])
+        }
 
-    def generate(self, state: dict, fixed: list[str], values: list[float], temperature: float, seed,
-                 reencode: bool = False) -> list[View]:
+    def generate(
+        self, state: dict, fixed: list[str], values: list[float], temperature: float, seed, reencode: bool = False
+    ) -> list[View]:
         """New samples with the attributes in ``fixed`` at their sliders' values (``reencode``: one
         decode / encode round that sets them again)."""
         ws = self._of(state)
         conditions = self.conditions(state, fixed, values)
         seed = None if seed is None or seed == "" else _whole(seed, "the seed")
-        return ws.generate(conditions, GENERATE_COUNT, temperature=_number(temperature, "the temperature"), seed=seed,
-                           rounds=int(bool(reencode) and ws.can_reencode))
+        return ws.generate(
+            conditions,
+            GENERATE_COUNT,
+            temperature=_number(temperature, "the temperature"),
+            seed=seed,
+            rounds=int(bool(reencode) and ws.can_reencode),
+        )
 
     def plugin_names(self) -> list[str]:
         """The saved plugins the page may load (those in the ``plugins`` folder)."""
@@ -273,20 +287,29 @@ def predictions_html(view: View | None, ws: Workspace | None) -> str:
         extra = ""
         if measured:
             m = measured.get(name)
-            extra = (f'<td class="measured" data-label="{html.escape(name)}" data-value="{m:.6g}">{m:.3g}</td>'
-                     if m is not None else "<td></td>")
-        rows.append(f'<tr><td>{html.escape(name)}</td><td class="pred" data-label="{html.escape(name)}" '
-                    f'data-value="{value:.6g}">{shown}</td>{extra}</tr>')
+            extra = (
+                f'<td class="measured" data-label="{html.escape(name)}" data-value="{m:.6g}">{m:.3g}</td>'
+                if m is not None
+                else "<td></td>"
+            )
+        rows.append(
+            f'<tr><td>{html.escape(name)}</td><td class="pred" data-label="{html.escape(name)}" '
+            f'data-value="{value:.6g}">{shown}</td>{extra}</tr>'
+        )
     header = "<th>measured (RDKit)</th>" if measured else ""
-    return ('<table class="plugen-predictions"><thead><tr><th>attribute</th><th>predicted on the picture</th>'
-            f"{header}</tr></thead><tbody>" + "".join(rows) + "</tbody></table>")
+    return (
+        '<table class="plugen-predictions"><thead><tr><th>attribute</th><th>predicted on the picture</th>'
+        f"{header}</tr></thead><tbody>" + "".join(rows) + "</tbody></table>"
+    )
 
 
 def status_html(message: str = "", error: bool = False) -> str:
     if not message:
         return '<div class="plugen-status"></div>'
     kind = "error" if error else "info"
-    return f'<div class="plugen-status plugen-{kind}" role="{"alert" if error else "status"}">{html.escape(message)}</div>'
+    return (
+        f'<div class="plugen-status plugen-{kind}" role="{"alert" if error else "status"}">{html.escape(message)}</div>'
+    )
 
 
 CSS = """
@@ -327,23 +350,45 @@ def build_app(editor: Editor):
             with gr.Column(scale=1, min_width=220):
                 gr.Markdown("**1. Pick a sample**")
                 n = len(first_ws) if first_ws else 0
-                index = gr.Number(value=0, precision=0, minimum=0, label=f"data-set sample (0 to {max(n - 1, 0)})",
-                                  elem_id="index", visible=n > 0)
+                index = gr.Number(
+                    value=0,
+                    precision=0,
+                    minimum=0,
+                    label=f"data-set sample (0 to {max(n - 1, 0)})",
+                    elem_id="index",
+                    visible=n > 0,
+                )
                 caption = gr.Markdown(_caption(first_ws, 0), elem_id="caption")
                 with gr.Row():
                     pick_btn = gr.Button("Show", size="sm", elem_id="pick", visible=n > 0)
                     random_btn = gr.Button("Random", size="sm", elem_id="random", visible=n > 0)
                 is_text = first_ws is not None and first_ws.domain.input_kind == "text"
-                upload = gr.UploadButton("Upload an image", file_types=["image"], type="filepath",
-                                         elem_id="upload", visible=not is_text)
-                smiles_in = gr.Textbox(label="or type a SMILES", placeholder="CCO", elem_id="smiles-in", visible=is_text)
+                upload = gr.UploadButton(
+                    "Upload an image", file_types=["image"], type="filepath", elem_id="upload", visible=not is_text
+                )
+                smiles_in = gr.Textbox(
+                    label="or type a SMILES", placeholder="CCO", elem_id="smiles-in", visible=is_text
+                )
                 smiles_btn = gr.Button("Use this molecule", size="sm", elem_id="smiles-go", visible=is_text)
             with gr.Column(scale=1, min_width=260):
-                picture = gr.Image(value=first_view.picture if first_view else None, type="pil", format="png",
-                                   label="result", elem_id="picture", interactive=False, buttons=["download"],
-                                   height=260)
-                smiles_out = gr.Textbox(value=(first_view.text or "") if first_view else "", label="SMILES",
-                                        elem_id="smiles-out", interactive=False, visible=is_text, buttons=["copy"])
+                picture = gr.Image(
+                    value=first_view.picture if first_view else None,
+                    type="pil",
+                    format="png",
+                    label="result",
+                    elem_id="picture",
+                    interactive=False,
+                    buttons=["download"],
+                    height=260,
+                )
+                smiles_out = gr.Textbox(
+                    value=(first_view.text or "") if first_view else "",
+                    label="SMILES",
+                    elem_id="smiles-out",
+                    interactive=False,
+                    visible=is_text,
+                    buttons=["copy"],
+                )
                 download = gr.DownloadButton("Download SMILES", elem_id="download", visible=is_text)
                 predictions = gr.HTML(predictions_html(first_view, first_ws), elem_id="predictions")
             with gr.Column(scale=1, min_width=260):
@@ -351,31 +396,56 @@ def build_app(editor: Editor):
                 slots = []
                 for i in range(SLOTS):
                     c = controls[i] if i < len(controls) else None
-                    slots.append(gr.Slider(
-                        minimum=c.minimum if c else 0, maximum=c.maximum if c else 1, step=c.step if c else 0.1,
-                        value=start_values[i] if c else 0, label=c.name if c else f"slot {i}",
-                        info=c.info if c else None, visible=c is not None, elem_id=f"slider-{i}",
-                        elem_classes=["plugen-slider"]))
+                    slots.append(
+                        gr.Slider(
+                            minimum=c.minimum if c else 0,
+                            maximum=c.maximum if c else 1,
+                            step=c.step if c else 0.1,
+                            value=start_values[i] if c else 0,
+                            label=c.name if c else f"slot {i}",
+                            info=c.info if c else None,
+                            visible=c is not None,
+                            elem_id=f"slider-{i}",
+                            elem_classes=["plugen-slider"],
+                        )
+                    )
                 reset_btn = gr.Button("Reset edits", size="sm", elem_id="reset")
-                reencode = gr.Checkbox(value=False, label="re-encode edits and samples", elem_id="reencode",
-                                       info="decode, encode and edit again, holding the other attributes "
-                                            "(keeps them better; one decode and encode more per move); "
-                                            "generated samples get their fixed attributes set again",
-                                       visible=first_ws is not None and first_ws.can_reencode)
+                reencode = gr.Checkbox(
+                    value=False,
+                    label="re-encode edits and samples",
+                    elem_id="reencode",
+                    info="decode, encode and edit again, holding the other attributes "
+                    "(keeps them better; one decode and encode more per move); "
+                    "generated samples get their fixed attributes set again",
+                    visible=first_ws is not None and first_ws.can_reencode,
+                )
         with gr.Accordion("3. Generate new samples", open=True):
             with gr.Row():
-                fixed = gr.CheckboxGroup(choices=[c.name for c in controls], label="fix these attributes at their "
-                                         "sliders' values (the others follow the training data)", elem_id="fixed")
+                fixed = gr.CheckboxGroup(
+                    choices=[c.name for c in controls],
+                    label="fix these attributes at their sliders' values (the others follow the training data)",
+                    elem_id="fixed",
+                )
                 temperature = gr.Slider(0.0, 1.5, value=0.8, step=0.05, label="temperature", elem_id="temperature")
                 seed = gr.Number(value=0, precision=0, label="seed (empty: random)", elem_id="seed")
                 generate_btn = gr.Button("Generate", variant="primary", elem_id="generate")
-            gallery = gr.Gallery(label="generated (click one to edit it)", columns=GENERATE_COUNT, height=180,
-                                 elem_id="gallery", format="png", allow_preview=False)
+            gallery = gr.Gallery(
+                label="generated (click one to edit it)",
+                columns=GENERATE_COUNT,
+                height=180,
+                elem_id="gallery",
+                format="png",
+                allow_preview=False,
+            )
             generated = gr.State([])
         with gr.Accordion("Load a saved plugin", open=False, visible=editor.plugins is not None) as load_panel:
             with gr.Row():
-                plugin_path = gr.Dropdown(choices=editor.plugin_names(), label="plugin (in the editor's plugins folder)",
-                                          allow_custom_value=True, elem_id="plugin-path")
+                plugin_path = gr.Dropdown(
+                    choices=editor.plugin_names(),
+                    label="plugin (in the editor's plugins folder)",
+                    allow_custom_value=True,
+                    elem_id="plugin-path",
+                )
                 backbone = gr.Dropdown(choices=available(), label="its backbone", elem_id="plugin-backbone")
                 load_btn = gr.Button("Load", elem_id="plugin-load")
 
@@ -405,6 +475,7 @@ def build_app(editor: Editor):
                     return fn(*args)
                 except Exception as exc:  # shown on the page; the server keeps running
                     return (*[gr.skip()] * (n_out - 1), status_html(_message(exc), error=True))
+
             return run
 
         def on(trigger, fn, inputs, outputs, **kwargs):
@@ -417,20 +488,58 @@ def build_app(editor: Editor):
             ws = editor.workspace(name)
             cs, values = ws.controls(), slider_values(ws.controls(), view.predictions)
             text_mode = ws.domain.input_kind == "text"
-            slot_updates = [gr.update(visible=True, minimum=cs[i].minimum, maximum=cs[i].maximum, step=cs[i].step,
-                                      value=values[i], label=cs[i].name, info=cs[i].info) if i < len(cs)
-                            else gr.update(visible=False) for i in range(SLOTS)]
+            slot_updates = [
+                gr.update(
+                    visible=True,
+                    minimum=cs[i].minimum,
+                    maximum=cs[i].maximum,
+                    step=cs[i].step,
+                    value=values[i],
+                    label=cs[i].name,
+                    info=cs[i].info,
+                )
+                if i < len(cs)
+                else gr.update(visible=False)
+                for i in range(SLOTS)
+            ]
             n = len(ws)
-            return (*show(ws, st, view), *slot_updates, ws.description,
-                    gr.update(visible=n > 0, value=0, label=f"data-set sample (0 to {max(n - 1, 0)})"),
-                    _caption(ws, 0), gr.update(visible=n > 0), gr.update(visible=n > 0),
-                    gr.update(visible=not text_mode), gr.update(visible=text_mode), gr.update(visible=text_mode),
-                    gr.update(visible=text_mode), gr.update(visible=text_mode),
-                    gr.update(choices=[c.name for c in cs], value=[]), [], [],
-                    gr.update(visible=ws.can_reencode, value=False), status_html())
+            return (
+                *show(ws, st, view),
+                *slot_updates,
+                ws.description,
+                gr.update(visible=n > 0, value=0, label=f"data-set sample (0 to {max(n - 1, 0)})"),
+                _caption(ws, 0),
+                gr.update(visible=n > 0),
+                gr.update(visible=n > 0),
+                gr.update(visible=not text_mode),
+                gr.update(visible=text_mode),
+                gr.update(visible=text_mode),
+                gr.update(visible=text_mode),
+                gr.update(visible=text_mode),
+                gr.update(choices=[c.name for c in cs], value=[]),
+                [],
+                [],
+                gr.update(visible=ws.can_reencode, value=False),
+                status_html(),
+            )
 
-        choose_outputs = [*new_outputs, about, index, caption, pick_btn, random_btn, upload, smiles_in, smiles_btn,
-                          smiles_out, download, fixed, gallery, generated, reencode]
+        choose_outputs = [
+            *new_outputs,
+            about,
+            index,
+            caption,
+            pick_btn,
+            random_btn,
+            upload,
+            smiles_in,
+            smiles_btn,
+            smiles_out,
+            download,
+            fixed,
+            gallery,
+            generated,
+            reencode,
+        ]
         on(chooser.input, on_choose, [chooser], choose_outputs, show_progress="minimal")
 
         # ---- sources of a sample
@@ -471,13 +580,21 @@ def build_app(editor: Editor):
         # ---- edit: every slider input edits, the latest request wins while one is running
         slide_inputs = [state, reencode, *slots]
         for i, slider in enumerate(slots):
+
             def on_slide(st, again, *values, _slot=i):
                 st, view = editor.slide(st, _slot, list(values), int(bool(again)))  # the box: 0 or 1 round
                 ws = editor.workspace(st["workspace"])
                 return (*show(ws, st, view), status_html(ws.extrapolation_note(st["touched"])))
 
-            on(slider.input, on_slide, slide_inputs, view_outputs, trigger_mode="always_last",
-               queue=False, api_name=f"slide_{i}")
+            on(
+                slider.input,
+                on_slide,
+                slide_inputs,
+                view_outputs,
+                trigger_mode="always_last",
+                queue=False,
+                api_name=f"slide_{i}",
+            )
 
         def on_reencode(st, again):
             st, view = editor.redo(st, int(bool(again)))
@@ -495,11 +612,18 @@ def build_app(editor: Editor):
         # ---- generate
         def on_generate(st, fixed_names, t, s, again, *values):
             views = editor.generate(st, fixed_names, list(values), t, s, again)
-            note = editor.workspace(st["workspace"]).extrapolation_note(editor.conditions(st, fixed_names, list(values)))
+            note = editor.workspace(st["workspace"]).extrapolation_note(
+                editor.conditions(st, fixed_names, list(values))
+            )
             return [v.picture for v in views], [v.z.tolist() for v in views], status_html(note)
 
-        on(generate_btn.click, on_generate, [state, fixed, temperature, seed, reencode, *slots], [gallery, generated],
-           show_progress="minimal")
+        on(
+            generate_btn.click,
+            on_generate,
+            [state, fixed, temperature, seed, reencode, *slots],
+            [gallery, generated],
+            show_progress="minimal",
+        )
 
         def on_gallery(st, zs, evt: gr.SelectData):
             ws = editor._of(st)
@@ -551,8 +675,9 @@ def theme():
     """Gradio's default look with system fonts only (nothing is fetched from a font CDN)."""
     import gradio as gr
 
-    return gr.themes.Default(font=["ui-sans-serif", "system-ui", "sans-serif"],
-                             font_mono=["ui-monospace", "Consolas", "monospace"])
+    return gr.themes.Default(
+        font=["ui-sans-serif", "system-ui", "sans-serif"], font_mono=["ui-monospace", "Consolas", "monospace"]
+    )
 
 
 def offline_environment() -> None:

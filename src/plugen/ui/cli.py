@@ -27,25 +27,45 @@ _UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
 
 def add_parser(sub) -> None:
     """Add the ``ui`` command to the ``plugen`` command's subparsers."""
-    ui = sub.add_parser("ui", help="the interactive editor in a web browser (needs plugen[ui])",
-                        description="The interactive editor in a web browser: pick a sample, move one slider per "
-                        "attribute, see the edited sample.", epilog=EXAMPLES,
-                        formatter_class=argparse.RawDescriptionHelpFormatter)
-    ui.add_argument("--demo", action="append", choices=["mnist", "shapes", "molecules"],
-                    help="shipped demo to offer; repeat (default: all installed). The first is fitted at start, "
-                    "or loaded from the cache")
+    ui = sub.add_parser(
+        "ui",
+        help="the interactive editor in a web browser (needs plugen[ui])",
+        description="The interactive editor in a web browser: pick a sample, move one slider per "
+        "attribute, see the edited sample.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    ui.add_argument(
+        "--demo",
+        action="append",
+        choices=["mnist", "shapes", "molecules"],
+        help="shipped demo to offer; repeat (default: all installed). The first is fitted at start, "
+        "or loaded from the cache",
+    )
     ui.add_argument("--plugin", help="a saved plugin directory to open first (needs --backbone)")
     ui.add_argument("--backbone", help="the shipped backbone the plugin was fitted on, e.g. mnist-vae")
-    ui.add_argument("--plugins", metavar="DIR",
-                    help="folder of saved plugins that the page's Load box offers, by name (nothing outside it "
-                    "can be loaded from the page). Default: no Load box")
-    ui.add_argument("--max-upload", type=upload_size, default=upload_size(DEFAULT_MAX_UPLOAD), metavar="SIZE",
-                    help=f"largest file the page accepts, e.g. 10MB or 500KB (default: {DEFAULT_MAX_UPLOAD})")
+    ui.add_argument(
+        "--plugins",
+        metavar="DIR",
+        help="folder of saved plugins that the page's Load box offers, by name (nothing outside it "
+        "can be loaded from the page). Default: no Load box",
+    )
+    ui.add_argument(
+        "--max-upload",
+        type=upload_size,
+        default=upload_size(DEFAULT_MAX_UPLOAD),
+        metavar="SIZE",
+        help=f"largest file the page accepts, e.g. 10MB or 500KB (default: {DEFAULT_MAX_UPLOAD})",
+    )
     ui.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1, this machine only)")
     ui.add_argument("--port", type=_port, default=7860, help="port (default: 7860)")
     ui.add_argument("--cache", help="cache directory for the demos' fitted plugins (default: ~/.cache/plugen)")
-    ui.add_argument("--threads", type=int, default=1,
-                    help="torch threads (default: 1, the fastest for single-sample edits, and robust on a busy CPU)")
+    ui.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch threads (default: 1, the fastest for single-sample edits, and robust on a busy CPU)",
+    )
     ui.set_defaults(run=_ui)
 
 
@@ -80,7 +100,12 @@ def _ui(args) -> int:
     import torch
 
     torch.set_num_threads(max(1, args.threads))
-    editor = make_editor(args.demo, plugin=args.plugin, backbone=args.backbone,
-                         cache=Path(args.cache) if args.cache else None, plugins=args.plugins)
+    editor = make_editor(
+        args.demo,
+        plugin=args.plugin,
+        backbone=args.backbone,
+        cache=Path(args.cache) if args.cache else None,
+        plugins=args.plugins,
+    )
     serve(editor, host=args.host, port=args.port, max_upload=args.max_upload)
     return 0

@@ -116,11 +116,14 @@ class ImageDomain(Domain):
                     im.load()
                     image = im.copy()
         except (UnidentifiedImageError, OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
-            raise InputError(f"could not read {name!r} as an image ({type(exc).__name__}: {exc}); "
-                             "upload a PNG or JPEG picture") from None
+            raise InputError(
+                f"could not read {name!r} as an image ({type(exc).__name__}: {exc}); upload a PNG or JPEG picture"
+            ) from None
         if image is None:
-            raise InputError(f"{name!r} is {width} x {height} pixels; upload a picture of at most "
-                             f"{MAX_PIXELS // 1_000_000} megapixels")
+            raise InputError(
+                f"{name!r} is {width} x {height} pixels; upload a picture of at most "
+                f"{MAX_PIXELS // 1_000_000} megapixels"
+            )
         if image.width < 2 or image.height < 2:
             raise InputError(f"{name!r} is only {image.width} x {image.height} pixels; upload a real picture")
         if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
@@ -158,7 +161,7 @@ class MoleculeDomain(Domain):
         try:
             from rdkit import Chem  # noqa: F401
         except ImportError as exc:
-            raise PlugenError(f'the molecule editor needs RDKit ({exc}): pip install rdkit') from None
+            raise PlugenError(f"the molecule editor needs RDKit ({exc}): pip install rdkit") from None
 
     def batch(self, samples: list) -> list[str]:
         return [str(s) for s in samples]

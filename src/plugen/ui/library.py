@@ -73,5 +73,9 @@ class PluginFolder:
             files = [(folder / name).resolve() for name in (META, WEIGHTS)]
         except (OSError, RuntimeError):  # a symlink loop
             return False
-        return (folder.is_dir() and folder != self.root and self._inside(folder)
-                and all(f.is_file() and self._inside(f) for f in files))
+        return (
+            folder.is_dir()
+            and folder != self.root
+            and self._inside(folder)
+            and all(f.is_file() and self._inside(f) for f in files)
+        )

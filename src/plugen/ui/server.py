@@ -16,8 +16,15 @@ from plugen.ui.app import Editor, build_app, offline_environment, theme
 MAX_UPLOAD = 50 * 1024**2
 
 
-def make_editor(demo_names: list[str] | None = None, plugin: str | Path | None = None, backbone: str | None = None,
-                cache: Path | None = None, fit: dict | None = None, log=None, plugins: str | Path | None = None) -> Editor:
+def make_editor(
+    demo_names: list[str] | None = None,
+    plugin: str | Path | None = None,
+    backbone: str | None = None,
+    cache: Path | None = None,
+    fit: dict | None = None,
+    log=None,
+    plugins: str | Path | None = None,
+) -> Editor:
     """The editor's workspaces: a saved ``plugin`` with its ``backbone`` (opened first), and the
     shipped demos (``demo_names``; default: all; each fitted or loaded from the cache the first
     time it is opened, the first one at start). A plugin that cannot be used is reported on the
@@ -31,8 +38,10 @@ def make_editor(demo_names: list[str] | None = None, plugin: str | Path | None =
         if name not in ("mnist", "shapes", "molecules"):
             raise PlugenError(f"unknown demo {name!r}; choose from {sources.demos()}")
         if name == "molecules" and sources.molecule_backbone() is None:
-            raise PlugenError("the molecule demo needs the shipped SMILES backbone (selfies-vae / smiles-vae), "
-                              f"which is not installed; available demos: {sources.demos()}")
+            raise PlugenError(
+                "the molecule demo needs the shipped SMILES backbone (selfies-vae / smiles-vae), "
+                f"which is not installed; available demos: {sources.demos()}"
+            )
     items, initial, notice = {}, None, None
     if plugin is not None:
         if not backbone:
@@ -46,14 +55,20 @@ def make_editor(demo_names: list[str] | None = None, plugin: str | Path | None =
             log(f"[ui] {exc}")
     for name in names:
         title = sources.TITLES[name]
-        items[title] = (lambda n=name: sources.demo(n, cache=cache, fit=fit, log=log))
+        items[title] = lambda n=name: sources.demo(n, cache=cache, fit=fit, log=log)
     if plugin is None and items:  # a plugin that failed opens nothing: the page shows why
         initial = next(iter(items))
     return Editor(items, initial=initial, notice=notice, plugins=plugins)
 
 
-def serve(editor: Editor, host: str = "127.0.0.1", port: int = 7860, block: bool = True, quiet: bool = False,
-          max_upload: int = MAX_UPLOAD):
+def serve(
+    editor: Editor,
+    host: str = "127.0.0.1",
+    port: int = 7860,
+    block: bool = True,
+    quiet: bool = False,
+    max_upload: int = MAX_UPLOAD,
+):
     """Serve the page; returns Gradio's ``(app, local_url)`` when ``block`` is False. ``max_upload``:
     the largest upload in bytes (a larger one is refused while it arrives, and nothing of it is kept)."""
     offline_environment()
@@ -66,11 +81,24 @@ def serve(editor: Editor, host: str = "127.0.0.1", port: int = 7860, block: bool
     app = build_app(editor)
     app.queue(default_concurrency_limit=4)
     try:
-        _, url, _ = app.launch(server_name=host, server_port=port, share=False, inbrowser=False,
-                               prevent_thread_lock=True, quiet=True, show_error=True, theme=theme(), css=_css(),
-                               footer_links=[], ssr_mode=False, enable_monitoring=False, pwa=False, mcp_server=False,
-                               run_history=False,  # the browser would store every slider move, slower each time
-                               max_file_size=int(max_upload))
+        _, url, _ = app.launch(
+            server_name=host,
+            server_port=port,
+            share=False,
+            inbrowser=False,
+            prevent_thread_lock=True,
+            quiet=True,
+            show_error=True,
+            theme=theme(),
+            css=_css(),
+            footer_links=[],
+            ssr_mode=False,
+            enable_monitoring=False,
+            pwa=False,
+            mcp_server=False,
+            run_history=False,  # the browser would store every slider move, slower each time
+            max_file_size=int(max_upload),
+        )
     except OSError as exc:
         from plugen.errors import PlugenError
 
@@ -101,9 +129,12 @@ def _warm_up(app, url: str) -> bool:
     if not data:
         return False
     try:
-        request = urllib.request.Request(f"{url.rstrip('/')}/gradio_api/run/slide_0", method="POST",
-                                         data=json.dumps({"data": data}).encode(),
-                                         headers={"Content-Type": "application/json"})
+        request = urllib.request.Request(
+            f"{url.rstrip('/')}/gradio_api/run/slide_0",
+            method="POST",
+            data=json.dumps({"data": data}).encode(),
+            headers={"Content-Type": "application/json"},
+        )
         with urllib.request.urlopen(request, timeout=30) as response:
             out = json.loads(response.read())
         pictures = [item["url"] for item in out.get("data", []) if isinstance(item, dict) and item.get("url")]

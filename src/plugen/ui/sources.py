@@ -109,24 +109,40 @@ def demo(name: str, cache: Path | None = None, fit: dict | None = None, log=None
             plugin = None
     if plugin is None:
         start = time.perf_counter()
-        log(f"[ui] {name}: first start, fitting a PluGeN plugin on {spec.backbone} latents "
-            f"(max {settings['max_epochs']} epochs; cached in {folder})")
+        log(
+            f"[ui] {name}: first start, fitting a PluGeN plugin on {spec.backbone} latents "
+            f"(max {settings['max_epochs']} epochs; cached in {folder})"
+        )
         train, test = spec.load({"shapes_train": SHAPES_TRAIN, "shapes_test": PICKER_SIZE})
         cols = [list(train.labels).index(k) for k in spec.labels]
         labels = {k: train.labels[k] for k in spec.labels}
         Z = backbone.encode(train.images)
         plugin = PluGeN(labels, backbone=backbone.name, progress=False, **settings).fit(Z, train.Y[:, cols])
-        images, Y = test.images[:PICKER_SIZE], test.Y[:PICKER_SIZE][:, [list(test.labels).index(k) for k in spec.labels]]
+        images, Y = (
+            test.images[:PICKER_SIZE],
+            test.Y[:PICKER_SIZE][:, [list(test.labels).index(k) for k in spec.labels]],
+        )
         folder.mkdir(parents=True, exist_ok=True)
         np.savez_compressed(samples_file, images=images, Y=Y)
         plugin.save(plugin_dir)
-        (folder / "fit.json").write_text(json.dumps({"settings": settings, "n_train": int(len(Z)),
-                                                     "history": plugin.history_}, indent=2, default=str) + "\n")
+        (folder / "fit.json").write_text(
+            json.dumps(
+                {"settings": settings, "n_train": int(len(Z)), "history": plugin.history_}, indent=2, default=str
+            )
+            + "\n"
+        )
         log(f"[ui] {name}: fitted in {time.perf_counter() - start:.1f} s")
     captions = [_caption(spec.labels, row, _class_names(plugin)) for row in Y]
-    return Workspace(title=TITLES[name], plugin=plugin, backbone=backbone, domain=ImageDomain(backbone.meta["sample_shape"]),
-                     samples=np.asarray(images), captions=captions, class_names=CLASS_NAMES,
-                     description=_describe(plugin, backbone, settings))
+    return Workspace(
+        title=TITLES[name],
+        plugin=plugin,
+        backbone=backbone,
+        domain=ImageDomain(backbone.meta["sample_shape"]),
+        samples=np.asarray(images),
+        captions=captions,
+        class_names=CLASS_NAMES,
+        description=_describe(plugin, backbone, settings),
+    )
 
 
 def from_checkpoint(path: str | Path, backbone: str, title: str | None = None) -> Workspace:
@@ -146,9 +162,16 @@ def from_checkpoint(path: str | Path, backbone: str, title: str | None = None) -
             hint = " (this plugin records no backbone: fit it with --backbone NAME, or backbone=NAME, to record one)"
         raise CheckpointError(f"cannot use plugin {path} with backbone {backbone!r}: {exc}{hint}") from None
     domain, samples, captions = _domain_and_samples(bb, plugin)
-    return Workspace(title=title or f"{path.name} on {bb.name}", plugin=plugin, backbone=bb, domain=domain,
-                     samples=samples, captions=captions, class_names=CLASS_NAMES,
-                     description=_describe(plugin, bb, None, source=str(path)))
+    return Workspace(
+        title=title or f"{path.name} on {bb.name}",
+        plugin=plugin,
+        backbone=bb,
+        domain=domain,
+        samples=samples,
+        captions=captions,
+        class_names=CLASS_NAMES,
+        description=_describe(plugin, bb, None, source=str(path)),
+    )
 
 
 def _domain_and_samples(bb, plugin):
@@ -204,8 +227,15 @@ def _molecule_demo(cache, fit, log) -> Workspace:
             log(f"[ui] molecules: fitted in {time.perf_counter() - start:.1f} s")
     domain, samples, captions = _domain_and_samples(bb, plugin)
     description = _describe(plugin, bb, settings, source=None if settings else "the molecules package (shipped)")
-    return Workspace(title=TITLES["molecules"], plugin=plugin, backbone=bb, domain=domain, samples=samples,
-                     captions=captions, description=description)
+    return Workspace(
+        title=TITLES["molecules"],
+        plugin=plugin,
+        backbone=bb,
+        domain=domain,
+        samples=samples,
+        captions=captions,
+        description=description,
+    )
 
 
 def _molecule_frame():
@@ -234,9 +264,17 @@ def fit_settings(name: str, fit: dict | None = None) -> dict:
 def _cache_folder(cache: Path | None, name: str, backbone, settings: dict) -> Path:
     from plugen import __version__
 
-    key = json.dumps({"version": __version__, "backbone": backbone.name,
-                      "weights": (getattr(backbone, "meta", None) or {}).get("weights_sha256"),
-                      "settings": settings, "shapes_train": SHAPES_TRAIN, "picker": PICKER_SIZE}, sort_keys=True)
+    key = json.dumps(
+        {
+            "version": __version__,
+            "backbone": backbone.name,
+            "weights": (getattr(backbone, "meta", None) or {}).get("weights_sha256"),
+            "settings": settings,
+            "shapes_train": SHAPES_TRAIN,
+            "picker": PICKER_SIZE,
+        },
+        sort_keys=True,
+    )
     digest = hashlib.sha256(key.encode()).hexdigest()[:12]
     return Path(cache or cache_dir()) / "ui" / f"{name}-{digest}"
 
@@ -265,9 +303,11 @@ def _describe(plugin, backbone, settings, source: str | None = None) -> str:
     h = plugin.history_ or {}
     fitted = f"fitted in {h['seconds']:.1f} s, {h.get('epochs')} epochs" if "seconds" in h else "fitted"
     where = f"loaded from `{source}`" if source else f"demo fit (max {settings['max_epochs']} epochs)"
-    return (f"{type(plugin).__name__} plugin on `{backbone.name}` ({backbone.latent_dim}-dim latents), "
-            f"{where}, {fitted}; labels: " + ", ".join(f"{lab.name} ({', '.join(lab.names) if lab.names else lab.kind})"
-                                                     for lab in plugin.schema_.labels))
+    return (
+        f"{type(plugin).__name__} plugin on `{backbone.name}` ({backbone.latent_dim}-dim latents), "
+        f"{where}, {fitted}; labels: "
+        + ", ".join(f"{lab.name} ({', '.join(lab.names) if lab.names else lab.kind})" for lab in plugin.schema_.labels)
+    )
 
 
 def _log(message: str) -> None:

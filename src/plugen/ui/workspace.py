@@ -116,16 +116,23 @@ class Workspace:
         """Typed text (a SMILES string) as the sample to edit."""
         return self.view(self._encode([self.domain.parse_text(text)])[0])
 
-    def generate(self, conditions: Mapping[str, Any], n: int = 1, temperature: float = 0.8,
-                 seed: int | None = None, rounds: int = 0) -> list[View]:
+    def generate(
+        self,
+        conditions: Mapping[str, Any],
+        n: int = 1,
+        temperature: float = 0.8,
+        seed: int | None = None,
+        rounds: int = 0,
+    ) -> list[View]:
         """``n`` new samples with the requested label values (others follow their training
         distribution), at ``temperature``. ``rounds`` > 0 re-encodes them that many times, setting
         only the requested labels again (:func:`plugen.reencode.reencode`)."""
         from plugen.reencode import reencode
 
         if rounds and not self.can_reencode:
-            raise InputError(f"backbone {getattr(self.backbone, 'name', '?')!r} has no encoder: samples cannot be "
-                             "re-encoded")
+            raise InputError(
+                f"backbone {getattr(self.backbone, 'name', '?')!r} has no encoder: samples cannot be re-encoded"
+            )
         conditions = dict(conditions)
         Z = self.plugin.sample(int(n), conditions, temperature=float(temperature), seed=seed)
         return self.views(reencode(self.plugin, self.backbone, Z, conditions, int(rounds)) if rounds else Z)
@@ -145,16 +152,20 @@ class Workspace:
         z = np.asarray(z, np.float32).reshape(1, -1)
         changes = {k: float(v) for k, v in changes.items()}
         if rounds and not self.can_reencode:
-            raise InputError(f"backbone {getattr(self.backbone, 'name', '?')!r} has no encoder: edits cannot be "
-                             "re-encoded")
+            raise InputError(
+                f"backbone {getattr(self.backbone, 'name', '?')!r} has no encoder: edits cannot be re-encoded"
+            )
         edited = reencoded_edit(self.plugin, self.backbone, z, changes, int(rounds)) if changes else z
         return self.view(edited[0])
 
     def extrapolation_note(self, requests: Mapping[str, Any]) -> str:
         """A status line naming the requested values that leave their label's training range (the
         sliders reach a little beyond it), or '' when none does."""
-        far = [f"{label.name} (trained on {label.low:.4g} to {label.high:.4g})" for label in self.plugin.schema_.labels
-               if label.name in requests and label.beyond_range(requests[label.name])]
+        far = [
+            f"{label.name} (trained on {label.low:.4g} to {label.high:.4g})"
+            for label in self.plugin.schema_.labels
+            if label.name in requests and label.beyond_range(requests[label.name])
+        ]
         return f"extrapolating beyond the training data: {', '.join(far)}; the result may fall short" if far else ""
 
     def warm_up(self) -> None:
@@ -181,14 +192,24 @@ class Workspace:
                 judged = Z
         predictions = predict_attributes(self.plugin, judged)
         names = self.labels
-        return [View(z=Z[i].copy(), sample=decoded[i], picture=self.domain.render(decoded[i]),
-                     predictions=predictions[i], text=self.domain.text(decoded[i]),
-                     measured=self.domain.measure(decoded[i], names)) for i in range(len(Z))]
+        return [
+            View(
+                z=Z[i].copy(),
+                sample=decoded[i],
+                picture=self.domain.render(decoded[i]),
+                predictions=predictions[i],
+                text=self.domain.text(decoded[i]),
+                measured=self.domain.measure(decoded[i], names),
+            )
+            for i in range(len(Z))
+        ]
 
     def _encode(self, samples: list) -> np.ndarray:
         if not can_encode(self.backbone):
-            raise InputError(f"backbone {self.backbone.name!r} has no encoder: it cannot take a given sample "
-                             "(generate new ones instead)")
+            raise InputError(
+                f"backbone {self.backbone.name!r} has no encoder: it cannot take a given sample "
+                "(generate new ones instead)"
+            )
         if any(s is None for s in samples):
             raise InputError(f"the {self.domain.kind} could not be decoded into a valid sample")
         Z = np.asarray(self.backbone.encode(self.domain.batch(samples)), np.float32)
@@ -225,8 +246,11 @@ def predict_attributes(plugin, Z) -> list[dict[str, dict]]:
         elif label.kind == "categorical":
             proba = np.asarray(plugin.predict_proba(Z, label=label.name)).reshape(len(Z), -1)
             for i in range(len(Z)):
-                rows[i][label.name] = {"kind": "categorical", "value": int(round(float(point[i, j]))),
-                                       "confidence": float(proba[i].max())}
+                rows[i][label.name] = {
+                    "kind": "categorical",
+                    "value": int(round(float(point[i, j]))),
+                    "confidence": float(proba[i].max()),
+                }
         else:
             for i in range(len(Z)):
                 rows[i][label.name] = {"kind": "continuous", "value": float(point[i, j])}
@@ -250,15 +274,26 @@ def _controls(plugin, class_names: Mapping[str, list[str]]) -> list[Control]:
         elif label.kind == "categorical":
             names = label.names or list(class_names.get(label.name, []))
             names = names if len(names) == len(label.classes) else label.class_names
-            out.append(Control(label.name, "categorical", float(min(label.classes)), float(max(label.classes)), 1.0,
-                               classes=list(label.classes), class_names=names))
+            out.append(
+                Control(
+                    label.name,
+                    "categorical",
+                    float(min(label.classes)),
+                    float(max(label.classes)),
+                    1.0,
+                    classes=list(label.classes),
+                    class_names=names,
+                )
+            )
         else:
             q = np.asarray(label.quantiles, np.float64)
             lo, hi = float(q[0]), float(q[-1])
             spread = hi - lo if hi > lo else max(abs(label.std), 1e-6)
             step = _nice_step(spread / 100)
             lo, hi = lo - 0.25 * spread, hi + 0.25 * spread
-            out.append(Control(label.name, "continuous", _round_to(lo, step, np.floor), _round_to(hi, step, np.ceil), step))
+            out.append(
+                Control(label.name, "continuous", _round_to(lo, step, np.floor), _round_to(hi, step, np.ceil), step)
+            )
     return out
 
 

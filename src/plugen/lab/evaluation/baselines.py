@@ -40,7 +40,11 @@ class LinearDirections:
             if label.kind == "continuous":
                 model = Ridge(alpha=1.0).fit(z, y)
                 w = model.coef_
-                self.directions_[(k, np.nan)] = (w / np.linalg.norm(w), float(model.intercept_), float(np.linalg.norm(w)))
+                self.directions_[(k, np.nan)] = (
+                    w / np.linalg.norm(w),
+                    float(model.intercept_),
+                    float(np.linalg.norm(w)),
+                )
                 continue
             values = [1.0] if label.kind == "binary" else label.classes
             for value in values:
@@ -91,8 +95,9 @@ class LinearDirections:
                 Z[rows] += step[:, None] * direction
         return Z.astype(np.float32)
 
-    def sample(self, n: int, conditions: Mapping[str, Any] | None = None, temperature: float = 1.0,
-               seed: int | None = None) -> np.ndarray:
+    def sample(
+        self, n: int, conditions: Mapping[str, Any] | None = None, temperature: float = 1.0, seed: int | None = None
+    ) -> np.ndarray:
         rng = np.random.default_rng(seed)
         Z = temperature * rng.standard_normal((n, self.latent_dim_))
         return self.edit(Z, conditions or {})
@@ -108,7 +113,12 @@ class LinearDirections:
                 normal, offset, _ = self.directions_[(k, 1.0)]
                 out[:, k] = (Z @ normal + offset) > 0
             else:
-                scores = np.stack([Z @ self.directions_[(k, float(c))][0] + self.directions_[(k, float(c))][1]
-                                   for c in label.classes], axis=1)
+                scores = np.stack(
+                    [
+                        Z @ self.directions_[(k, float(c))][0] + self.directions_[(k, float(c))][1]
+                        for c in label.classes
+                    ],
+                    axis=1,
+                )
                 out[:, k] = np.asarray(label.classes)[scores.argmax(axis=1)]
         return out

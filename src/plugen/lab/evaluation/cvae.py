@@ -67,16 +67,27 @@ class ConditionalConvVAE(nn.Module):
         super().__init__()
         self.latent_dim, self.condition_dim = latent_dim, condition_dim
         self.features = nn.Sequential(
-            nn.Conv2d(1, width, 4, 2, 1), nn.BatchNorm2d(width), nn.LeakyReLU(0.2),
-            nn.Conv2d(width, 2 * width, 4, 2, 1), nn.BatchNorm2d(2 * width), nn.LeakyReLU(0.2),
+            nn.Conv2d(1, width, 4, 2, 1),
+            nn.BatchNorm2d(width),
+            nn.LeakyReLU(0.2),
+            nn.Conv2d(width, 2 * width, 4, 2, 1),
+            nn.BatchNorm2d(2 * width),
+            nn.LeakyReLU(0.2),
             nn.Flatten(),
         )
         self.posterior = nn.Linear(2 * width * 49 + condition_dim, 2 * latent_dim)
         self.decoder = nn.Sequential(
-            nn.ConvTranspose2d(latent_dim + condition_dim, 4 * width, 7), nn.BatchNorm2d(4 * width), nn.ReLU(),
-            nn.ConvTranspose2d(4 * width, 2 * width, 4, 2, 1), nn.BatchNorm2d(2 * width), nn.ReLU(),
-            nn.ConvTranspose2d(2 * width, width, 4, 2, 1), nn.BatchNorm2d(width), nn.ReLU(),
-            nn.ConvTranspose2d(width, 1, 3, 1, 1), nn.Sigmoid(),
+            nn.ConvTranspose2d(latent_dim + condition_dim, 4 * width, 7),
+            nn.BatchNorm2d(4 * width),
+            nn.ReLU(),
+            nn.ConvTranspose2d(4 * width, 2 * width, 4, 2, 1),
+            nn.BatchNorm2d(2 * width),
+            nn.ReLU(),
+            nn.ConvTranspose2d(2 * width, width, 4, 2, 1),
+            nn.BatchNorm2d(width),
+            nn.ReLU(),
+            nn.ConvTranspose2d(width, 1, 3, 1, 1),
+            nn.Sigmoid(),
         )
 
     def encode_stats(self, x: Tensor, c: Tensor) -> tuple[Tensor, Tensor]:
@@ -117,9 +128,20 @@ class CVAE:
     ``fit_seconds_`` (wall) and ``fit_cpu_seconds_`` (CPU time of this process).
     """
 
-    def __init__(self, labels: Mapping[str, str], *, latent_dim: int = 40, width: int = 32, epochs: int = 25,
-                 batch_size: int = 64, lr: float = 2e-3, seconds: float | None = None, clock: str = "wall",
-                 seed: int = 0, progress: bool = True):
+    def __init__(
+        self,
+        labels: Mapping[str, str],
+        *,
+        latent_dim: int = 40,
+        width: int = 32,
+        epochs: int = 25,
+        batch_size: int = 64,
+        lr: float = 2e-3,
+        seconds: float | None = None,
+        clock: str = "wall",
+        seed: int = 0,
+        progress: bool = True,
+    ):
         self.labels, self.latent_dim, self.width, self.epochs = dict(labels), latent_dim, width, epochs
         self.batch_size, self.lr, self.seconds, self.clock = batch_size, lr, seconds, clock
         self.seed, self.progress = seed, progress
@@ -216,8 +238,9 @@ class CVAE:
         return value
 
     # ------------------------------------------------------------------ generation
-    def sample(self, n: int, conditions: Mapping[str, Any] | None = None, temperature: float = 1.0,
-               seed: int | None = None) -> np.ndarray:
+    def sample(
+        self, n: int, conditions: Mapping[str, Any] | None = None, temperature: float = 1.0, seed: int | None = None
+    ) -> np.ndarray:
         """``n`` new images (n, 1, 28, 28) with the requested label values (class codes, values in
         label units); labels not named are drawn from their training distribution; z ~ N(0, T^2 I)."""
         self._check_fitted()
@@ -251,8 +274,17 @@ def _one_cycle(opt: torch.optim.Optimizer, max_lr: float, done: float, warmup: f
         group["betas"] = (beta_range[1] + (beta_range[0] - beta_range[1]) * cos, group["betas"][1])
 
 
-def train_cvae(images, Y, labels: Mapping[str, str], *, epochs: int = 25, seconds: float | None = None,
-               seed: int = 0, progress: bool = True, **options) -> CVAE:
+def train_cvae(
+    images,
+    Y,
+    labels: Mapping[str, str],
+    *,
+    epochs: int = 25,
+    seconds: float | None = None,
+    seed: int = 0,
+    progress: bool = True,
+    **options,
+) -> CVAE:
     """Train a :class:`CVAE` from scratch on images and labels (the PluGeN Table 3 cVAE baseline).
 
     ``epochs`` sets the schedule; ``seconds`` (optional) stops training once that much time is

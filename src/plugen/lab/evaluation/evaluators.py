@@ -38,11 +38,18 @@ class ImageClassifier(nn.Module):
     def __init__(self, channels: int = 1, classes: int = 10, width: int = 32):
         super().__init__()
         self.body = nn.Sequential(
-            nn.Conv2d(channels, width, 3, padding=1), nn.ReLU(),
-            nn.Conv2d(width, width, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(width, 2 * width, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-            nn.AdaptiveAvgPool2d(4), nn.Flatten(),
-            nn.Linear(2 * width * 16, 128), nn.ReLU(),
+            nn.Conv2d(channels, width, 3, padding=1),
+            nn.ReLU(),
+            nn.Conv2d(width, width, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(width, 2 * width, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.AdaptiveAvgPool2d(4),
+            nn.Flatten(),
+            nn.Linear(2 * width * 16, 128),
+            nn.ReLU(),
         )
         self.head = nn.Linear(128, classes)
 
@@ -104,8 +111,19 @@ def _augment(x: Tensor, generator: torch.Generator) -> Tensor:
     return torch.where(blur[:, None, None, None], blurred, x)
 
 
-def fit_classifier(model: nn.Module, x: Tensor, y: Tensor, train: Tensor, augment, generator: torch.Generator,
-                   epochs: int, batch_size: int, lr: float, progress: bool, desc: str) -> None:
+def fit_classifier(
+    model: nn.Module,
+    x: Tensor,
+    y: Tensor,
+    train: Tensor,
+    augment,
+    generator: torch.Generator,
+    epochs: int,
+    batch_size: int,
+    lr: float,
+    progress: bool,
+    desc: str,
+) -> None:
     """Cross-entropy training of ``model`` on the rows ``train`` of ``(x, y)``: Adam with a one-cycle
     rate over shuffled batches, each passed through ``augment(batch, generator)``."""
     opt = torch.optim.Adam(model.parameters(), lr=lr)
@@ -123,8 +141,15 @@ def fit_classifier(model: nn.Module, x: Tensor, y: Tensor, train: Tensor, augmen
             sched.step()
 
 
-def train_classifier(images: np.ndarray, labels: np.ndarray, epochs: int = 12, seed: int = 0,
-                     batch_size: int = 128, lr: float = 2e-3, progress: bool = True) -> tuple[Evaluator, dict]:
+def train_classifier(
+    images: np.ndarray,
+    labels: np.ndarray,
+    epochs: int = 12,
+    seed: int = 0,
+    batch_size: int = 128,
+    lr: float = 2e-3,
+    progress: bool = True,
+) -> tuple[Evaluator, dict]:
     """Train an :class:`ImageClassifier` on (images, integer labels); hold out 10% to report."""
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
@@ -139,8 +164,15 @@ def train_classifier(images: np.ndarray, labels: np.ndarray, epochs: int = 12, s
     fit_classifier(model, x, y, train, _augment, gen, epochs, batch_size, lr, progress, "evaluator")
     evaluator = Evaluator(model, classes.tolist())
     accuracy = lambda idx: float((evaluator.predict(x[idx].numpy()) == classes[y[idx].numpy()]).mean())  # noqa: E731
-    report = {"epochs": epochs, "seed": seed, "train_accuracy": accuracy(train), "val_accuracy": accuracy(val),
-              "seconds": round(time.perf_counter() - start, 1), "n_train": len(train), "n_val": n_val}
+    report = {
+        "epochs": epochs,
+        "seed": seed,
+        "train_accuracy": accuracy(train),
+        "val_accuracy": accuracy(val),
+        "seconds": round(time.perf_counter() - start, 1),
+        "n_train": len(train),
+        "n_val": n_val,
+    }
     return evaluator, report
 
 
@@ -156,14 +188,31 @@ def train_evaluator(name: str, directory: Path = WEIGHTS, seed: int = 0, progres
         from plugen.data.shapes import make_shapes
 
         data = make_shapes(12000, split="uniform", seed=101, max_rotation=None)
-        images, labels, source = data.images, data.column("shape"), "Shapes, uniform split, any rotation (12,000 procedural images)"
+        images, labels, source = (
+            data.images,
+            data.column("shape"),
+            "Shapes, uniform split, any rotation (12,000 procedural images)",
+        )
     else:
         raise ValueError(f"unknown evaluator {name!r}; choose mnist-digit or shapes-shape")
     evaluator, report = train_classifier(images, labels, seed=seed, progress=progress)
-    info = {"classes": evaluator.classes.tolist(), "data": source, "training": report,
-            "torch_version": torch.__version__, "reproduce": f"python -m plugen.lab.evaluation.evaluators {name}"}
-    registry.save(evaluator.model, name, "classifier", None, list(images.shape[1:]),
-                  {"channels": int(images.shape[1]), "classes": len(evaluator.classes)}, info, directory)
+    info = {
+        "classes": evaluator.classes.tolist(),
+        "data": source,
+        "training": report,
+        "torch_version": torch.__version__,
+        "reproduce": f"python -m plugen.lab.evaluation.evaluators {name}",
+    }
+    registry.save(
+        evaluator.model,
+        name,
+        "classifier",
+        None,
+        list(images.shape[1:]),
+        {"channels": int(images.shape[1]), "classes": len(evaluator.classes)},
+        info,
+        directory,
+    )
     return report
 
 

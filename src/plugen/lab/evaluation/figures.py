@@ -20,8 +20,14 @@ def _plt():
     return plt
 
 
-def image_grid(images: np.ndarray, path: Path, row_titles: Sequence[str] = (), col_titles: Sequence[str] = (),
-               title: str = "", cell: float = 0.9) -> Path:
+def image_grid(
+    images: np.ndarray,
+    path: Path,
+    row_titles: Sequence[str] = (),
+    col_titles: Sequence[str] = (),
+    title: str = "",
+    cell: float = 0.9,
+) -> Path:
     """Save images (rows, cols, C, H, W) in [0, 1] as one PNG grid with optional titles.
 
     The tiles are laid out in one array and drawn on one axis (one axis per tile made the demo's
@@ -52,11 +58,23 @@ def image_grid(images: np.ndarray, path: Path, row_titles: Sequence[str] = (), c
     return Path(path)
 
 
-def generation_grid(method, backbone, label: str, values: Sequence, path: Path, styles: int = 6,
-                    temperature: float = 0.8, seed: int = 0, fixed: dict | None = None, title: str = "") -> Path:
+def generation_grid(
+    method,
+    backbone,
+    label: str,
+    values: Sequence,
+    path: Path,
+    styles: int = 6,
+    temperature: float = 0.8,
+    seed: int = 0,
+    fixed: dict | None = None,
+    title: str = "",
+) -> Path:
     """A row per style (the same base noise across the row), a column per requested value."""
-    columns = [backbone.decode(method.sample(styles, {**(fixed or {}), label: v}, temperature=temperature, seed=seed))
-               for v in values]
+    columns = [
+        backbone.decode(method.sample(styles, {**(fixed or {}), label: v}, temperature=temperature, seed=seed))
+        for v in values
+    ]
     grid = np.stack(columns, axis=1)
     return image_grid(grid, path, col_titles=[value_title(method, label, v) for v in values], title=title)
 
@@ -69,8 +87,15 @@ def traversal_grid(method, backbone, Z: np.ndarray, label: str, values: Sequence
     return image_grid(grid, path, col_titles=["input"] + [value_title(method, label, v) for v in values], title=title)
 
 
-def latent_map(Z_real: np.ndarray, classes_real: np.ndarray, Z_generated: np.ndarray, classes_generated: np.ndarray,
-               path: Path, title: str = "", class_names: Sequence[str] | None = None) -> Path:
+def latent_map(
+    Z_real: np.ndarray,
+    classes_real: np.ndarray,
+    Z_generated: np.ndarray,
+    classes_generated: np.ndarray,
+    path: Path,
+    title: str = "",
+    class_names: Sequence[str] | None = None,
+) -> Path:
     """FPN Fig. 9: real latents and generated ones on the first two principal components of the
     real latents (PCA, not UMAP: it needs no extra package and maps new points), coloured by class.
     ``class_names``: the legend's name of class code ``i`` (default: the codes)."""
@@ -80,7 +105,10 @@ def latent_map(Z_real: np.ndarray, classes_real: np.ndarray, Z_generated: np.nda
     real, gen = (Z_real - mean) @ vt[:2].T, (Z_generated - mean) @ vt[:2].T
     fig, axes = plt.subplots(1, 2, figsize=(10, 4.5), sharex=True, sharey=True)
     cmap = plt.get_cmap("tab10")
-    for ax, points, classes, name in ((axes[0], real, classes_real, "real latents"), (axes[1], gen, classes_generated, "generated latents")):
+    for ax, points, classes, name in (
+        (axes[0], real, classes_real, "real latents"),
+        (axes[1], gen, classes_generated, "generated latents"),
+    ):
         for i, c in enumerate(np.unique(classes_real)):
             sel = classes == c
             name = class_names[int(c)] if class_names is not None else _fmt(c)

@@ -36,8 +36,15 @@ def _kept(judge, label: str, before: np.ndarray, after: np.ndarray) -> np.ndarra
     return after == before
 
 
-def edit_table(method, backbone, Z: np.ndarray, judge, schema, values: Mapping[str, list] | None = None,
-               before: Mapping[str, np.ndarray] | None = None) -> dict:
+def edit_table(
+    method,
+    backbone,
+    Z: np.ndarray,
+    judge,
+    schema,
+    values: Mapping[str, list] | None = None,
+    before: Mapping[str, np.ndarray] | None = None,
+) -> dict:
     """Edit success and preservation per requested value (see module docstring). ``before``: the
     judge's reading of ``backbone.decode(Z)``, when already known (it is the same for every method)."""
     before = judge(backbone.decode(Z)) if before is None else before
@@ -60,9 +67,16 @@ def edit_table(method, backbone, Z: np.ndarray, judge, schema, values: Mapping[s
             after = judge(backbone.decode(edit(todo, {label.name: value})))
             others = [name for name in judged if name != label.name]
             kept = {name: float(np.nanmean(_kept(judge, name, before[name][todo], after[name]))) for name in others}
-            rows.append({"label": label.name, "value": value, "rows": int(todo.sum()),
-                         "success": float(np.mean(after[label.name] == value)),
-                         "preserved": float(np.mean(list(kept.values()))) if kept else 1.0, "kept": kept})
+            rows.append(
+                {
+                    "label": label.name,
+                    "value": value,
+                    "rows": int(todo.sum()),
+                    "success": float(np.mean(after[label.name] == value)),
+                    "preserved": float(np.mean(list(kept.values()))) if kept else 1.0,
+                    "kept": kept,
+                }
+            )
     continuous = []
     for label in schema.labels:
         if label.kind != "continuous" or label.name not in judge.labels:
@@ -76,18 +90,35 @@ def edit_table(method, backbone, Z: np.ndarray, judge, schema, values: Mapping[s
             kept_all += [np.nanmean(_kept(judge, o, before[o], after[o])) for o in judged if o != label.name]
         requested, measured = np.concatenate(requested), np.concatenate(measured)
         ok = ~np.isnan(measured)
-        continuous.append({"label": label.name, "targets": targets.tolist(),
-                           "measured_means": [float(np.nanmean(m)) for m in np.split(measured, len(targets))],
-                           "correlation": float(np.corrcoef(requested[ok], measured[ok])[0, 1]),
-                           "mae": float(np.mean(np.abs(requested[ok] - measured[ok]))),
-                           "preserved": float(np.mean(kept_all))})
-    return {"edits": rows, "continuous": continuous,
-            "mean_success": float(np.mean([r["success"] for r in rows])) if rows else float("nan"),
-            "mean_preserved": float(np.mean([r["preserved"] for r in rows])) if rows else float("nan")}
+        continuous.append(
+            {
+                "label": label.name,
+                "targets": targets.tolist(),
+                "measured_means": [float(np.nanmean(m)) for m in np.split(measured, len(targets))],
+                "correlation": float(np.corrcoef(requested[ok], measured[ok])[0, 1]),
+                "mae": float(np.mean(np.abs(requested[ok] - measured[ok]))),
+                "preserved": float(np.mean(kept_all)),
+            }
+        )
+    return {
+        "edits": rows,
+        "continuous": continuous,
+        "mean_success": float(np.mean([r["success"] for r in rows])) if rows else float("nan"),
+        "mean_preserved": float(np.mean([r["preserved"] for r in rows])) if rows else float("nan"),
+    }
 
 
-def generation_table(method, backbone, judge, requests: list[dict[str, Any]], n: int, real_images: np.ndarray,
-                     temperature: float = 1.0, seed: int = 0, unseen: list[dict] | None = None) -> dict:
+def generation_table(
+    method,
+    backbone,
+    judge,
+    requests: list[dict[str, Any]],
+    n: int,
+    real_images: np.ndarray,
+    temperature: float = 1.0,
+    seed: int = 0,
+    unseen: list[dict] | None = None,
+) -> dict:
     """Conditional generation judged per request, F1 / AUC per label, Fréchet distance."""
     rows, probas, features, requested = [], [], [], {}
     unseen_keys = [tuple(sorted(u.items())) for u in (unseen or [])]
@@ -97,8 +128,11 @@ def generation_table(method, backbone, judge, requests: list[dict[str, Any]], n:
         probas.append(proba)
         features.append(feats)
         hits = [read[k] == v if judge.labels[k] != "continuous" else np.ones(n, bool) for k, v in request.items()]
-        row = {"request": request, "unseen": tuple(sorted(request.items())) in unseen_keys,
-               "accuracy": float(np.mean(np.all(hits, axis=0)))}
+        row = {
+            "request": request,
+            "unseen": tuple(sorted(request.items())) in unseen_keys,
+            "accuracy": float(np.mean(np.all(hits, axis=0))),
+        }
         for k, v in request.items():
             if judge.labels[k] == "continuous":
                 row[f"{k}_mean"] = float(np.nanmean(read[k]))
@@ -114,17 +148,28 @@ def generation_table(method, backbone, judge, requests: list[dict[str, Any]], n:
             scores[k] = {"f1": f1, "auc": auc}
     fd = frechet_distance(judge.reference_features(real_images), np.concatenate(features))
     seen = [r["accuracy"] for r in rows if not r["unseen"]]
-    out = {"requests": rows, "per_label": scores, "frechet_distance": fd,
-           "mean_accuracy": float(np.mean([r["accuracy"] for r in rows]))}
+    out = {
+        "requests": rows,
+        "per_label": scores,
+        "frechet_distance": fd,
+        "mean_accuracy": float(np.mean([r["accuracy"] for r in rows])),
+    }
     if unseen:
         out["unseen_accuracy"] = float(np.mean([r["accuracy"] for r in rows if r["unseen"]]))
         out["seen_accuracy"] = float(np.mean(seen)) if seen else float("nan")
     return out
 
 
-def classification_table(Z_train, y_train, Z_test, y_test, fpn_flows=("maf", "realnvp"), seed: int = 0,
-                         fpn_options: Mapping[str, Any] | None = None,
-                         classifier_weights: Sequence[float] = (0.0,)) -> list[dict]:
+def classification_table(
+    Z_train,
+    y_train,
+    Z_test,
+    y_test,
+    fpn_flows=("maf", "realnvp"),
+    seed: int = 0,
+    fpn_options: Mapping[str, Any] | None = None,
+    classifier_weights: Sequence[float] = (0.0,),
+) -> list[dict]:
     """Train / test accuracy of FPN Bayes classifiers and scikit-learn baselines (FPN Table 1).
 
     One FPN row per flow and ``classifier_weight`` (0: the paper's maximum likelihood; > 0: the
@@ -138,31 +183,48 @@ def classification_table(Z_train, y_train, Z_test, y_test, fpn_flows=("maf", "re
     from sklearn.svm import SVC, LinearSVC
 
     rows, correct = [], {}
-    grid = {"logistic regression": (LogisticRegression(max_iter=3000), [0.01, 0.1, 1, 10]),
-            "linear SVM": (LinearSVC(max_iter=20000), [0.001, 0.01, 0.1, 1]),
-            "RBF SVM": (SVC(kernel="rbf"), [1, 3, 10, 30, 100])}
+    grid = {
+        "logistic regression": (LogisticRegression(max_iter=3000), [0.01, 0.1, 1, 10]),
+        "linear SVM": (LinearSVC(max_iter=20000), [0.001, 0.01, 0.1, 1]),
+        "RBF SVM": (SVC(kernel="rbf"), [1, 3, 10, 30, 100]),
+    }
     for name, (model, Cs) in grid.items():
         start = time.perf_counter()
         pipe = make_pipeline(StandardScaler(), model)
         key = f"{pipe.steps[-1][0]}__C"
         search = GridSearchCV(pipe, {key: Cs}, cv=5, n_jobs=1).fit(Z_train, y_train)
         correct[name] = search.predict(Z_test) == y_test
-        rows.append({"model": name, "C": search.best_params_[key],
-                     "train_accuracy": float(search.score(Z_train, y_train)),
-                     "test_accuracy": float(np.mean(correct[name])),
-                     "seconds": round(time.perf_counter() - start, 1)})
+        rows.append(
+            {
+                "model": name,
+                "C": search.best_params_[key],
+                "train_accuracy": float(search.score(Z_train, y_train)),
+                "test_accuracy": float(np.mean(correct[name])),
+                "seconds": round(time.perf_counter() - start, 1),
+            }
+        )
     for flow in fpn_flows:
         for weight in classifier_weights:
             start = time.perf_counter()
-            fpn = FPN({"class": "categorical"}, flow=flow, seed=seed, progress=False, classifier_weight=weight,
-                      **(fpn_options or {}))
+            fpn = FPN(
+                {"class": "categorical"},
+                flow=flow,
+                seed=seed,
+                progress=False,
+                classifier_weight=weight,
+                **(fpn_options or {}),
+            )
             fpn.fit(Z_train, y_train)
             right = fpn.predict(Z_test)[:, 0] == y_test
-            rows.append({"model": f"FPN ({flow})" + (f", hybrid beta={weight:g}" if weight else ""),
-                         "train_accuracy": float(np.mean(fpn.predict(Z_train)[:, 0] == y_train)),
-                         "test_accuracy": float(np.mean(right)),
-                         "seconds": round(time.perf_counter() - start, 1),
-                         "against": {name: mcnemar(right, c) for name, c in correct.items()}})
+            rows.append(
+                {
+                    "model": f"FPN ({flow})" + (f", hybrid beta={weight:g}" if weight else ""),
+                    "train_accuracy": float(np.mean(fpn.predict(Z_train)[:, 0] == y_train)),
+                    "test_accuracy": float(np.mean(right)),
+                    "seconds": round(time.perf_counter() - start, 1),
+                    "against": {name: mcnemar(right, c) for name, c in correct.items()},
+                }
+            )
     return rows
 
 
@@ -178,13 +240,19 @@ def classification_cv(Z, y, folds: int = 5, seed: int = 0, **table_options) -> d
     for row in tables[0]:
         fold_rows = [next(r for r in table if r["model"] == row["model"]) for table in tables]
         accuracies = [r["test_accuracy"] for r in fold_rows]
-        summary[row["model"]] = {"mean_test_accuracy": float(np.mean(accuracies)),
-                                 "fold_min": float(min(accuracies)), "fold_max": float(max(accuracies))}
+        summary[row["model"]] = {
+            "mean_test_accuracy": float(np.mean(accuracies)),
+            "fold_min": float(min(accuracies)),
+            "fold_max": float(max(accuracies)),
+        }
         if "against" in row:  # McNemar over all rows: the folds' disagreements added up
             summary[row["model"]]["against"] = {}
             for baseline in row["against"]:
                 a_only = sum(r["against"][baseline]["a_only"] for r in fold_rows)
                 b_only = sum(r["against"][baseline]["b_only"] for r in fold_rows)
-                summary[row["model"]]["against"][baseline] = {"a_only": a_only, "b_only": b_only,
-                                                              "p_value": exact_mcnemar_p(a_only, b_only)}
+                summary[row["model"]]["against"][baseline] = {
+                    "a_only": a_only,
+                    "b_only": b_only,
+                    "p_value": exact_mcnemar_p(a_only, b_only),
+                }
     return {"folds": tables, "summary": summary}

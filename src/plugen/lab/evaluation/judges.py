@@ -68,12 +68,24 @@ def mnist_judge() -> Judge:
     def measure(images):
         return {k: v for k, v in morphometry(images).items() if k in LABELS}
 
-    return Judge("mnist", dict(LABELS), {"digit": load_evaluator("mnist-digit")}, measure,
-                 tolerance={"thickness": 0.5, "slant": 0.15, "width": 2.0}, features_from="digit")
+    return Judge(
+        "mnist",
+        dict(LABELS),
+        {"digit": load_evaluator("mnist-digit")},
+        measure,
+        tolerance={"thickness": 0.5, "slant": 0.15, "width": 2.0},
+        features_from="digit",
+    )
 
 
 def shapes_judge() -> Judge:
     from plugen.data.shapes import LABELS, measure
 
-    return Judge("shapes", dict(LABELS), {"shape": load_evaluator("shapes-shape")}, measure,
-                 tolerance={"size": 0.75, "x": 1.5, "y": 1.5}, features_from="shape")
+    return Judge(
+        "shapes",
+        dict(LABELS),
+        {"shape": load_evaluator("shapes-shape")},
+        measure,
+        tolerance={"size": 0.75, "x": 1.5, "y": 1.5},
+        features_from="shape",
+    )

@@ -34,8 +34,15 @@ def edit_report(plugin, Z: np.ndarray, probes: Mapping[str, Probe], **edit_kwarg
             success = float(np.mean(probes[label.name](edited) == value))
             others = [m.name for m in discrete if m.name != label.name]
             kept = [np.mean(probes[o](edited) == before[o][todo]) for o in others]
-            rows.append({"label": label.name, "value": value, "rows": int(todo.sum()), "success": success,
-                         "preserved": float(np.mean(kept)) if kept else 1.0})
+            rows.append(
+                {
+                    "label": label.name,
+                    "value": value,
+                    "rows": int(todo.sum()),
+                    "success": success,
+                    "preserved": float(np.mean(kept)) if kept else 1.0,
+                }
+            )
     continuous = []
     for label in schema.labels:
         if label.kind != "continuous" or label.name not in probes:
@@ -47,9 +54,14 @@ def edit_report(plugin, Z: np.ndarray, probes: Mapping[str, Probe], **edit_kwarg
             requested.append(np.full(len(Z), target))
             measured.append(np.asarray(probes[label.name](edited)))
         requested, measured = np.concatenate(requested), np.concatenate(measured)
-        continuous.append({"label": label.name, "targets": targets.tolist(),
-                           "correlation": float(np.corrcoef(requested, measured)[0, 1]),
-                           "mae_sd": float(np.mean(np.abs(requested - measured)) / label.std)})
+        continuous.append(
+            {
+                "label": label.name,
+                "targets": targets.tolist(),
+                "correlation": float(np.corrcoef(requested, measured)[0, 1]),
+                "mae_sd": float(np.mean(np.abs(requested - measured)) / label.std),
+            }
+        )
     return {
         "edits": rows,
         "continuous": continuous,
@@ -69,8 +81,9 @@ def train_probes(Z: np.ndarray, Y: np.ndarray, labels: Mapping[str, str], seed: 
     for k, (name, kind) in enumerate(labels.items()):
         seen = ~np.isnan(Y[:, k])
         head = MLPRegressor if kind == "continuous" else MLPClassifier
-        model = make_pipeline(StandardScaler(), head(hidden_layer_sizes=(64, 64), max_iter=500,
-                                                     early_stopping=True, random_state=seed))
+        model = make_pipeline(
+            StandardScaler(), head(hidden_layer_sizes=(64, 64), max_iter=500, early_stopping=True, random_state=seed)
+        )
         model.fit(Z[seen], Y[seen, k])
         probes[name] = model.predict
     return probes

@@ -46,7 +46,12 @@ class PointNetClassifier(nn.Module):
     def __init__(self, classes: int = 8, width: int = 256):
         super().__init__()
         self.point_mlp = nn.Sequential(
-            nn.Linear(3, 64), nn.ReLU(), nn.Linear(64, 128), nn.ReLU(), nn.Linear(128, width), nn.ReLU(),
+            nn.Linear(3, 64),
+            nn.ReLU(),
+            nn.Linear(64, 128),
+            nn.ReLU(),
+            nn.Linear(128, width),
+            nn.ReLU(),
         )
         self.feature = nn.Sequential(nn.Linear(width, 128), nn.ReLU())
         self.head = nn.Linear(128, classes)
@@ -75,7 +80,9 @@ def _augment(x: Tensor, points: int, generator: torch.Generator) -> Tensor:
     angle = (torch.rand(n, generator=generator) - 0.5) * (torch.pi / 3)  # +-30 degrees, twice the data's yaw
     c, s = torch.cos(angle), torch.sin(angle)
     zero, one = torch.zeros(n), torch.ones(n)
-    rot = torch.stack([torch.stack([c, -s, zero], 1), torch.stack([s, c, zero], 1), torch.stack([zero, zero, one], 1)], 1)
+    rot = torch.stack(
+        [torch.stack([c, -s, zero], 1), torch.stack([s, c, zero], 1), torch.stack([zero, zero, one], 1)], 1
+    )
     x = x @ rot.transpose(1, 2)
     k = int(torch.randint(2, 25, (1,), generator=generator))
     neighbours = torch.cdist(x, x).topk(k, dim=2, largest=False).indices  # (n, points, k)
@@ -85,9 +92,16 @@ def _augment(x: Tensor, points: int, generator: torch.Generator) -> Tensor:
     return x + scale * torch.randn(x.shape, generator=generator)
 
 
-def train_pointcloud_classifier(points: np.ndarray, labels: np.ndarray, epochs: int = 10, seed: int = 0,
-                                batch_size: int = 64, lr: float = 2e-3, train_points: int = 256,
-                                progress: bool = True) -> tuple[Evaluator, dict]:
+def train_pointcloud_classifier(
+    points: np.ndarray,
+    labels: np.ndarray,
+    epochs: int = 10,
+    seed: int = 0,
+    batch_size: int = 64,
+    lr: float = 2e-3,
+    train_points: int = 256,
+    progress: bool = True,
+) -> tuple[Evaluator, dict]:
     """Train a :class:`PointNetClassifier` on (clouds, integer labels) with Adam and a one-cycle rate."""
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
@@ -96,12 +110,31 @@ def train_pointcloud_classifier(points: np.ndarray, labels: np.ndarray, epochs: 
     x = torch.as_tensor(np.asarray(points, np.float32))
     model = PointNetClassifier(classes=len(classes))
     start = time.perf_counter()
-    fit_classifier(model, x, y, torch.arange(len(x)), lambda batch, g: _augment(batch, train_points, g), gen,
-                   epochs, batch_size, lr, progress, "pointcloud evaluator")
+    fit_classifier(
+        model,
+        x,
+        y,
+        torch.arange(len(x)),
+        lambda batch, g: _augment(batch, train_points, g),
+        gen,
+        epochs,
+        batch_size,
+        lr,
+        progress,
+        "pointcloud evaluator",
+    )
     evaluator = Evaluator(model.eval(), classes.tolist())
-    report = {"epochs": epochs, "seed": seed, "batch_size": batch_size, "lr": lr, "train_points": train_points,
-              "train_accuracy": float(np.mean(evaluator.predict(points) == labels.astype(int))),
-              "seconds": round(time.perf_counter() - start, 1), "threads": torch.get_num_threads(), "n_train": len(x)}
+    report = {
+        "epochs": epochs,
+        "seed": seed,
+        "batch_size": batch_size,
+        "lr": lr,
+        "train_points": train_points,
+        "train_accuracy": float(np.mean(evaluator.predict(points) == labels.astype(int))),
+        "seconds": round(time.perf_counter() - start, 1),
+        "threads": torch.get_num_threads(),
+        "n_train": len(x),
+    }
     return evaluator, report
 
 
@@ -110,26 +143,44 @@ def train_evaluator(directory: Path = WEIGHTS, seed: int = 0, epochs: int = 10, 
     from plugen.data.shapes3d import CLASSES, make_shapes3d
 
     train, test = make_shapes3d(TRAIN["n"], seed=TRAIN["seed"]), make_shapes3d(TEST["n"], seed=TEST["seed"])
-    evaluator, report = train_pointcloud_classifier(train.points, train.column("shape"), epochs=epochs, seed=seed,
-                                                    progress=progress)
+    evaluator, report = train_pointcloud_classifier(
+        train.points, train.column("shape"), epochs=epochs, seed=seed, progress=progress
+    )
     truth = test.column("shape").astype(int)
     predicted = evaluator.predict(test.points)
     report["test_accuracy"] = float(np.mean(predicted == truth))
-    report["test_accuracy_per_class"] = {CLASSES[c]: float(np.mean(predicted[truth == c] == c)) for c in range(len(CLASSES))}
+    report["test_accuracy_per_class"] = {
+        CLASSES[c]: float(np.mean(predicted[truth == c] == c)) for c in range(len(CLASSES))
+    }
     report["n_test"] = len(test)
-    info = {"classes": evaluator.classes.tolist(), "class_names": list(CLASSES),
-            "data": f"Shapes3D procedural point clouds: train make_shapes3d({TRAIN['n']}, seed={TRAIN['seed']}), "
-                    f"test make_shapes3d({TEST['n']}, seed={TEST['seed']})",
-            "training": report, "torch_version": torch.__version__,
-            "reproduce": "python -m plugen.lab.evaluation.pointcloud_classifier"
-                         + (f" --seed {seed}" if seed else "") + (f" --epochs {epochs}" if epochs != 10 else "")}
-    registry.save(evaluator.model, NAME, "classifier", None, list(train.points.shape[1:]),
-                  {"classes": len(evaluator.classes)}, info, Path(directory))
+    info = {
+        "classes": evaluator.classes.tolist(),
+        "class_names": list(CLASSES),
+        "data": f"Shapes3D procedural point clouds: train make_shapes3d({TRAIN['n']}, seed={TRAIN['seed']}), "
+        f"test make_shapes3d({TEST['n']}, seed={TEST['seed']})",
+        "training": report,
+        "torch_version": torch.__version__,
+        "reproduce": "python -m plugen.lab.evaluation.pointcloud_classifier"
+        + (f" --seed {seed}" if seed else "")
+        + (f" --epochs {epochs}" if epochs != 10 else ""),
+    }
+    registry.save(
+        evaluator.model,
+        NAME,
+        "classifier",
+        None,
+        list(train.points.shape[1:]),
+        {"classes": len(evaluator.classes)},
+        info,
+        Path(directory),
+    )
     return report
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description="Train and ship the independent point-cloud evaluator (shapes3d-shape).")
+    parser = argparse.ArgumentParser(
+        description="Train and ship the independent point-cloud evaluator (shapes3d-shape)."
+    )
     parser.add_argument("--output", default=str(WEIGHTS))
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--epochs", type=int, default=10)
