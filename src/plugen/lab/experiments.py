@@ -5,7 +5,7 @@ backbone, fits PluGeN, FPN (the PluGeN paper's "cFlow") and the linear InterFace
 on the latents, judges edits and generations on decoded images (:mod:`plugen.lab.evaluation.images`;
 "PluGeN re-encoded" is PluGeN's flow with its edits and samples closed through the backbone,
 :mod:`plugen.reencode`), draws the pictures, and writes ``metrics.json`` and ``report.md``.
-``scale="demo"`` is the main job (under 3 minutes on 2 CPU cores); ``scale="full"`` judges more
+``scale="demo"`` is the main job; ``scale="full"`` judges more
 samples; ``scale="smoke"`` only checks that everything runs.
 
 ``"mnist-gan"`` runs the same protocol on the shipped GAN, which has no encoder: the plugins are fitted

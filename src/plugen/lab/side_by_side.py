@@ -1,8 +1,7 @@
 """Fit several plugins at once, each in its own process on one CPU thread.
 
 A plugin's flow is small, so its training is a long chain of small matrix products that a second
-CPU thread barely speeds up (the main job's Shapes PluGeN: 41.7 s on two threads, 45.8 s on one,
-with the same weights to the last bit). The main job fits PluGeN and FPN on the same latents; on a
+CPU thread barely speeds up (with the same weights to the last bit). The main job fits PluGeN and FPN on the same latents; on a
 2-core machine, fitting them side by side, one core each, takes about as long as the slower of the
 two instead of their sum.
 

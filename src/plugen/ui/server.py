@@ -120,7 +120,7 @@ def serve(
 
 def _warm_up(app, url: str) -> bool:
     """Send one slider move to the running server and fetch its picture, so that the first move
-    a user makes does not pay for the server's first-request set-up (~0.7 s otherwise). Best
+    a user makes does not pay for the server's first-request set-up (otherwise paid by the first request). Best
     effort: returns whether it worked; a failure here changes nothing."""
     import json
     import urllib.request

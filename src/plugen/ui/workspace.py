@@ -170,7 +170,7 @@ class Workspace:
 
     def warm_up(self) -> None:
         """Run every step of an edit once (the first call of each pays for imports, allocations
-        and PNG encoder set-up, ~0.5 s), so that the user's first slider move is as fast as the rest."""
+        and PNG encoder set-up), so that the user's first slider move is as fast as the rest."""
         from plugen.ui.domains import png_bytes
 
         view = self.pick(0) if len(self) else self.generate({}, 1, seed=0)[0]
