@@ -54,3 +54,12 @@ def test_shards_cover_all_rows_once():
         assert bounds[0][0] == 0 and bounds[-1][1] == n
         assert all(a[1] == b[0] for a, b in zip(bounds, bounds[1:]))
         assert max(b - a for a, b in bounds) - min(b - a for a, b in bounds) <= 1
+
+
+def test_every_line_of_a_smiles_file_is_an_input_in_order(tmp_path):
+    path = tmp_path / "in.smi"
+    path.write_bytes(b"CCO first\r\n\n  \nc1ccccc1\n\n")
+    assert read_inputs(path) == ["CCO", "", "", "c1ccccc1"]
+    (tmp_path / "bad.txt").write_bytes(b"CC\xff\n")
+    with pytest.raises(InputError, match="not UTF-8"):
+        read_inputs(tmp_path / "bad.txt")

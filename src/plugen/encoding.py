@@ -32,7 +32,7 @@ def read_inputs(path: str | Path):
         except (ValueError, EOFError, OSError) as exc:
             raise InputError(f"cannot read {path} as a numeric .npy array ({exc})") from None
     if suffix in (".smi", ".txt"):
-        return [line.split()[0] for line in path.read_text().splitlines() if line.strip()]
+        return _smiles_lines(path)
     if suffix == ".csv":
         import csv
 
@@ -43,6 +43,19 @@ def read_inputs(path: str | Path):
         key = next(k for k in rows[0] if k.strip().lower() == "smiles")
         return [row[key].strip() for row in rows]
     raise InputError(f"unsupported inputs file {path.name}; use .npy (images), .smi, .txt or .csv (SMILES)")
+
+
+def _smiles_lines(path: Path) -> list[str]:
+    """The first field of every line of a SMILES file, in order: a blank line is an empty SMILES
+    (encoded as a NaN row, so that row i of the latents is line i of the file)."""
+    try:
+        text = path.read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise InputError(f"{path} is not UTF-8 text") from None
+    lines = [line.rstrip("\r") for line in text.split("\n")]
+    while lines and not lines[-1].strip():  # the end of the file, not a line
+        lines.pop()
+    return [line.split()[0] if line.strip() else "" for line in lines]
 
 
 def shard_bounds(n: int, rank: int, world: int) -> tuple[int, int]:
