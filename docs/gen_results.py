@@ -78,8 +78,12 @@ PAGES: tuple[Page, ...] = (
             Section(markdown="suite_cuda.md", data=("suite_cuda.json",), title="One GPU"),
             Section(text="gpu_tests.txt", title="GPU tests (`tests/test_gpu.py`)"),
             Section(markdown="suite_distributed.md", data=("suite_distributed.json",), title="Two processes"),
+            Section(
+                markdown="fingerprint_cost.md", data=("fingerprint_cost.json",), title="Resume fingerprint of every row"
+            ),
         ),
-        "python benchmarks/suite.py; bash benchmarks/gpu.sh; python benchmarks/suite.py --parts distributed",
+        "python benchmarks/suite.py; bash benchmarks/gpu.sh; python benchmarks/suite.py --parts distributed; "
+        "python benchmarks/fingerprint_cost.py",
     ),
     Page(
         "images",
