@@ -59,6 +59,7 @@ def test_decode_random_latents(loaded, name):
     assert isinstance(xt, torch.Tensor) and np.allclose(xt.numpy(), x, atol=1e-6)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", AUTOENCODERS)
 def test_autoencoders_reconstruct_real_validation_images(loaded, validation, name):
     bb, x = loaded[name], _val(validation, name)
@@ -95,6 +96,7 @@ def test_gan_has_no_encoder_and_says_invert(loaded):
         loaded["mnist-gan"].encode(np.zeros((2, 1, 28, 28), np.float32))
 
 
+@pytest.mark.slow
 def test_gan_inversion_reduces_error_from_its_random_start(loaded):
     gan = loaded["mnist-gan"]
     target = gan.decode(np.random.default_rng(1).standard_normal((4, gan.latent_dim)).astype(np.float32))
@@ -104,6 +106,7 @@ def test_gan_inversion_reduces_error_from_its_random_start(loaded):
     assert err.mean() < 0.5 * start.mean()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["mnist-ae", "shapes3d-ae"])
 def test_training_loop_lowers_the_loss(name):
     """The shared one-cycle loop behind every autoencoder spec (a few epochs on a little real data)."""
@@ -137,6 +140,7 @@ def test_training_loop_lowers_the_loss(name):
     assert np.isfinite(last_epoch) and loss() < 0.7 * before
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["mnist-ae", "shapes3d-ae"])
 def test_training_command_writes_a_loadable_backbone(name, tmp_path, monkeypatch):
     """``python -m plugen.backbones.train NAME`` end to end (one epoch; Shapes3D on a few clouds)."""

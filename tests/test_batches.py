@@ -106,6 +106,7 @@ def test_truncated_file_is_refused(tmp_path):
         reader.read(0, 100)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("cls", [PluGeN, FPN])
 def test_fit_from_a_memory_mapped_file(tmp_path, small_blocks, monkeypatch, data, probes, cls):
     """Streaming reads one block at a time and gives a plugin as good as the in-memory fit."""
@@ -173,6 +174,7 @@ def test_groups_too_big_to_hold_out_leave_no_held_out_rows():
     assert held_out_groups(np.zeros(500, dtype=np.int64), 50, torch.Generator()).size == 0
 
 
+@pytest.mark.slow
 def test_grouped_early_stopping_is_not_fooled_by_near_copies():
     """Ten near-copies of each of 60 latents: a random held-out split scores copies of training rows,
     rewards memorising them and stops late; holding out whole groups stops where fresh latents

@@ -245,6 +245,7 @@ def test_kind_inference():
     assert infer_kind(np.array(["square", None, "circle"], dtype=object)) == "categorical"
 
 
+@pytest.mark.slow
 def test_killed_fit_resumes_when_run_again(tmp_path):
     """SIGKILL a running `plugen fit`, run the same command again: it resumes from the saved state
     and ends with the same plugin as an uninterrupted run."""

@@ -52,6 +52,7 @@ def test_condition_enters_encoder_and_decoder():
         assert (vae.decode(z, c1) - vae.decode(z, c2)).abs().max() > 1e-4
 
 
+@pytest.mark.slow
 def test_conditions_encode_one_hot_and_standardised(trained):
     model, _, Y = trained
     c = model.conditions(np.array([[0, Y[:, 1].mean()], [1, Y[:, 1].mean() + Y[:, 1].std()]])).numpy()

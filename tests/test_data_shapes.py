@@ -8,6 +8,7 @@ def combos(data):
     return {(int(s), int(c)) for s, c in data.Y[:, :2]}
 
 
+@pytest.mark.slow
 def test_training_split_is_correlated_and_misses_the_held_out_combinations():
     data = make_shapes(3000, "train", seed=0)
     assert data.images.shape == (3000, 3, 32, 32) and data.images.dtype == np.float32

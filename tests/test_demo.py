@@ -1,8 +1,11 @@
 import json
 
+import pytest
+
 from plugen.lab.demo import run_demo
 
 
+@pytest.mark.slow
 def test_demo_writes_a_complete_report(tmp_path):
     metrics = run_demo(tmp_path / "demo", n=2000, latent_dim=12, quick=True)
     out = tmp_path / "demo"

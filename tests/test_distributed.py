@@ -11,6 +11,8 @@ import plugen
 from plugen.data import entangled
 from plugen.io import write_array
 
+pytestmark = pytest.mark.distributed  # starts worker processes
+
 
 def run(args, processes, tmp_path):
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONWARNINGS="ignore")
@@ -30,6 +32,7 @@ def files(tmp_path_factory):
     return folder, d
 
 
+@pytest.mark.slow
 def test_two_processes_match_one(files):
     folder, d = files
     common = ["fit", "--latents", "z.npy", "--labels", "y.csv", "--epochs", "12", "--quiet", "--device", "cpu"]
@@ -45,6 +48,7 @@ def test_two_processes_match_one(files):
     assert not list(folder.glob("*.training-state.pt"))
 
 
+@pytest.mark.slow
 def test_sharded_encoding_equals_one_process(tmp_path):
     from plugen.data.mnist import load_mnist
 

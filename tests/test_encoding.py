@@ -24,7 +24,7 @@ def test_inputs_from_npy_smi_and_csv(tmp_path):
     np.save(tmp_path / "x.npy", np.zeros((4, 1, 2, 2), dtype=np.float32))
     assert read_inputs(tmp_path / "x.npy").shape == (4, 1, 2, 2)
     (tmp_path / "m.smi").write_text("CCO ethanol\n\nc1ccccc1\n")
-    assert read_inputs(tmp_path / "m.smi") == ["CCO", "c1ccccc1"]
+    assert read_inputs(tmp_path / "m.smi") == ["CCO", "", "c1ccccc1"]  # every line, in order
     (tmp_path / "m.csv").write_text("id,SMILES\n1,CCO\n2,CCN\n")
     assert read_inputs(tmp_path / "m.csv") == ["CCO", "CCN"]
     (tmp_path / "bad.csv").write_text("id,name\n1,x\n")

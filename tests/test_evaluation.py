@@ -54,6 +54,7 @@ def test_linear_directions_gradual_binary_edit(data):
     assert scores[0] < scores[1] < scores[2]
 
 
+@pytest.mark.slow
 def test_classification_cv_tests_every_row_once_and_averages_the_folds():
     from plugen.data import entangled
     from plugen.lab.evaluation.images import classification_cv
@@ -87,6 +88,7 @@ def test_classification_cv_tests_every_row_once_and_averages_the_folds():
     assert out["summary"]["FPN (realnvp)"]["mean_test_accuracy"] > 0.8
 
 
+@pytest.mark.slow
 def test_edit_table_infers_fpn_source_labels_once_and_edits_the_same(fitted, probes, data):
     from plugen.lab.evaluation.images import edit_table
     from plugen.lab.evaluation.judges import Judge

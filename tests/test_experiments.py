@@ -3,10 +3,12 @@
 import json
 
 import numpy as np
+import pytest
 
 from plugen.lab.experiments import run_image_experiments
 
 
+@pytest.mark.slow
 def test_image_experiments_write_a_complete_report(tmp_path):
     results = run_image_experiments(["mnist", "shapes"], tmp_path, scale="smoke")
     saved = json.loads((tmp_path / "metrics.json").read_text())
@@ -31,6 +33,7 @@ def test_image_experiments_write_a_complete_report(tmp_path):
     assert "| shape = circle |" in report and "| shape circle, colour red (unseen in training) |" in report
 
 
+@pytest.mark.slow
 def test_gan_experiment_fits_on_labelled_samples_and_edits_inverted_digits(tmp_path):
     results = run_image_experiments(["mnist-gan"], tmp_path, scale="smoke")
     res = results["mnist-gan"]

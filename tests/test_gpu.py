@@ -13,7 +13,7 @@ import plugen
 from plugen import FPN, PluGeN
 from plugen.lab.evaluation import edit_report
 
-pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")]
 
 GPU = dict(FAST, device="cuda")
 

@@ -234,6 +234,7 @@ print(json.dumps({"outcome": outcome, "seconds": seconds, "grown_kb": grown}))
 """
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "mutate",
     [

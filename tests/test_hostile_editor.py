@@ -475,6 +475,7 @@ def test_an_upload_over_the_limit_is_refused_and_leaves_nothing(served):
 
 
 # ---------------------------------------------------------------------- the page, in headless Chromium
+@pytest.mark.slow
 @pytest.mark.browser
 def test_page_load_box_refuses_a_path_and_loads_a_name(served):
     if not Path(CHROMIUM).exists():

@@ -60,6 +60,7 @@ def test_invalid_smiles_are_reported_per_row_not_raised():
     assert frame["canonical"][1:].isna().all()
 
 
+@pytest.mark.slow
 def test_parallel_and_serial_properties_agree():
     smiles = ["CCO", "c1ccccc1O", "CCN(CC)CC", "O=C(O)c1ccccc1", "xx"] * 240
     a = compute(smiles, workers=1, progress=False)
@@ -160,6 +161,7 @@ def test_generate_and_filter_keeps_the_closest_distinct_molecules(plugin, backbo
         design.generate(plugin, backbone, 5, {"logP": 4.5}, oversample=0)
 
 
+@pytest.mark.slow
 def test_reencoded_samples_are_nearer_the_target_and_more_like_real_molecules(plugin, backbone):
     from plugen.molecules import design
 
@@ -204,6 +206,7 @@ def test_requests_beyond_the_shipped_plugins_training_range_warn_once(plugin, ba
     assert [str(w.message)[:38] for w in caught] == ["label 'logP': requested values outside"]
 
 
+@pytest.mark.slow
 def test_reencoded_lead_optimization_moves_logp_further(plugin, backbone, validation):
     from plugen.molecules import design
 
@@ -246,6 +249,7 @@ def test_pictures(tmp_path):
 
 
 # ------------------------------------------------------------------ CLI
+@pytest.mark.slow
 def test_cli_generate_optimize_properties(tmp_path, capsys):
     from plugen.cli import main
 

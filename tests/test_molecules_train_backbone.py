@@ -16,6 +16,7 @@ from plugen.molecules import train_backbone as train_molecules  # noqa: E402
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
+@pytest.mark.slow
 def test_short_run_with_a_token_cache_then_a_deferred_evaluation(tmp_path, monkeypatch):
     cache = tmp_path / "tokens.npz"
     settings = dict(

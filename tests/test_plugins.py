@@ -10,6 +10,7 @@ from plugen.batches import validation_size
 from plugen.lab.evaluation import edit_report
 
 
+@pytest.mark.slow
 def test_edits_succeed_and_preserve_other_labels(model, data, probes):
     _, test = data
     report = edit_report(model, test.Z[:400], probes)
@@ -102,6 +103,7 @@ def test_per_row_requests(model, data, probes):
     assert np.mean(probes["shape"](model.edit(Z, {"shape": wanted})) == wanted) >= 0.9
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("cls", [PluGeN, FPN])
 def test_missing_labels_still_train_a_working_plugin(cls, data, probes, rng):
     train, test = data
@@ -189,6 +191,7 @@ def test_fpn_hybrid_objective_is_nll_plus_weighted_cross_entropy(small):
     assert np.allclose(loss, expected, rtol=1e-8, atol=1e-8)
 
 
+@pytest.mark.slow
 def test_fpn_hybrid_objective_sharpens_the_classifier_on_mnist_latents():
     from plugen.backbones import load
     from plugen.data.mnist import load_mnist

@@ -143,6 +143,7 @@ def test_shipped_evaluator_accuracy_on_fresh_clouds():
 # ---------------------------------------------------------------- experiments
 
 
+@pytest.mark.slow
 def test_pointcloud_experiments_smoke(tmp_path):
     """Generation, edits and the report end to end on a few clouds (the classification table and the
     pictures are left to the benchmark: scikit-learn's grid search alone takes over a minute)."""

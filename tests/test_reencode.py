@@ -26,6 +26,7 @@ def mnist():
     return plugin, backbone, backbone.encode(test.images[:100])
 
 
+@pytest.mark.slow
 def test_reencoding_makes_digit_edits_succeed_more_and_keep_more(mnist):
     plugin, backbone, Z = mnist
     judge = mnist_judge()

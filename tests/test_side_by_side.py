@@ -11,6 +11,8 @@ from plugen.errors import InputError, NotFittedError
 from plugen.lab.side_by_side import SideBySide
 from plugen.plugins import FPN, PluGeN
 
+pytestmark = pytest.mark.distributed  # starts worker processes
+
 DATA = entangled(n=600, latent_dim=8, seed=3)
 OPTIONS = {"max_epochs": 4, "seed": 5}
 
@@ -30,6 +32,7 @@ def unfitted():
     return {"PluGeN": PluGeN(DATA.labels, **OPTIONS), "FPN": FPN(DATA.labels, **OPTIONS)}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("workers", [2, 1])
 def test_side_by_side_fits_are_the_fits_made_here(workers):
     plugins = unfitted()

@@ -125,6 +125,7 @@ def test_devices():
             resolve_device("cuda")
 
 
+@pytest.mark.slow
 def test_bf16_autocast_trains_as_well_as_float32(small):
     from plugen import PluGeN
 
@@ -149,6 +150,7 @@ class Spread(nn.Module):
         return 0.5 * ((z[:, 0] - self.mu) / self.log_sigma.exp()) ** 2 + self.log_sigma
 
 
+@pytest.mark.slow
 def test_latent_noise_widens_the_learnt_density_and_is_scored_on_held_out_rows():
     Z = 0.5 * torch.randn(4000, 1, generator=torch.Generator().manual_seed(0))
     config = dataclasses.replace(CONFIG, patience=20)

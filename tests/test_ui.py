@@ -32,12 +32,10 @@ CHROMIUM = "/usr/bin/chromium"
 pytestmark = [
     pytest.mark.filterwarnings("ignore:'future.no_silent_downcasting' is deprecated"),
     pytest.mark.filterwarnings("ignore:The copy keyword is deprecated"),
+    pytest.mark.usefixtures("one_torch_thread"),
 ]
 #: the issue's goal for one slider move, in the browser
 LATENCY_GOAL_MS = 200
-
-
-pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="session")
@@ -201,6 +199,7 @@ def test_molecule_demo_moves_logp(cache):
 
 
 # ---------------------------------------------------------------------- workspace logic
+@pytest.mark.slow
 def test_controls_follow_the_plugins_labels(mnist):
     controls = {c.name: c for c in mnist.controls()}
     assert list(controls) == ["digit", "thickness", "slant"]
@@ -488,6 +487,7 @@ def picture_pixels(page) -> np.ndarray:
     return np.asarray(Image.open(io.BytesIO(body)).convert("L"), np.float32)
 
 
+@pytest.mark.slow
 @pytest.mark.browser
 def test_page_slider_changes_picture_and_prediction_fast(page, mnist):
     assert page.external_requests == []  # nothing fetched from outside (fonts, analytics, CDN)
@@ -595,6 +595,7 @@ def test_page_generates_the_checked_class(page):
     assert predicted(page, "digit") == 7
 
 
+@pytest.mark.slow
 @pytest.mark.browser
 def test_page_molecule_mode_takes_smiles_and_shows_errors(page):
     pytest.importorskip("rdkit")
@@ -627,6 +628,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.mark.slow
 def test_ui_module_is_not_imported_by_the_core():
     import subprocess
     import sys
