@@ -132,3 +132,29 @@ def test_figure_titles_name_classes(small):
     assert value_title(named, "size", 5.5) == "size=5.5"
     unnamed = quick(PluGeN, labels, max_epochs=1, transforms=2, hidden_features=32).fit(Z, Y)
     assert value_title(unnamed, "shape", 2) == "shape=2"  # a label without names keeps its codes
+
+
+def test_latent_map_names_its_panels_and_classes(tmp_path, monkeypatch):
+    from matplotlib.figure import Figure
+
+    from plugen.lab.evaluation.figures import latent_map
+
+    seen = {}
+
+    def keep(fig, path, **kwargs):
+        seen["titles"] = [ax.get_title() for ax in fig.axes]
+        seen["legend"] = [t.get_text() for t in fig.axes[1].get_legend().get_texts()]
+
+    monkeypatch.setattr(Figure, "savefig", keep)
+    rng = np.random.default_rng(0)
+    classes = np.arange(30) % 3
+    latent_map(
+        rng.standard_normal((30, 4)),
+        classes,
+        rng.standard_normal((30, 4)),
+        classes,
+        tmp_path / "m.png",
+        class_names=["square", "circle", "triangle"],
+    )
+    assert seen["titles"] == ["real latents", "generated latents"]
+    assert seen["legend"] == ["square", "circle", "triangle"]

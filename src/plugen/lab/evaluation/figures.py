@@ -105,7 +105,7 @@ def latent_map(
     real, gen = (Z_real - mean) @ vt[:2].T, (Z_generated - mean) @ vt[:2].T
     fig, axes = plt.subplots(1, 2, figsize=(10, 4.5), sharex=True, sharey=True)
     cmap = plt.get_cmap("tab10")
-    for ax, points, classes, name in (
+    for ax, points, classes, panel in (
         (axes[0], real, classes_real, "real latents"),
         (axes[1], gen, classes_generated, "generated latents"),
     ):
@@ -113,7 +113,7 @@ def latent_map(
             sel = classes == c
             name = class_names[int(c)] if class_names is not None else _fmt(c)
             ax.scatter(points[sel, 0], points[sel, 1], s=4, alpha=0.6, color=cmap(i % 10), label=name)
-        ax.set_title(name)
+        ax.set_title(panel)
         ax.set_xlabel("PC 1")
     axes[0].set_ylabel("PC 2")
     axes[1].legend(markerscale=3, fontsize=7, loc="best", title="class")
