@@ -257,3 +257,14 @@ def test_optimize_gives_every_input_line_its_rows_in_order(tmp_path, capsys, shi
 def test_bad_requests_are_clear_errors(tmp_path, capsys, shipped, argv, words):
     code = main(["molecules", *argv, "-o", str(tmp_path / "o.csv")])
     clear_error(code, capsys.readouterr().err, *words)
+
+
+def test_the_library_refuses_a_very_long_smiles_on_its_row_quickly():
+    """``properties.compute`` itself (not only the CLI) caps the length it gives RDKit."""
+    from plugen.molecules.properties import compute
+
+    start = time.perf_counter()
+    frame = compute(["CCO", "C" * 200_000], workers=1, progress=False)
+    assert time.perf_counter() - start < 10
+    assert frame["canonical"][0] == "CCO" and not isinstance(frame["canonical"][1], str)
+    assert frame["error"][1] == f"200000 characters; at most {MAX_SMILES_CHARS} are read"

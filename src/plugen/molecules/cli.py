@@ -26,10 +26,9 @@ import sys
 from pathlib import Path
 
 from plugen.errors import InputError
+from plugen.molecules.properties import MAX_SMILES_CHARS
 
 TARGET_FLAGS = (("logp", "logP"), ("tpsa", "TPSA"), ("sas", "SAS"))
-#: longest input SMILES read (longer ones get an error row: RDKit's SA score alone takes minutes on 100,000 atoms)
-MAX_SMILES_CHARS = 1000
 
 
 def add_parser(sub) -> None:

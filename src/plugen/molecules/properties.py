@@ -7,7 +7,8 @@
 - ``QED``: quantitative estimate of drug-likeness, 0 to 1 (``QED.qed``).
 
 :func:`compute` works on a list of SMILES in parallel worker processes with a progress bar; an
-invalid SMILES gives a row of NaN and its error in the ``error`` column, never an exception.
+invalid SMILES (or one over :data:`MAX_SMILES_CHARS` characters) gives a row of NaN and its error in
+the ``error`` column, never an exception.
 
 >>> compute(["CCO", "not a molecule"], workers=1, progress=False)[["logP", "TPSA"]].round(4).values.tolist()  # doctest: +SKIP
 [[-0.0014, 20.23], [nan, nan]]
@@ -24,6 +25,8 @@ import numpy as np
 
 #: property columns, in this order everywhere (labels of the molecule plugins)
 PROPERTIES = ("logP", "TPSA", "SAS", "QED")
+#: longest SMILES read (a longer one gets an error row: RDKit's SA score alone takes minutes on 100,000 atoms)
+MAX_SMILES_CHARS = 1000
 
 _SASCORER = None
 
@@ -93,6 +96,12 @@ def _row(args) -> tuple:
     quiet_rdkit()
     from rdkit import Chem
 
+    if isinstance(smiles, str) and len(smiles.strip()) > MAX_SMILES_CHARS:
+        return (
+            None,
+            *([math.nan] * len(which)),
+            f"{len(smiles.strip())} characters; at most {MAX_SMILES_CHARS} are read",
+        )
     mol = mol_from_smiles(smiles)
     if mol is None:
         reason = (
