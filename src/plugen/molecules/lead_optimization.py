@@ -10,10 +10,9 @@ RDKit on the decoded molecules:
    other label held at the plugin's reading of ``z``. Each edit is also tried from latents with a
    little Gaussian noise added (``SearchSettings.noise``, in latent units): with the labels set
    after the noise, the noise moves only the style, i.e. the structure around the molecule.
-2. *Second round.* The most promising distinct molecules of the first round (largest progress
-   that keeps the similarity bound) are encoded again and edited once more from their own
-   latents, with smaller noise (:func:`plugen.reencode.reencoded_edit` in spirit: an edit from a
-   latent the encoder produces).
+2. *Later rounds.* The most promising distinct molecules found so far (largest progress that keeps
+   the similarity bound) are encoded again and edited once more from their own latents, with their
+   own noise (an edit from a latent the encoder produces, as :func:`plugen.reencode.reencoded_edit`).
 
 Every candidate is decoded; distinct valid molecules get their requested RDKit properties and the
 Tanimoto similarity of their Morgan fingerprints (radius 2, 2048 bits) to the start. The answer is
@@ -38,15 +37,17 @@ from plugen.labels import targets_checked
 
 @dataclass(frozen=True)
 class SearchSettings:
-    """The search's knobs: edit sizes (fractions of the requested change), noise levels (latent sd)
-    of the first round and of the second, the first round's share of the decode budget and how many
-    first-round molecules are encoded again as second-round starts."""
+    """The search's knobs: edit sizes (fractions of the requested change, added to the start's
+    RDKit values or, with ``from_reading``, to the plugin's reading of the latent edited), noise
+    levels (latent sd) of the first round and of the later ones, each round's share of the decode
+    budget and how many molecules found so far are encoded again as a later round's starts."""
 
     sizes: tuple[float, ...] = (0.5, 1.0, 1.5, 2.0, 3.0)
     noise: tuple[float, ...] = (0.0, 0.1, 0.2, 0.3)
-    second_noise: tuple[float, ...] = (0.0, 0.05, 0.1, 0.2)
-    first_share: float = 0.6
-    reencode_top: int = 4
+    second_noise: tuple[float, ...] = (0.0, 0.1, 0.2, 0.3)
+    shares: tuple[float, ...] = (0.4, 0.6)
+    reencode_top: int = 8
+    from_reading: bool = False
 
 
 @dataclass
@@ -166,46 +167,41 @@ def proposals(z: np.ndarray, count: int, sizes, noise, rng: np.random.Generator)
 
 
 def search(plugin, backbone, start: Start, names, min_similarity, max_decodes, settings, rng) -> tuple:
-    """The two rounds for one start: ``(candidates, decodes)``."""
-    first = max(1, int(round(settings.first_share * max_decodes)))
-    found = _round(plugin, backbone, start, start.z[None, :], names, min_similarity, first, settings.noise, rng)
-    decodes = first
-    rest = max_decodes - decodes
-    if rest <= 0:
-        return found, decodes
-    top = [found.smiles[i] for i in ranked(found, min_similarity)[: settings.reencode_top]]
-    if not top:  # nothing kept the bound yet: search again around the start with the smaller noise
-        seeds = start.z[None, :]
-    else:
-        seeds = np.asarray(backbone.encode(top), dtype=np.float32)
+    """The rounds for one start: ``(candidates, decodes)``. The first edits the start's latent; each
+    later one edits the re-encoded best molecules found so far (the start again if none kept the bound)."""
+    budgets = np.diff(np.round(np.cumsum([0.0, *settings.shares]) / sum(settings.shares) * max_decodes)).astype(int)
+    rounds = (start, names, min_similarity, settings, rng)
+    found = _round(plugin, backbone, start.z[None, :], int(budgets[0]), settings.noise, *rounds)
+    for count in budgets[1:]:
+        top = [found.smiles[i] for i in ranked(found, min_similarity)[: settings.reencode_top]]
+        seeds = np.asarray(backbone.encode(top), dtype=np.float32) if top else start.z[None, :]
         seeds = seeds[np.isfinite(seeds).all(axis=1)]
         seeds = seeds if len(seeds) else start.z[None, :]
-    more = _round(
-        plugin, backbone, start, seeds, names, min_similarity, rest, settings.second_noise, rng, settings.sizes
-    )
-    return merged(found, more), decodes + rest
+        found = merged(found, _round(plugin, backbone, seeds, int(count), settings.second_noise, *rounds))
+    return found, int(budgets.sum())
 
 
-def _round(plugin, backbone, start: Start, seeds, names, min_similarity, count, noise, rng, sizes=None) -> Candidates:
+def _round(plugin, backbone, seeds, count, noise, start: Start, names, min_similarity, settings, rng) -> Candidates:
     """``count`` decodes spread over the ``seeds`` latents: edits of each size, with noise, scored."""
-    sizes = SearchSettings.sizes if sizes is None else sizes
     shares = np.diff(np.linspace(0, count, len(seeds) + 1).round().astype(int))
-    held_all = plugin.predict(seeds)
+    reading = plugin.predict(seeds)
+    column = {label.name: c for c, label in enumerate(plugin.schema_.labels)}
     Zs, targets, held = [], {k: [] for k in names}, {}
     for j, (z, n) in enumerate(zip(seeds, shares)):
         if n == 0:
             continue
-        Z, size = proposals(z, int(n), sizes, noise, rng)
+        Z, size = proposals(z, int(n), settings.sizes, noise, rng)
         Zs.append(Z)
         for i, k in enumerate(names):
-            targets[k].append(start.values[i] + start.changes[i] * size)
-        for c, label in enumerate(plugin.schema_.labels):
-            if label.name not in names:
-                held.setdefault(label.name, []).append(np.full(len(Z), held_all[j, c]))
-    Z = np.concatenate(Zs)
-    edits = edited(
-        plugin, Z, {k: np.concatenate(v) for k, v in targets.items()}, {k: np.concatenate(v) for k, v in held.items()}
-    )
+            base = reading[j, column[k]] if settings.from_reading else start.values[i]
+            targets[k].append(base + start.changes[i] * size)
+        for k, c in column.items():
+            if k not in names:
+                held.setdefault(k, []).append(np.full(len(Z), reading[j, c]))
+    if not Zs:  # a round given no decodes
+        return score([], start, names, min_similarity)
+    merge = {k: np.concatenate(v) for k, v in targets.items()}
+    edits = edited(plugin, np.concatenate(Zs), merge, {k: np.concatenate(v) for k, v in held.items()})
     return score(backbone.decode(edits), start, names, min_similarity)
 
 
