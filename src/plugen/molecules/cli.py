@@ -7,6 +7,7 @@ Examples::
     plugen molecules generate --logp 4.5 -n 500 --oversample 10 -o filtered.csv   # generate-and-filter
     plugen molecules generate --logp 4.5 -n 500 --reencode 4 -o reencoded.csv     # re-encoded samples
     plugen molecules optimize --smiles "CCOc1ccccc1" --logp +2 --steps 4 -o path.csv --grid path.png
+    plugen molecules optimize --input starts.smi --logp +1.5 --min-similarity 0.4 -o best.csv --grid best.png
     plugen molecules properties --input molecules.txt -o props.csv
     plugen molecules fit -o my.plugin          # reproduces the shipped plugin
 
@@ -86,8 +87,18 @@ def add_parser(sub) -> None:
         metavar="ROUNDS",
         help="close each step's edit through the backbone: decode, encode, edit again (default 0)",
     )
-    opt.add_argument("-o", "--output", required=True, help="CSV: one row per molecule and step")
-    opt.add_argument("--grid", help="also draw the paths as a PNG grid")
+    opt.add_argument(
+        "--min-similarity",
+        type=float,
+        default=None,
+        metavar="SIM",
+        help="constrained lead optimisation: per molecule, search for the candidate that moves the properties "
+        "furthest while keeping this Tanimoto similarity (Morgan radius 2) to it; one row per molecule",
+    )
+    opt.add_argument("--max-decodes", type=int, default=400, help="with --min-similarity: decodes per molecule")
+    opt.add_argument("--seed", type=int, default=0, help="with --min-similarity: the search's seed")
+    opt.add_argument("-o", "--output", required=True, help="CSV: one row per molecule and step (or per molecule)")
+    opt.add_argument("--grid", help="also draw the paths (or start -> result pairs) as a PNG grid")
     common(opt)
     opt.set_defaults(run=_optimize)
 
@@ -232,6 +243,8 @@ def _optimize(args) -> int:
         raise InputError("give at least one change: --logp +2, --tpsa -20, --sas =3")
     design.check_steps(args.steps, "--steps")
     smiles, errors = _read_smiles(args)
+    if args.min_similarity is not None:
+        return _optimize_constrained(args, smiles, errors, changes, relative)
     bb, plugin = design.load_shipped(args.backbone, args.plugin)
     frame = design.optimize(
         plugin, bb, smiles, changes, steps=args.steps, relative=relative, reencode=args.reencode, input_errors=errors
@@ -256,6 +269,41 @@ def _optimize(args) -> int:
             indent=2,
         )
     )
+    return 0
+
+
+def _optimize_constrained(args, smiles, errors, changes, relative) -> int:
+    """``plugen molecules optimize --min-similarity``: one row per input, the best candidate found."""
+    from plugen.molecules import design
+    from plugen.molecules.lead_optimization import check_search_args
+
+    check_search_args(args.min_similarity, args.max_decodes)
+    bb, plugin = design.load_shipped(args.backbone, args.plugin)
+    frame = design.optimize(
+        plugin,
+        bb,
+        smiles,
+        changes,
+        relative=relative,
+        input_errors=errors,
+        min_similarity=args.min_similarity,
+        max_decodes=args.max_decodes,
+        seed=args.seed,
+        progress=True,
+    )
+    _write(frame, args.output)
+    for _, row in frame[frame["error"] != ""].iterrows():
+        print(f"plugen molecules optimize: {row['input']!r}: {row['error']}", file=sys.stderr)
+    if args.grid:
+        from plugen.molecules.plots import pairs_grid
+
+        if pairs_grid(frame, list(changes), args.grid) is None:
+            print(f"plugen molecules optimize: no valid start molecule; {args.grid} not drawn", file=sys.stderr)
+    found = frame["smiles"] != ""
+    summary = {"output": args.output, "molecules": len(frame), "found": int(found.sum())}
+    summary["invalid_inputs"] = int((frame["decodes"] == 0).sum())
+    summary["mean_similarity"] = round(float(frame["similarity"][found].mean()), 4) if found.any() else None
+    print(json.dumps(summary, indent=2))
     return 0
 
 

@@ -171,6 +171,10 @@ def optimize(
     properties: Sequence[str] = PROPERTIES,
     reencode: int = 0,
     input_errors: Sequence[str] | None = None,
+    min_similarity: float | None = None,
+    max_decodes: int = 400,
+    seed: int | None = 0,
+    progress: bool = False,
 ):
     """Lead optimisation: encode each molecule, move the labels in ``changes`` to their targets in
     ``steps`` equal steps (``relative``: the change is added to the molecule's own RDKit value),
@@ -180,7 +184,19 @@ def optimize(
     ``input``, ``step``, ``target_<label>``, ``smiles``, ``valid``, properties, ``similarity``
     (Tanimoto, Morgan radius 2, to the input) and ``error``; an unreadable input gives one row with
     its error and no exception. ``input_errors``: per molecule, a reason found while reading it
-    ('' if none; e.g. an empty line); a molecule with one gets its error row without being parsed."""
+    ('' if none; e.g. an empty line); a molecule with one gets its error row without being parsed.
+
+    ``min_similarity`` (a Tanimoto similarity, e.g. 0.4) asks for constrained lead optimisation
+    instead: per molecule a seeded plugin-guided search of at most ``max_decodes`` decoded candidates,
+    one row per input with the candidate that moves the properties furthest while keeping the
+    similarity (:func:`plugen.molecules.lead_optimization.optimize`; ``steps``, ``properties`` and
+    ``reencode`` serve the path only). ``progress`` shows a bar over the molecules."""
+    if min_similarity is not None:
+        from plugen.molecules import lead_optimization
+
+        return lead_optimization.optimize(
+            plugin, backbone, smiles, changes, min_similarity, relative, max_decodes, seed, input_errors, progress
+        )
     import pandas as pd
 
     from plugen.molecules.metrics import tanimoto

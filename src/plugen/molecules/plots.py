@@ -65,3 +65,20 @@ def grid_image(
     path.parent.mkdir(parents=True, exist_ok=True)
     image.save(str(path))
     return path
+
+
+def pairs_grid(frame, names: Sequence[str], path: str | Path, pairs_per_row: int = 2, size: int = 260) -> Path | None:
+    """Start -> result pairs of :func:`plugen.molecules.lead_optimization.optimize`'s rows with a
+    valid start, legends naming the requested property values and the similarity (``None``, and no
+    file, when no row has a valid start)."""
+    from plugen.molecules.properties import canonical
+
+    smiles, legends = [], []
+    for _, row in frame[frame["decodes"] > 0].iterrows():
+        start = ", ".join(f"{k} {row[f'{k}_start']:.2f}" for k in names)
+        smiles.append(canonical(row["input"]))
+        legends.append(f"start: {start}")
+        values = ", ".join(f"{k} {row[k]:.2f}" for k in names)
+        smiles.append(row["smiles"] or None)
+        legends.append(f"{values}, sim {row['similarity']:.2f}" if row["smiles"] else "none kept the similarity")
+    return grid_image(smiles, legends, path, per_row=2 * pairs_per_row, size=size) if smiles else None
