@@ -129,6 +129,8 @@ def test_cli_writes_one_row_per_line_and_a_grid(tmp_path, capsys):
     [
         (["--min-similarity", "2"], ["min_similarity", "[0, 1]"]),
         (["--min-similarity", "0.4", "--max-decodes", "3"], ["max_decodes", "at least 10"]),
+        (["--min-similarity", "0.4", "--steps", "4"], ["--steps", "step path only"]),
+        (["--min-similarity", "0.4", "--reencode", "1", "--steps", "4"], ["--steps and --reencode", "step path only"]),
     ],
 )
 def test_cli_bad_search_arguments_are_clear_errors(tmp_path, capsys, extra, words):

@@ -79,13 +79,16 @@ def add_parser(sub) -> None:
         opt.add_argument(
             f"--{flag}", type=str, help=f"{label} change (+2, -1.5: relative to the molecule) or absolute value (=4.5)"
         )
-    opt.add_argument("--steps", type=int, default=6)
+    opt.add_argument(
+        "--steps", type=int, default=None, help="edits along the path (default 6; not with --min-similarity)"
+    )
     opt.add_argument(
         "--reencode",
         type=int,
-        default=0,
+        default=None,
         metavar="ROUNDS",
-        help="close each step's edit through the backbone: decode, encode, edit again (default 0)",
+        help="close each step's edit through the backbone: decode, encode, edit again (default 0; "
+        "not with --min-similarity, whose search re-encodes by itself)",
     )
     opt.add_argument(
         "--min-similarity",
@@ -241,10 +244,17 @@ def _optimize(args) -> int:
             raise InputError(f"--{flag} {value!r}: expected a number like +2, -1.5 or =4.5") from None
     if not changes:
         raise InputError("give at least one change: --logp +2, --tpsa -20, --sas =3")
+    if args.min_similarity is not None:
+        path_only = [
+            flag for flag, value in (("--steps", args.steps), ("--reencode", args.reencode)) if value is not None
+        ]
+        if path_only:
+            raise InputError(f"{' and '.join(path_only)} apply to the step path only, not to --min-similarity's search")
+        return _optimize_constrained(args, *_read_smiles(args), changes, relative)
+    args.steps = 6 if args.steps is None else args.steps
+    args.reencode = 0 if args.reencode is None else args.reencode
     design.check_steps(args.steps, "--steps")
     smiles, errors = _read_smiles(args)
-    if args.min_similarity is not None:
-        return _optimize_constrained(args, smiles, errors, changes, relative)
     bb, plugin = design.load_shipped(args.backbone, args.plugin)
     frame = design.optimize(
         plugin, bb, smiles, changes, steps=args.steps, relative=relative, reencode=args.reencode, input_errors=errors
