@@ -40,7 +40,7 @@ from plugen.labels import targets_checked
 SAS_MAX = 4.0
 #: default decode budget per requested molecule
 DECODES_PER_MOLECULE = 100
-#: first batch (also the smallest); later batches aim at the molecules still missing, at most MAX_BATCH
+#: largest first batch; later batches aim at the molecules still missing, at least FIRST_BATCH // 4, at most MAX_BATCH
 FIRST_BATCH = 256
 MAX_BATCH = 4096
 #: a calibrated request stays within this many training standard deviations of the target
@@ -208,8 +208,8 @@ def examine(smiles: Sequence[str | None], request: Request, state: Progress) -> 
 def next_batch(request: Request, state: Progress) -> int:
     """Latents to decode next: enough for the molecules still missing at the rate seen so far (+20%)."""
     left = request.max_decodes - state.decoded
-    if not state.decoded:
-        return min(left, FIRST_BATCH)
+    if not state.decoded:  # small requests start small; the calibration needs a few dozen molecules
+        return min(left, FIRST_BATCH, max(64, 10 * request.n))
     rate = max(len(state.kept) / max(state.examined, 1), 1.0 / MAX_BATCH)
     wanted = math.ceil(1.2 * (request.n - len(state.kept)) / rate)
     return int(min(left, MAX_BATCH, max(wanted, FIRST_BATCH // 4)))
@@ -264,7 +264,7 @@ def _result(state: Progress, request: Request, calibration: Calibration, propert
         "kept": kept,
         "decodes": state.examined,
         "decoded": state.decoded,
-        "decodes_per_kept": state.examined / kept if kept else float("inf"),
+        "decodes_per_kept": state.examined / kept if kept else None,
         "max_decodes": request.max_decodes,
         "budget_exhausted": kept < request.n,
         "tolerance": dict(request.tolerance),
