@@ -211,10 +211,16 @@ PAGES: tuple[Page, ...] = (
                 title="Generate and filter",
             ),
             Section(markdown="molecules_moses.md", data=("molecules_moses.json",), title="MOSES metrics"),
+            Section(
+                markdown="molecules_verified.md",
+                data=("molecules_verified.json",),
+                figures="molecules_verified",
+                title="Verified generation",
+            ),
             Section(text="molecules_diagnose.txt", title="Where property control is lost"),
         ),
         "python benchmarks/molecules.py; python benchmarks/molecules.py --moses 1000 --moses-ref 2000 --moses-only; "
-        "python benchmarks/molecules_diagnose.py",
+        "python benchmarks/molecules_verified.py; python benchmarks/molecules_diagnose.py",
     ),
     Page(
         "molecule-backbones",
