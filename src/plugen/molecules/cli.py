@@ -87,7 +87,8 @@ def add_parser(sub) -> None:
     gen.add_argument(
         "--drug-like",
         action="store_true",
-        help="verified generation: keep only molecules that pass the MOSES filters and have SAS <= --sas-max",
+        help="verified generation: keep only molecules that pass the MOSES filters (atoms, charges, rings, PAINS) "
+        "and have SAS <= --sas-max",
     )
     gen.add_argument("--sas-max", type=float, default=None, help="SAS bound of --drug-like (default 4.0)")
     gen.add_argument("-o", "--output", required=True, help="CSV: smiles, valid, logP, TPSA, SAS, QED, error, targets")

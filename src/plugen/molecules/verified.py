@@ -4,19 +4,22 @@ A plugin sample only asks the decoder for a property value (PluGeN eq. 6: the la
 flow's base space set to the request, the style coordinates drawn); what the decoded molecule has is
 measured afterwards with RDKit. Here every decoded molecule is checked: it is kept when RDKit's value
 of each property in ``tolerance`` lies within its tolerance of the target (``|value - target| <=
-tolerance``) and, with ``drug_like``, when it passes the MOSES filters
-(:func:`plugen.molecules.moses.filter_failure`) and has a synthetic accessibility score ``SAS <=
-sas_max``. Batches are drawn until ``n`` molecules are kept or ``max_decodes`` latents have been
-decoded; in the second case the result has fewer rows and :class:`DecodeBudgetWarning` says so.
+tolerance``) and, with ``drug_like``, when it passes the MOSES filters as
+:func:`plugen.molecules.moses.filter_failure` applies them (atoms, charges, rings, PAINS; not MOSES's
+MCF list) and has a synthetic accessibility score ``SAS <= sas_max``. Batches are drawn until ``n``
+molecules are kept or ``max_decodes`` latents have been decoded; in the second case the result has
+fewer rows and :class:`DecodeBudgetWarning` says so.
 
 Calibration (on by default): the decoded values of a request spread around a value pulled towards the
 training mean, so after each batch the request of every checked label is moved by the gap between the
 target and the median decoded value of that batch, divided by the measured response of the median to
 the request (secant estimate, bounded), and kept within :data:`CALIBRATION_SDS` training standard
-deviations of the target. The targets reported stay the user's.
+deviations of the target (beyond the training range without a warning: the user's targets were checked
+once). The targets reported stay the user's.
 
-Only the checked properties are computed while filtering (the cheap ones first, the MOSES filters and
-SAS only for molecules within the tolerance); the full property table is computed for the kept molecules.
+While filtering, only the checked properties are computed for each new valid molecule (all of them, for
+the calibration), and the MOSES filters and the SAS bound only for those within the tolerance; the full
+property table is computed for the kept molecules.
 
 >>> from plugen.molecules import design                                            # doctest: +SKIP
 >>> bb, plugin = design.load_shipped()                                             # doctest: +SKIP
@@ -36,7 +39,7 @@ import numpy as np
 from plugen.errors import InputError
 from plugen.labels import targets_checked
 
-#: the SAS bound of ``drug_like`` requests when none is given (MOSES training molecules: mean 2.3, sd 0.44)
+#: the SAS bound of ``drug_like`` requests when none is given (1 easy to 10 hard; most MOSES molecules lie below it)
 SAS_MAX = 4.0
 #: default decode budget per requested molecule
 DECODES_PER_MOLECULE = 100
