@@ -24,7 +24,7 @@ property table is computed for the kept molecules.
 >>> from plugen.molecules import design                                            # doctest: +SKIP
 >>> bb, plugin = design.load_shipped()                                             # doctest: +SKIP
 >>> frame = design.generate(plugin, bb, 100, {"logP": 3.5}, tolerance={"logP": 0.25})  # doctest: +SKIP
->>> frame.attrs["verified"]["decodes_per_kept"]                                     # doctest: +SKIP
+>>> frame.attrs["verified"]  # decodes per kept molecule, budget, final requests     # doctest: +SKIP
 """
 
 from __future__ import annotations
