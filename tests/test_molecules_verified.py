@@ -79,6 +79,16 @@ def test_calibration_moves_the_request_by_the_measured_response():
     assert few.asked["TPSA"] == pytest.approx(40.0)
 
 
+@pytest.mark.slow
+def test_calibrating_the_request_saves_decodes_at_the_end_of_the_range(shipped):
+    bb, plugin = shipped
+    request = verified.check_request(40, {"logP": 5.0}, {"logP": 0.25}, 4000, False, None)
+    plain = verified.generate(plugin, bb, request, seed=5, calibrate=False).attrs["verified"]
+    calibrated = verified.generate(plugin, bb, request, seed=5).attrs["verified"]
+    assert plain["asked"] == {"logP": 5.0} and calibrated["asked"]["logP"] > 5.5
+    assert calibrated["decodes_per_kept"] < plain["decodes_per_kept"]  # the first batch is asked uncalibrated
+
+
 @pytest.mark.parametrize(
     "kwargs, words",
     [

@@ -280,6 +280,6 @@ def _result(state: Progress, request: Request, calibration: Calibration, propert
             f"verified generation kept {kept} of {request.n} molecules: the decode budget of "
             f"{request.max_decodes} ended; raise max_decodes (--max-decodes) or widen the tolerance",
             DecodeBudgetWarning,
-            stacklevel=3,
+            stacklevel=4,  # the caller of design.generate
         )
     return frame
