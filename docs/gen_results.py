@@ -217,10 +217,16 @@ PAGES: tuple[Page, ...] = (
                 figures="molecules_optimize",
                 title="Constrained lead optimisation",
             ),
+            Section(
+                markdown="molecules_verified.md",
+                data=("molecules_verified.json",),
+                figures="molecules_verified",
+                title="Verified generation",
+            ),
             Section(text="molecules_diagnose.txt", title="Where property control is lost"),
         ),
         "python benchmarks/molecules.py; python benchmarks/molecules.py --moses 1000 --moses-ref 2000 --moses-only; "
-        "python benchmarks/molecules_optimize.py; python benchmarks/molecules_diagnose.py",
+        "python benchmarks/molecules_optimize.py; python benchmarks/molecules_verified.py; python benchmarks/molecules_diagnose.py",
     ),
     Page(
         "molecule-backbones",

@@ -6,6 +6,8 @@ Examples::
     plugen molecules generate --logp 4.5 --tpsa 40 -n 500 -o joint.csv
     plugen molecules generate --logp 4.5 -n 500 --oversample 10 -o filtered.csv   # generate-and-filter
     plugen molecules generate --logp 4.5 -n 500 --reencode 4 -o reencoded.csv     # re-encoded samples
+    plugen molecules generate --logp 3.5 --tolerance 0.25 -n 1000 -o verified.csv  # every logP within 0.25
+    plugen molecules generate --logp 2.5 --tpsa 70 --tolerance logP=0.3 --tolerance TPSA=5 --drug-like -o v.csv
     plugen molecules optimize --smiles "CCOc1ccccc1" --logp +2 --steps 4 -o path.csv --grid path.png
     plugen molecules optimize --input starts.smi --logp +1.5 --min-similarity 0.4 -o best.csv --grid best.png
     plugen molecules properties --input molecules.txt -o props.csv
@@ -68,6 +70,27 @@ def add_parser(sub) -> None:
         help="decode, encode and set the targets again ROUNDS times: samples nearer the targets and "
         "more like real molecules, one decode and encode per round (default 0)",
     )
+    gen.add_argument(
+        "--tolerance",
+        action="append",
+        default=[],
+        metavar="[PROPERTY=]TOL",
+        help="verified generation: draw until n distinct valid molecules have RDKit values within TOL of the "
+        "target; a bare number with one requested property, else PROPERTY=TOL per property (repeat)",
+    )
+    gen.add_argument(
+        "--max-decodes",
+        type=int,
+        default=None,
+        help="verified generation: stop after this many decoded latents, with fewer rows (default 100 x n)",
+    )
+    gen.add_argument(
+        "--drug-like",
+        action="store_true",
+        help="verified generation: keep only molecules that pass the MOSES filters (atoms, charges, rings, PAINS) "
+        "and have SAS <= --sas-max",
+    )
+    gen.add_argument("--sas-max", type=float, default=None, help="SAS bound of --drug-like (default 4.0)")
     gen.add_argument("-o", "--output", required=True, help="CSV: smiles, valid, logP, TPSA, SAS, QED, error, targets")
     common(gen)
     gen.set_defaults(run=_generate)
@@ -192,28 +215,76 @@ def _targets(args, parse=float) -> dict:
     return {label: parse(getattr(args, flag)) for flag, label in TARGET_FLAGS if getattr(args, flag) is not None}
 
 
+def parse_tolerances(texts: list[str], targets: dict) -> dict | None:
+    """``--tolerance`` values as ``{property: tolerance}`` (None when none was given): a bare number
+    applies to the one requested property, ``PROPERTY=TOL`` (case-insensitive) to that property."""
+    if not texts:
+        return None
+    names = {label.lower(): label for _, label in TARGET_FLAGS}
+    out = {}
+    for text in texts:
+        name, _, number = text.rpartition("=")
+        if not name:
+            if len(targets) != 1:
+                raise InputError(
+                    f"--tolerance {text}: a bare number needs exactly one requested property (requested: "
+                    f"{list(targets) or 'none'}); give one per property, e.g. --tolerance logP=0.3 --tolerance TPSA=5"
+                )
+            name = next(iter(targets))
+        label = names.get(name.strip().lower())
+        if label is None:
+            raise InputError(f"--tolerance {text}: unknown property {name!r}; known: {list(names.values())}")
+        try:
+            out[label] = float(number)
+        except ValueError:
+            raise InputError(f"--tolerance {text}: expected a number like 0.25 or logP=0.25") from None
+    return out
+
+
 def _generate(args) -> int:
     _need_extra()
+    import warnings
+
     from plugen.molecules import design
-    from plugen.molecules.metrics import summary
+    from plugen.molecules.verified import DecodeBudgetWarning
 
     targets = _targets(args)
     if args.n < 1:
         raise InputError("-n must be at least 1")
+    tolerance = parse_tolerances(args.tolerance, targets)
+    verified = dict(tolerance=tolerance, max_decodes=args.max_decodes, drug_like=args.drug_like, sas_max=args.sas_max)
     bb, plugin = design.load_shipped(args.backbone, args.plugin)
-    frame = design.generate(
-        plugin,
-        bb,
-        args.n,
-        targets,
-        args.temperature,
-        seed=args.seed,
-        oversample=args.oversample,
-        reencode=args.reencode,
-        progress=True,
-    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DecodeBudgetWarning)  # said below, in the CLI's words
+        frame = design.generate(
+            plugin,
+            bb,
+            args.n,
+            targets,
+            args.temperature,
+            seed=args.seed,
+            oversample=args.oversample,
+            reencode=args.reencode,
+            progress=True,
+            **verified,
+        )
     _write(frame, args.output)
-    if len(frame) < args.n:
+    _report_generated(frame, args, targets)
+    return 0
+
+
+def _report_generated(frame, args, targets) -> None:
+    from plugen.molecules import design
+    from plugen.molecules.metrics import summary
+
+    checked = frame.attrs.get("verified")
+    if checked and checked["budget_exhausted"]:
+        print(
+            f"plugen molecules generate: the decode budget ended: only {checked['kept']} of {args.n} molecules "
+            f"met the request in {checked['decodes']} decodes; raise --max-decodes or widen --tolerance",
+            file=sys.stderr,
+        )
+    elif len(frame) < args.n:
         print(
             f"plugen molecules generate: only {len(frame)} of {args.n} molecules were valid and distinct "
             f"among {args.n * args.oversample} samples; raise --oversample for more",
@@ -221,8 +292,9 @@ def _generate(args) -> int:
         )
     smiles = [s if v else None for s, v in zip(frame["smiles"], frame["valid"])]
     stats = summary(smiles, properties={k: frame[k].to_numpy() for k in design.LABELS}, targets=targets)
+    if checked:
+        stats["verified"] = {k: checked[k] for k in ("kept", "decodes", "decodes_per_kept", "budget_exhausted")}
     print(json.dumps({"output": args.output, **_rounded(stats)}, indent=2))
-    return 0
 
 
 def _optimize(args) -> int:

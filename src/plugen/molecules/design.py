@@ -118,6 +118,10 @@ def generate(
     oversample: int = 1,
     reencode: int = 0,
     progress: bool = False,
+    tolerance: Mapping[str, float] | None = None,
+    max_decodes: int | None = None,
+    drug_like: bool = False,
+    sas_max: float | None = None,
 ):
     """``n`` molecules sampled with the requested label values (unnamed labels follow their
     training distribution). DataFrame: ``smiles`` (None if decoding failed), ``valid``, the
@@ -132,10 +136,26 @@ def generate(
     follow the re-encoded molecule): samples nearer their targets and with a more realistic
     synthetic accessibility (the molecule results page measures it); each round costs a decode and
     an encode.
-    ``progress`` shows bars for decoding and for the properties."""
+    ``progress`` shows bars for decoding and for the properties.
+
+    ``tolerance`` (``{"logP": 0.25}``) and/or ``drug_like`` make it verified generation
+    (:mod:`plugen.molecules.verified`): batches are drawn until ``n`` distinct valid molecules have
+    RDKit values within the tolerance of their targets (and, with ``drug_like``, pass the MOSES
+    filters and have ``SAS <= sas_max``), or ``max_decodes`` latents have been decoded (fewer rows
+    and a :class:`~plugen.molecules.verified.DecodeBudgetWarning`). It adds a ``decodes`` column and
+    ``attrs["verified"]`` (decodes per kept molecule and the rest of the summary)."""
     unknown = [k for k in targets if k not in plugin.label_names]
     if unknown:
         raise InputError(f"the plugin has no label {unknown}; it controls {plugin.label_names}")
+    if tolerance is not None or drug_like:
+        from plugen.molecules import verified
+
+        if oversample != 1 or reencode:
+            raise InputError("oversample and reencode do not combine with tolerance / drug_like (verified generation)")
+        request = verified.check_request(n, targets, tolerance, max_decodes, drug_like, sas_max)
+        return verified.generate(plugin, backbone, request, temperature, properties, seed, progress=progress)
+    if max_decodes is not None or sas_max is not None:
+        raise InputError("max_decodes and sas_max apply to verified generation: give a tolerance or drug_like=True")
     if int(oversample) < 1:
         raise InputError(f"oversample must be at least 1, got {oversample}")
     oversample = int(oversample)
