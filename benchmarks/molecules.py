@@ -380,7 +380,7 @@ def moses_markdown(r: dict) -> str:
         "",
         f"Command: `{r['command']}`. {r['n']:,} molecules per set against {r['reference']} "
         f"(plugen.molecules.moses; definitions in its docstring). Filters here: the MOSES atom, charge and "
-        "ring rules and RDKit's PAINS A/B/C; MOSES's own MCF alerts are not applied. SNN and the cosines "
+        "ring rules and its MCF and PAINS alerts. SNN and the cosines "
         "(Frag, Scaf) fall with smaller samples, so compare a row with the MOSES training sample scored "
         "here at the same sizes; the published rows use 30,000 samples (the Train row the whole training "
         "set) against the whole test set (176,074). unique@10k: '-' with fewer than 10,000 valid.",

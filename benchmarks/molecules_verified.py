@@ -191,7 +191,7 @@ def markdown(r: dict) -> str:
         "kept / verified decodes per kept. Plain: the plugin's samples without calibrating the request "
         f"({r['n_plain']:,} kept). Uniqueness is 1 by construction (only distinct molecules are kept). MAD / SD: "
         "mean absolute deviation from the target and standard deviation of the kept molecules' RDKit values. "
-        f"Drug-like: passes the MOSES filters (atoms, charges, rings, PAINS) and SAS <= {r['sas_max_drug_like']:g}.",
+        f"Drug-like: passes the MOSES filters (atoms, charges, rings, MCF and PAINS alerts) and SAS <= {r['sas_max_drug_like']:g}.",
         "",
         "| request | verified: decodes / kept | unique | novel | IntDiv | MAD / SD | s | plain: decodes / kept "
         "| unconditional: decodes / kept (kept) | IntDiv | MAD / SD | saving |",

@@ -87,7 +87,7 @@ def add_parser(sub) -> None:
     gen.add_argument(
         "--drug-like",
         action="store_true",
-        help="verified generation: keep only molecules that pass the MOSES filters (atoms, charges, rings, PAINS) "
+        help="verified generation: keep only molecules that pass the MOSES filters (atoms, charges, rings, MCF and PAINS alerts) "
         "and have SAS <= --sas-max",
     )
     gen.add_argument("--sas-max", type=float, default=None, help="SAS bound of --drug-like (default 4.0)")

@@ -22,13 +22,11 @@ fingerprints, radius 2, 1024 bits, with ``T = 1`` when both fingerprints are emp
 - ``Filters``: fraction of ``G`` that passes :func:`passes_filters`;
 - ``novelty``: distinct valid canonical molecules absent from the training set / distinct valid.
 
-:func:`passes_filters` applies the rules MOSES used to build its data set: only the atoms C, N, S, O,
-F, Cl, Br, H; no atom with a formal charge; no ring of 8 or more atoms; and no match of RDKit's
-shipped PAINS catalogs (families A, B and C, from the same Baell & Holloway 2010 list as the WEHI file
-MOSES uses; RDKit's versions match implicit hydrogens, so they run on the molecule as parsed, where
-MOSES adds explicit hydrogens for its WEHI SMARTS). MOSES also applies its own list of
-medicinal-chemistry alerts (MCF); that list is not reproduced here, and no RDKit catalog corresponds
-to it, so ``Filters`` here can be higher than MOSES's on molecules with those groups.
+:func:`passes_filters` applies the rules MOSES used to build its data set and scores as Filters:
+only the atoms C, N, S, O, F, Cl, Br, H; no atom with a formal charge; no ring of 8 or more atoms;
+and no match, on the molecule with explicit hydrogens, of MOSES's structural alerts: its 22
+medicinal-chemistry filters (MCF) and the 479 WEHI PAINS SMARTS (Baell & Holloway 2010), shipped in
+``plugen/molecules/data/moses_filters.csv`` from the ``molsets`` 0.3.1 package (MIT).
 
 >>> round(snn(fingerprints(["CCO"]), fingerprints(["CCO", "c1ccccc1"])), 3)
 1.0
@@ -39,6 +37,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 
@@ -148,22 +147,25 @@ def cosine(a: Counter, b: Counter) -> float:
     return float(dot / norm)
 
 
-@lru_cache(maxsize=1)
-def _pains():
-    from rdkit.Chem.FilterCatalog import FilterCatalog, FilterCatalogParams
+FILTERS_FILE = Path(__file__).parent / "data" / "moses_filters.csv"
 
-    params = FilterCatalogParams()
-    for family in (
-        FilterCatalogParams.FilterCatalogs.PAINS_A,
-        FilterCatalogParams.FilterCatalogs.PAINS_B,
-        FilterCatalogParams.FilterCatalogs.PAINS_C,
-    ):
-        params.AddCatalog(family)
-    return FilterCatalog(params)
+
+@lru_cache(maxsize=1)
+def _alerts() -> tuple[tuple[str, object], ...]:
+    """MOSES's structural alerts as ``(family name, compiled SMARTS)`` (see the module docstring)."""
+    import csv
+
+    from rdkit import Chem
+
+    with FILTERS_FILE.open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    return tuple((f"{row['family']} {row['name']}", Chem.MolFromSmarts(row["smarts"])) for row in rows)
 
 
 def filter_failure(mol) -> str | None:
     """Why ``mol`` fails the MOSES filters (see the module docstring), or ``None`` if it passes."""
+    from rdkit import Chem
+
     if mol is None:
         return "invalid"
     atoms = mol.GetAtoms()
@@ -173,8 +175,8 @@ def filter_failure(mol) -> str | None:
         return "charged atom"
     if any(len(ring) >= MAX_RING_SIZE for ring in mol.GetRingInfo().AtomRings()):
         return f"ring of {MAX_RING_SIZE}+ atoms"
-    match = _pains().GetFirstMatch(mol)
-    return f"PAINS {match.GetDescription()}" if match is not None else None
+    with_hydrogens = Chem.AddHs(mol)
+    return next((name for name, alert in _alerts() if with_hydrogens.HasSubstructMatch(alert)), None)
 
 
 def passes_filters(mol) -> bool:

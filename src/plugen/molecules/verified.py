@@ -5,8 +5,8 @@ flow's base space set to the request, the style coordinates drawn); what the dec
 measured afterwards with RDKit. Here every decoded molecule is checked: it is kept when RDKit's value
 of each property in ``tolerance`` lies within its tolerance of the target (``|value - target| <=
 tolerance``) and, with ``drug_like``, when it passes the MOSES filters as
-:func:`plugen.molecules.moses.filter_failure` applies them (atoms, charges, rings, PAINS; not MOSES's
-MCF list) and has a synthetic accessibility score ``SAS <= sas_max``. Batches are drawn until ``n``
+:func:`plugen.molecules.moses.filter_failure` applies them (atoms, charges, rings, MCF and PAINS
+alerts) and has a synthetic accessibility score ``SAS <= sas_max``. Batches are drawn until ``n``
 molecules are kept or ``max_decodes`` latents have been decoded; in the second case the result has
 fewer rows and :class:`DecodeBudgetWarning` says so.
 
