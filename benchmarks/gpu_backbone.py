@@ -37,7 +37,10 @@ from plugen.molecules import token_cache, train_full  # noqa: E402
 
 CARRY = ROOT / ".gpu"
 CACHE = "moses-train-selfies.npz"
-MOSES = ROOT.parent / "shared" / "data" / "moses" / "train.csv.gz"
+MOSES = next(
+    (p / "shared/data/moses/train.csv.gz" for p in ROOT.parents[:2] if (p / "shared/data/moses").is_dir()),
+    ROOT / "shared/data/moses/train.csv.gz",
+)
 #: the tiny configuration of the dry run
 TINY = {"hidden": 16, "layers": 1, "embed": 8, "latent_dim": 4, "batch_size": 16, "log_every": 2, "warmup_steps": 2}
 

@@ -80,6 +80,7 @@ class Recipe:
     word_dropout: float = 0.1
     property_weight: float = 1.0
     seed: int = 0
+    train_size: int = 0  # 0: every training molecule of the cache; n: its first n (short comparisons)
     precision: str = "bf16"
     log_every: int = 200
 
@@ -90,8 +91,14 @@ class Recipe:
             raise InputError(f"precision must be 'bf16' or 'fp32', got {self.precision!r}")
         if not 0.0 <= self.word_dropout < 1.0:
             raise InputError(f"word_dropout must be in [0, 1), got {self.word_dropout}")
-        if self.batch_size < 2 or self.total_steps < 1 or self.warmup_steps < 0 or self.anneal_steps < 0:
-            raise InputError("batch_size must be >= 2, total_steps >= 1, warmup_steps and anneal_steps >= 0")
+        if (
+            self.batch_size < 2
+            or self.total_steps < 1
+            or min(self.warmup_steps, self.anneal_steps, self.train_size) < 0
+        ):
+            raise InputError(
+                "batch_size must be >= 2, total_steps >= 1, warmup_steps, anneal_steps and train_size >= 0"
+            )
         return self
 
     def lr_at(self, step: int) -> float:
@@ -119,16 +126,21 @@ class Data:
     meta: dict
 
 
-def training_data(cache: TokenCache, labels_path: str | Path | None = None, device: str = "cpu") -> Data:
+def training_data(
+    cache: TokenCache, labels_path: str | Path | None = None, device: str = "cpu", train_size: int = 0
+) -> Data:
     """Split ``cache`` into training and held-out rows: the held-out rows are the validation split of
     the labelled subset (:func:`plugen.molecules.data.load_subset`, matched by ``moses_row``), which
-    the shipped backbone reports on; its training rows give the property labels."""
+    the shipped backbone reports on; its training rows give the property labels. ``train_size``:
+    keep only the first that many training rows (0: all)."""
     from plugen.molecules.data import SUBSET, load_subset
 
     labels_path = str(labels_path or SUBSET)
     train_lab, val_lab = load_subset("train", labels_path), load_subset("validation", labels_path)
     held = np.isin(cache.rows, val_lab["moses_row"].to_numpy())
     keep = ~held
+    if train_size:
+        keep &= np.cumsum(keep) <= train_size
     rows = cache.rows[keep]
     values = np.full((len(rows), len(LABELS)), np.nan, dtype=np.float32)
     where = {int(r): i for i, r in enumerate(train_lab["moses_row"].to_numpy())}
@@ -138,7 +150,7 @@ def training_data(cache: TokenCache, labels_path: str | Path | None = None, devi
     mean, std = np.nanmean(values, 0), np.nanstd(values, 0)
     if not np.isfinite(mean).all() or keep.sum() < 2:
         raise InputError("the token cache shares no labelled training molecule with the labels file")
-    digest = hashlib.sha256(f"{cache.digest} {Path(labels_path).name} {held.sum()}".encode()).hexdigest()
+    digest = hashlib.sha256(f"{cache.digest} {Path(labels_path).name} {held.sum()} {keep.sum()}".encode()).hexdigest()
     return Data(
         ids=torch.from_numpy(cache.ids[keep]).to(device),
         lengths=cache.lengths[keep].astype(np.int64),
@@ -502,7 +514,7 @@ def train(
         torch.backends.cudnn.allow_tf32 = True
     t0 = time.perf_counter()
     loaded = load_cache(cache)
-    data = training_data(loaded, labels, device)
+    data = training_data(loaded, labels, device, recipe.train_size)
     data_seconds = time.perf_counter() - t0
     log(
         f"{data.meta['train']} training molecules ({data.meta['labelled']} labelled), {data.meta['held_out']} held out, "
