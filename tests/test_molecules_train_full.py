@@ -63,6 +63,12 @@ def test_the_cache_holds_the_tokenizers_ids_and_counts_what_failed(tiny):
         assert cache.ids[k, : cache.lengths[k]].tolist() == tok.encode(smiles[cache.rows[k]])
         assert not cache.ids[k, cache.lengths[k] :].any()
     assert cache.ids.dtype == np.uint8 and cache.ids.shape == (160, int(cache.lengths.max()))
+    token_cache.write_record(meta | {"file_bytes": 1}, folder / "record", "the command")
+    text = (folder / "record.md").read_text()
+    assert (
+        text.startswith("# source.csv tokenised (selfies)\n\nCommand: `the command`") and "| tokenised | 160 |" in text
+    )
+    assert json.loads((folder / "record.json").read_text())["failed_reasons"] == meta["failed_reasons"]
 
 
 def test_a_damaged_or_missing_cache_is_named(tiny, tmp_path):
@@ -119,6 +125,13 @@ def test_a_run_killed_after_a_checkpoint_resumes_where_it_stood(tiny, tmp_path):
     assert resumed["training"]["history"] == whole["training"]["history"]
     a, b = weights(tmp_path / "whole"), weights(tmp_path / "killed")
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_bf16_autocast_trains_and_is_recorded(tiny, tmp_path):
+    meta = train(tiny, tmp_path, replace(TINY, precision="bf16"), until_step=2)
+    run = meta["training"]["runs"][-1]
+    assert run["precision"] == "bf16" and run["steps"] == 2
+    assert all(np.isfinite(row["loss"]) for row in meta["training"]["history"])
 
 
 def test_a_checkpoint_of_another_recipe_or_with_a_damaged_part_is_refused(tiny, tmp_path):

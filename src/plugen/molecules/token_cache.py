@@ -234,6 +234,25 @@ def load_cache(path: str | Path, verify: bool = True) -> TokenCache:
     return TokenCache(meta=meta, **parts)
 
 
+def write_record(meta: dict, stem: str | Path, command: str) -> None:
+    """``stem``.json (the cache's description without the vocabulary) and ``stem``.md (a table), for the results pages."""
+    record = {"command": command, **{k: v for k, v in meta.items() if k != "tokens"}, "vocabulary": meta["tokens"]}
+    Path(stem).with_suffix(".json").write_text(json.dumps(record, indent=2) + "\n")
+    seconds = meta.get("seconds", {})
+    rows = [
+        ("source", f"{meta['source']} (sha256 {meta['source_sha256'][:16]}...), {meta['source_rows_read']:,} rows"),
+        ("tokenised", f"{meta['molecules']:,}"),
+        ("not tokenised (counted, with reasons)", f"{meta['failed']:,} {json.dumps(meta['failed_reasons'])}"),
+        ("vocabulary", f"{len(meta['tokens'])} tokens, specials included"),
+        ("tokens per molecule", f"mean {meta['mean_len']}, max {meta['max_len']} (bos and eos included)"),
+        ("file", f"{meta.get('file_bytes', 0) / 2**20:.1f} MiB (padded uint8 ids, zlib)"),
+        ("time", f"{seconds.get('tokenize', '-')} s tokenising with {meta['workers']} processes"),
+    ]
+    lines = [f"# {meta['source']} tokenised ({meta['tokenizer']})", "", f"Command: `{command}`", ""]
+    lines += ["| | |", "|---|---|", *(f"| {a} | {b} |" for a, b in rows)]
+    Path(stem).with_suffix(".md").write_text("\n".join(lines) + "\n")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         prog="python -m plugen.molecules.token_cache", description=__doc__.split("\n\n")[0]
@@ -249,10 +268,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workers", type=int, default=None, help="processes (default: every core)")
     parser.add_argument("--limit", type=int, default=None, help="only the first LIMIT rows")
     parser.add_argument("--no-progress", action="store_true")
+    parser.add_argument("--record", default=None, help="also write RECORD.json and RECORD.md (a results page's files)")
 
 
 def run(args) -> None:
+    import sys
+
     meta = build_cache(args.source, args.output, args.tokenizer, args.workers, args.limit, not args.no_progress)
+    if args.record:
+        write_record(meta, args.record, "python -m plugen.molecules.token_cache " + " ".join(sys.argv[1:]))
     print(json.dumps({k: v for k, v in meta.items() if k != "tokens"} | {"vocabulary": len(meta["tokens"])}, indent=2))
 
 
