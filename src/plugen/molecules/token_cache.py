@@ -1,7 +1,7 @@
 """A tokenised molecule set on disk, for training a molecule VAE where RDKit and SELFIES are missing.
 
 ``python -m plugen.molecules.token_cache --source ../shared/data/moses/train.csv.gz --output moses-train.npz``
-(or ``plugen molecules tokenize``) reads the ``SMILES`` column of a CSV, tokenises every row with the
+reads the ``SMILES`` column of a CSV, tokenises every row with the
 tokenizer of :mod:`plugen.molecules.tokenizers` (the same ``split`` that :meth:`Tokenizer.encode`
 uses, so RDKit must parse the molecule and SELFIES encode it) in worker processes, and writes one
 zlib-compressed ``.npz``:
