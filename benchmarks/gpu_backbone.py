@@ -116,7 +116,10 @@ def main(argv: list[str] | None = None) -> None:
     recipe_parser = argparse.ArgumentParser()
     for f in fields(train_full.Recipe):
         recipe_parser.add_argument("--" + f.name.replace("_", "-"), type=type(getattr(train_full.Recipe(), f.name)))
-    recipe = train_full.recipe_from(recipe_parser.parse_args(rest))
+    recipe_args = recipe_parser.parse_args(rest)
+    recipe = train_full.recipe_from(recipe_args)
+    if recipe_args.precision is None and not args.device.startswith("cuda"):
+        recipe.precision = "fp32"  # bf16 autocast is for the GPU; on a CPU it is much slower
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     cache = prepare(Path(args.carry), out, recipe.name, Path(args.moses), args.workers)

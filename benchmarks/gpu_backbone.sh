@@ -5,7 +5,7 @@
 # Reads .gpu/moses-train-selfies.npz (token cache), .gpu/checkpoint/ and .gpu/selfies-vae-moses.json (the
 # previous run's, if any) and .gpu/wheels/*.whl (zuko: plugen's one dependency missing from the GPU image);
 # writes under $OUT: checkpoint/ (carry it back as .gpu/checkpoint), selfies-vae-moses.{safetensors,json}
-# (weights and training record), train.log, gpu_machine.txt.
+# (weights and training record), train.log, gpu_machine.txt. DEVICE=cpu PYTHON=... run it on a CPU (slowly).
 set -u
 out=${OUT:?"set OUT to the folder the weights and checkpoint go to"}
 minutes=${1:-8.5}
@@ -14,8 +14,8 @@ mkdir -p "$out"
 export PYTHONUNBUFFERED=1
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv >"$out/gpu_machine.txt" 2>&1
 site=""
-if ! python3 -c "import zuko" 2>/dev/null && ls .gpu/wheels/*.whl >/dev/null 2>&1; then
-  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site .gpu/wheels/*.whl || exit 1
+if ! ${PYTHON:-python3} -c "import zuko" 2>/dev/null && ls .gpu/wheels/*.whl >/dev/null 2>&1; then
+  ${PYTHON:-python3} -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site .gpu/wheels/*.whl || exit 1
   site=/tmp/site:
 fi
-PYTHONPATH="${site}src" python3 benchmarks/gpu_backbone.py --minutes "$minutes" --out "$out" --device cuda "$@" 2>&1
+PYTHONPATH="${site}src" ${PYTHON:-python3} benchmarks/gpu_backbone.py --minutes "$minutes" --out "$out" --device "${DEVICE:-cuda}" "$@" 2>&1

@@ -61,7 +61,8 @@ HELD_OUT = 2000
 
 @dataclass
 class Recipe:
-    """Everything that defines a training run (a resumed run must use the same)."""
+    """Everything that defines a training run (a resumed run must use the same, except
+    ``log_every`` and ``precision``)."""
 
     name: str = "selfies-vae-moses"
     latent_dim: int = 100
@@ -323,7 +324,8 @@ def read_checkpoint(directory: Path, recipe: Recipe, data: Data) -> dict | None:
     if not path.is_file():
         return None
     manifest = json.loads(path.read_text())
-    differ = sorted(k for k, v in asdict(recipe).items() if k != "log_every" and manifest["recipe"].get(k) != v)
+    free = ("log_every", "precision")  # may change between runs
+    differ = sorted(k for k, v in asdict(recipe).items() if k not in free and manifest["recipe"].get(k) != v)
     if differ:
         changes = ", ".join(f"{k}: {manifest['recipe'].get(k)!r} -> {getattr(recipe, k)!r}" for k in differ)
         raise CheckpointError(f"checkpoint {path} was made with another recipe ({changes}); use another directory")
