@@ -125,9 +125,8 @@ def main(argv: list[str] | None = None) -> None:
     cache = prepare(Path(args.carry), out, recipe.name, Path(args.moses), args.workers)
     meta = train(out, cache, recipe, args.minutes, args.device)
     training = meta["training"]
-    print(
-        json.dumps({k: training[k] for k in ("steps", "molecules_seen", "epochs", "held_out")} | training["runs"][-1])
-    )
+    summary = {k: training[k] for k in ("steps", "molecules_seen", "epochs", "held_out")}
+    print(json.dumps({"total": summary, "this_run": training["runs"][-1]}))
 
 
 if __name__ == "__main__":
