@@ -234,7 +234,10 @@ PAGES: tuple[Page, ...] = (
         "The same GRU VAE on SMILES characters and on SELFIES tokens, from the JSONs the training command "
         "writes. The SMILES model learns faster per molecule but only about two thirds of its decoded prior "
         "samples are valid SMILES, against all of them for SELFIES: the reason the shipped backbone reads and "
-        "writes SELFIES. A stronger KL term (KL weight 1) loses the reconstruction.",
+        "writes SELFIES. A stronger KL term (KL weight 1) loses the reconstruction. Then the preparation of "
+        "the retraining on the whole MOSES set (guide: Molecule backbone on a GPU): the training set tokenised "
+        "into the cache the GPU machine reads, and a short CPU comparison of KL schedules at tiny scale that "
+        "chose the recipe's (a weak choice: every run is still near its start, and the step counts differ).",
         (
             Section(
                 markdown="molecule_backbones.md",
@@ -246,8 +249,11 @@ PAGES: tuple[Page, ...] = (
                     "selfies-vae-gpu-kl1.json",
                 ),
             ),
+            Section(markdown="moses_token_cache.md", data=("moses_token_cache.json",), title="MOSES tokenised"),
+            Section(markdown="kl_schedules.md", data=("kl_schedules.json",), title="KL schedules (CPU, tiny scale)"),
         ),
-        "python benchmarks/molecule_backbones.py A.json B.json ...",
+        "python benchmarks/molecule_backbones.py A.json B.json ...; python -m plugen.molecules.token_cache ...; "
+        "python benchmarks/kl_schedules.py ...",
     ),
     Page(
         "molecule-control",
