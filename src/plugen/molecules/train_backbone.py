@@ -339,16 +339,6 @@ def evaluate(model: SequenceVAE, smiles: list[str], seed: int = 0, n_prior: int 
     }
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(
-        prog="python -m plugen.molecules.train_backbone", description=__doc__.split("\n\n")[0]
-    )
-    parser.add_argument("name", choices=sorted(MOLECULE_SPECS))
-    add_arguments(parser)
-    args = parser.parse_args(argv)
-    run(args)
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--minutes", type=float, default=None, help="molecule VAEs: training time budget (default 50)")
     parser.add_argument(
@@ -406,10 +396,6 @@ def run(args) -> None:
             {"name": meta["name"], "seconds": meta["training"]["seconds"], "final": meta["training"]["final"]}, indent=2
         )
     )
-
-
-if __name__ == "__main__":
-    main()
 
 
 def main(argv: list[str] | None = None) -> None:
