@@ -195,7 +195,12 @@ PAGES: tuple[Page, ...] = (
         "(`reencode=4`) move closer to the targets and are more drug-like; generate-and-filter "
         "(`oversample=10`) meets the numbers by filtering, not by the plugin. Also tried without a gain: other "
         "flows (NICE, RealNVP, FPN), a lower temperature, and labelling the training latents by their decoded "
-        "molecules.",
+        "molecules. For comparison, published per-molecule mean absolute deviations of a conditional model "
+        "trained for the task (MolGPT, as quoted by the ChemFM README): logP 0.23, TPSA 3.56, SAS 0.13; and the "
+        "published MOSES rows sit beside the MOSES metrics below: on both, plugen on this backbone trails far. "
+        "Where it is useful today: verified generation (every kept molecule checked with RDKit, fewer decodes "
+        "than filtering unconditional samples away from the centre of the data) and constrained lead "
+        "optimisation (a search that keeps a Tanimoto bound to the start).",
         (
             Section(markdown="molecules.md", data=("molecules.json",), figures="molecules", title="Plain samples"),
             Section(
