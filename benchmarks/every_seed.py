@@ -75,7 +75,8 @@ def run(name: str, scale: str, seed: int, options: dict, data: dict) -> dict:
     names = {lab.name: lab.names for lab in plugin.schema_.labels if lab.kind == "categorical"}
     per_class: dict[str, dict[str, float]] = {}
     for r in edits["edits"]:
-        per_class.setdefault(r["label"], {})[names[r["label"]][int(r["value"])]] = round(r["success"], 3)
+        shown = names[r["label"]][int(r["value"])] if names.get(r["label"]) else f"{r['value']:g}"
+        per_class.setdefault(r["label"], {})[shown] = round(r["success"], 3)
     return {
         "experiment": name,
         "scale": scale,
