@@ -179,7 +179,8 @@ def figure(rows: list[dict], path: Path) -> None:
         ax.set_xticks(range(len(group)), [f"seed {r['seed']}" for r in group])
         ax.set_ylim(0, 1.05)
         ax.set_ylabel("edit success (judged)")
-        shown = options if options != "{}" else "the experiment's settings"
+        own = "the experiment's settings" + (" (style_scale)" if group[-1]["settings"].get("style_scale") else "")
+        shown = options if options != "{}" else own
         ax.set_title(f"Shapes, {scale} size\n{shown}", fontsize=9)
     axes[0][0].legend(loc="lower left", fontsize=7)
     fig.tight_layout()
