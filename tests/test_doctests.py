@@ -11,6 +11,7 @@ MODULES = [
     "plugen.flows",
     "plugen.flows.base",
     "plugen.flows.coupling",
+    "plugen.flows.style",
     "plugen.labels",
     "plugen.priors",
     "plugen.io",

@@ -241,6 +241,7 @@ class Plugin:
         "covariance": ("auto", "per-class", "shared"),
         "autocast": (None, "bf16"),
         "compile": (False, True),
+        "style_scale": (False, True),
         "flow": tuple(FLOWS),
     }
 

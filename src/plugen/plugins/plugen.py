@@ -22,6 +22,7 @@ from plugen.checkpoint import estimator
 from plugen.errors import InputError
 from plugen.flows import Chain, Standardize
 from plugen.flows.linear import InvertibleLinear
+from plugen.flows.style import StyleScale
 from plugen.labels import LabelSchema
 from plugen.plugins.base import Plugin
 from plugen.priors import PluGeNPrior, encode_targets, label_means
@@ -69,6 +70,10 @@ class PluGeN(Plugin):
         balanced_sigma: scale the two sigmas by the label's class balance (the paper's code).
         linear_init: start with an invertible linear layer whose first outputs are least-squares
             fits of the labels (False: the paper's plain flow, no linear layer).
+        style_scale: end the flow with :class:`plugen.flows.style.StyleScale`, a style scale linear
+            in the label coordinates, so that ``s`` of eq. 1 can be ``N(0, I)`` for every class also
+            when a class's latents vary less than the others' (a volume-preserving NICE flow cannot
+            rescale them otherwise); an edit then carries the style over at the new class's scale.
         batch_size, lr, max_epochs, patience, val_fraction, weight_decay, grad_clip: training.
         latent_noise: s >= 0; every training batch gets fresh Gaussian noise of ``s`` times each
             latent dimension's standard deviation (:func:`plugen.training.train`). Use about 0.1 for
@@ -96,6 +101,7 @@ class PluGeN(Plugin):
         continuous_sigma: float = 0.2,
         balanced_sigma: bool = False,
         linear_init: bool = True,
+        style_scale: bool = False,
         batch_size: int = 256,
         lr: float = 1e-3,
         max_epochs: int = 500,
@@ -128,6 +134,8 @@ class PluGeN(Plugin):
         flow = self._make_flow(latent_dim, 0, moments)
         if self.linear_init:
             flow.flows.insert(1, InvertibleLinear(latent_dim))
+        if self.style_scale and schema.width < latent_dim:
+            flow.flows.append(StyleScale(latent_dim, schema.width))
         prior = PluGeNPrior(schema, self.sigma, self.continuous_sigma, self.balanced_sigma)
         return PluGeNModel(flow, prior, linear=self.linear_init)
 
