@@ -2,14 +2,15 @@
 rules end a fit: the measurements behind the default ``batch_size``, ``lr``, ``check_rows``,
 ``patience`` and ``min_improvement`` of the plugins (issue 30).
 
-    python benchmarks/fit_curves.py                # ~6 min on 2 CPU cores
+    python benchmarks/fit_curves.py                # ~6 min on one thread of a busy 2-core machine
     python benchmarks/fit_curves.py --quick        # a smoke run (~30 s)
 
 Every run fits PluGeN with its default flow on the same synthetic entangled latents
 (``plugen.data.entangled``, seed 11, 85% of the rows; the same held-out split for every run) on one
 torch thread. The constant-rate curves score the held-out rows every 4,096 training rows and never
-stop early (they run for a fixed budget); the two stopping runs are the default fit and the earlier
-default (batch 256, Adam 1e-3, one scoring per epoch, patience 10 epochs, plateau decay).
+stop early (they run for a fixed budget); the stopping runs are the default fit, a few other stopping
+settings (patience, ``min_improvement``, ``check_rows``) and the earlier default (batch 256, Adam
+1e-3, one scoring per epoch, patience 10 epochs, plateau decay).
 
 Writes ``benchmarks/results/fit_curves.json``, ``fit_curves.md`` and ``fit_curves/fit_curves.png``.
 """
@@ -30,6 +31,12 @@ from plugen.data import entangled
 RESULTS = Path(__file__).parent / "results"
 CURVES = [(256, 1e-3), (1024, 1e-3), (1024, 2e-3), (1024, 4e-3), (4096, 4e-3)]
 EARLIER_DEFAULT = dict(batch_size=256, lr=1e-3, patience=10, check_rows=0, min_improvement=0.0)
+#: other stopping settings beside the default's
+STOPPING = [
+    dict(patience=4, min_improvement=0.01, check_rows=32768),
+    dict(patience=2, min_improvement=0.02, check_rows=16384),
+    dict(patience=1, min_improvement=0.02, check_rows=32768),
+]
 
 
 def fit(train, budget_s: float | None, **options) -> dict:
@@ -98,17 +105,21 @@ def markdown(result: dict) -> str:
         f"Best held-out NLL of all runs: {best:.4f} nats per dimension; 'to 1%': the first scoring within 1% "
         "of it.",
         "",
-        "| run | batch | lr | scoring | wall time | epochs | best held-out NLL / dim | to 1% | stopped |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| run | batch | lr | scoring | patience | min_improvement | wall time | epochs | best held-out NLL / dim | "
+        "to 1% | stopped |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     named = [(f"constant rate, {result['budget_s']:.0f} s budget", r) for r in result["curves"]]
-    named += [("default fit", result["default"]), ("earlier default fit", result["earlier_default"])]
+    named += [("default fit", result["default"])]
+    named += [("stopping variant", r) for r in result["stopping"]]
+    named += [("earlier default fit", result["earlier_default"])]
     for name, r in named:
         o = {**result["default_options"], **r["options"]}
         scoring = f"every {o['check_rows']} rows" if o["check_rows"] else "every epoch"
         reach = time_to_within(r, best * 1.01)
         lines.append(
-            f"| {name} | {o['batch_size']} | {o['lr']:g} | {scoring} | {r['wall_seconds']:.1f} s | {r['epochs']} | "
+            f"| {name} | {o['batch_size']} | {o['lr']:g} | {scoring} | {o['patience']} | {o['min_improvement']} | "
+            f"{r['wall_seconds']:.1f} s | {r['epochs']} | "
             f"{r['best_nll_per_dim']:.4f} | {'-' if reach is None else f'{reach:.1f} s'} | {r['stopped']} |"
         )
     lines += ["", "![held-out NLL against wall time](fit_curves/fit_curves.png)"]
@@ -118,7 +129,7 @@ def markdown(result: dict) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="small data and budgets: checks that it runs")
-    parser.add_argument("--budget", type=float, default=25.0, help="seconds per constant-rate curve")
+    parser.add_argument("--budget", type=float, default=20.0, help="seconds per constant-rate curve")
     parser.add_argument("--output", default=str(RESULTS / "fit_curves"), help="output path without suffix")
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -132,6 +143,7 @@ def main() -> None:
         )
         curves.append(run)
     default, earlier = fit(train, None), fit(train, None, **EARLIER_DEFAULT)
+    variants = [fit(train, None, **options) for options in STOPPING]
     defaults = PluGeN({"a": "binary"}).get_params()
     result = {
         "command": " ".join(["python", "benchmarks/fit_curves.py", *sys.argv[1:]]),
@@ -143,7 +155,8 @@ def main() -> None:
         "curves": curves,
         "default": default,
         "earlier_default": earlier,
-        "best_nll_per_dim": min(r["best_nll_per_dim"] for r in [*curves, default, earlier]),
+        "stopping": variants,
+        "best_nll_per_dim": min(r["best_nll_per_dim"] for r in [*curves, default, earlier, *variants]),
     }
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)

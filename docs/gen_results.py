@@ -55,7 +55,7 @@ PAGES: tuple[Page, ...] = (
         "core",
         "Core: default fit, latency, exactness",
         "Synthetic entangled latents with known labels, judged by independent MLP probes. The default fit "
-        "(LU-initialised linear layer, batch 1,024, Adam 2e-3 with warm-up, held-out checks every 32,768 rows "
+        "(LU-initialised linear layer, batch 1,024, Adam 2e-3 with warm-up, held-out checks every 16,384 rows "
         "with a relative improvement threshold and the learning rate halved at each stale check) run to its own "
         "stop, against the PluGeN paper's recipe (a plain NICE of 4 couplings x 3 hidden layers of 512, Adam "
         "1e-4, batch 32) given a fixed budget: the recipe's time to the default fit's final edit success over "
