@@ -642,7 +642,7 @@ def _run_epochs(
         else:
             score, stopped = (state.history["val_nll"] or [math.nan])[-1], None
             if epoch == config.max_epochs and state.window_rows:  # the last steps are scored too
-                stopped = _check(loop, state, epoch, torch.zeros((), dtype=torch.float64))
+                stopped = _check(loop, state, epoch, torch.zeros((), dtype=torch.float64, device=loop.device))
         if stopped is not None and stopped.startswith("non-finite"):
             break
         bar.set_postfix(train=f"{train_nll:.3f}", val=f"{score:.3f}" if loop.rows.n_val else "-", best=state.best_epoch)
