@@ -6,14 +6,16 @@ and the exactness of a no-op edit.
 
 Writes ``benchmarks/results/core.json`` and ``core.md``.
 
-Time to quality. Both fits run on the same synthetic entangled latents (``plugen.data.entangled``)
-and are judged by the same independent probes (MLPs trained on the latents and labels): after every
-epoch the mean edit success on held-out rows is measured (evaluation time is excluded from the
-clock). The paper recipe is PluGeN's StyleGAN setting: a plain NICE (no linear layer), 4 couplings
-of 3 hidden layers of 512, Adam lr 1e-4, batch 32, no weight decay, run for a fixed time budget;
-both use the same label prior (sigma). The quality target is the best edit
-success the recipe reached within its budget; the figure is the ratio of the wall times at which
-each fit first reached it.
+Time to quality. Both fits run on the same latents: synthetic entangled ones
+(``plugen.data.entangled``) of 64 and 512 dimensions, and the shipped MNIST and Shapes VAEs'
+encodings of the main job's training images (``plugen.lab.experiments``, its labels); both are judged
+by the same independent probes (MLPs trained on the latents and labels): after every epoch the mean
+edit success on held-out rows is measured (evaluation time is excluded from the clock). The paper
+recipe is PluGeN's StyleGAN setting: a plain NICE (no linear layer), 4 couplings of 3 hidden layers
+of 512, Adam lr 1e-4, batch 32, no weight decay, run for a fixed time budget; both use the same
+label prior (sigma). The default fit runs to its own stop, as a user waits for ``fit()``; its edit
+success at the end (with the weights it keeps) is the target, and the figure is the ratio of the
+recipe's wall time to first reach that success (less 0.005) to the default fit's whole wall time.
 
 Edit latency. Median wall time of ``model.edit(z, {...})`` on one row (after warm-up), and of the
 flow part alone (``F^-1`` then ``F`` under ``torch.inference_mode``); the difference is the
@@ -24,10 +26,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
+import os
 import platform
 import statistics
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -42,6 +47,8 @@ RESULTS = Path(__file__).parent / "results"
 PAPER_RECIPE = dict(
     flow="nice", transforms=4, hidden_features=512, depth=3, lr=1e-4, batch_size=32, linear_init=False, weight_decay=0.0
 )
+#: the recipe matches the default fit's edit success when it comes this close to it
+TOLERANCE = 0.005
 
 
 def machine() -> dict:
@@ -63,8 +70,9 @@ def machine() -> dict:
     }
 
 
-def quality_curve(model, train, test_Z, probes, budget_s: float) -> list[dict]:
-    """Fit ``model`` and record edit success after every epoch, against training wall time."""
+def quality_curve(model, train, test_Z, probes, budget_s: float) -> tuple[list[dict], float]:
+    """Fit ``model`` and record edit success after every epoch, against training wall time; also
+    the whole fit's wall time, evaluation excluded."""
     curve: list[dict] = []
     excluded = 0.0
     start = time.perf_counter()
@@ -93,7 +101,7 @@ def quality_curve(model, train, test_Z, probes, budget_s: float) -> list[dict]:
         return elapsed > budget_s
 
     model.fit(train.Z, train.Y, on_epoch=on_epoch)
-    return curve
+    return curve, time.perf_counter() - start - excluded
 
 
 def first_time(curve: list[dict], target: float) -> float | None:
@@ -103,33 +111,65 @@ def first_time(curve: list[dict], target: float) -> float | None:
     return None
 
 
-def time_to_quality(latent_dim: int, n: int, budget_s: float) -> dict:
-    print(f"time to quality: {n} latents of size {latent_dim}", file=sys.stderr)
+@dataclass
+class Latents:
+    """Training latents and labels of one time-to-quality setting, and their test latents."""
+
+    name: str
+    labels: dict
+    Z: np.ndarray
+    Y: np.ndarray
+    test_Z: np.ndarray
+
+
+def synthetic(latent_dim: int, n: int) -> Latents:
     train, test = entangled(n=n, latent_dim=latent_dim, seed=11).split(0.85)
-    probes = train_probes(train.Z, train.Y, train.labels)
-    test_Z = test.Z[:300]
+    return Latents("entangled", train.labels, train.Z, train.Y, test.Z[:300])
+
+
+def image_latents(name: str) -> Latents:
+    """The main job's training latents of ``name`` ("mnist" or "shapes"), encoded by its backbone,
+    with the labels its plugins are fitted on; the test images' latents to edit."""
+    from plugen.backbones import load
+    from plugen.lab.experiments import SCALES, experiments
+
+    spec = experiments()[name]
+    train, test = spec.load(SCALES["demo"])
+    backbone = load(spec.backbone)
+    labels, Y = spec.plugin_labels(train)
+    return Latents(name, labels, backbone.encode(train.images), Y, backbone.encode(test.images[:300]))
+
+
+def time_to_quality(data: Latents, budget_s: float) -> dict:
+    latent_dim = data.Z.shape[1]
+    print(f"time to quality: {data.name}, {len(data.Z)} latents of size {latent_dim}", file=sys.stderr)
+    probes = train_probes(data.Z, data.Y, data.labels)
     print("  paper recipe", PAPER_RECIPE, file=sys.stderr)
-    recipe = PluGeN(train.labels, **PAPER_RECIPE, max_epochs=1000, patience=10**6, progress=False, device="cpu")
-    recipe_curve = quality_curve(recipe, train, test_Z, probes, budget_s)
+    recipe = PluGeN(data.labels, **PAPER_RECIPE, max_epochs=1000, patience=10**6, progress=False, device="cpu")
+    recipe_curve, _ = quality_curve(recipe, data, data.test_Z, probes, budget_s)
     print("  default fit", file=sys.stderr)
-    default = PluGeN(train.labels, progress=False, device="cpu")
-    default_curve = quality_curve(default, train, test_Z, probes, budget_s)
-    target = max(p["success"] for p in recipe_curve)
-    t_recipe, t_default = first_time(recipe_curve, target), first_time(default_curve, target)
-    final = edit_report(default, test_Z, probes)
+    default = PluGeN(data.labels, progress=False, device="cpu")
+    default_curve, default_seconds = quality_curve(default, data, data.test_Z, probes, math.inf)
+    final = edit_report(default, data.test_Z, probes)
+    target = final["mean_success"] - TOLERANCE
+    t_recipe = first_time(recipe_curve, target)
     return {
+        "latents": data.name,
         "latent_dim": latent_dim,
-        "n_train": len(train.Z),
+        "n_train": len(data.Z),
         "recipe": PAPER_RECIPE,
         "budget_s": budget_s,
-        "target_success": target,
-        "recipe_seconds_to_target": t_recipe,
-        "default_seconds_to_target": t_default,
-        "speedup": (t_recipe / t_default) if t_default else None,
-        "default_fit_seconds": default.history_["seconds"],
-        "default_epochs": default.history_["epochs"],
+        "load": round(os.getloadavg()[0], 2),
         "default_final_success": final["mean_success"],
         "default_final_preserved": final["mean_preserved"],
+        "target_success": target,
+        "recipe_seconds_to_target": t_recipe,
+        "recipe_best_success": max(p["success"] for p in recipe_curve),
+        "default_fit_seconds": round(default_seconds, 2),
+        "default_epochs": default.history_["epochs"],
+        "default_best_nll_per_dim": default.history_["best_nll_per_dim"],
+        "speedup": (t_recipe / default_seconds) if t_recipe else None,
+        "speedup_at_least": None if t_recipe else budget_s / default_seconds,
         "recipe_curve": recipe_curve,
         "default_curve": default_curve,
     }
@@ -237,18 +277,24 @@ def markdown(result: dict) -> str:
         "",
     ]
     lines += [
-        "## Time to the paper recipe's edit success",
+        "## The whole default fit against the paper recipe's time to the same edit success",
         "",
-        "| latents | rows | recipe budget | target success | recipe time | default time | speed-up | default full fit | default final success / preserved |",
-        "|---|---|---|---|---|---|---|---|---|",
+        f"Target: the default fit's final edit success less {TOLERANCE}; speed-up: the recipe's time to "
+        "the target over the default fit's whole wall time (both in one run; evaluation excluded).",
+        "",
+        "| latents | N | rows | load | default fit (whole) | default success / preserved | held-out NLL / dim | "
+        "recipe budget | recipe best success | recipe time to target | speed-up |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in result["time_to_quality"]:
-        speed = f"{r['speedup']:.1f}x" if r["speedup"] else "not reached"
+        t = r["recipe_seconds_to_target"]
+        speed = f"{r['speedup']:.1f}x" if r["speedup"] else f"over {r['speedup_at_least']:.1f}x (not reached)"
         lines.append(
-            f"| {r['latent_dim']} | {r['n_train']} | {r['budget_s']:.0f} s | {r['target_success']:.3f} | "
-            f"{r['recipe_seconds_to_target']} s | {r['default_seconds_to_target']} s | {speed} | "
+            f"| {r['latents']} | {r['latent_dim']} | {r['n_train']} | {r['load']} | "
             f"{r['default_fit_seconds']:.1f} s ({r['default_epochs']} epochs) | "
-            f"{r['default_final_success']:.3f} / {r['default_final_preserved']:.3f} |"
+            f"{r['default_final_success']:.3f} / {r['default_final_preserved']:.3f} | "
+            f"{r['default_best_nll_per_dim']:.4f} | {r['budget_s']:.0f} s | {r['recipe_best_success']:.3f} | "
+            f"{'-' if t is None else f'{t} s'} | {speed} |"
         )
     lines += [
         "",
@@ -257,7 +303,7 @@ def markdown(result: dict) -> str:
         "| estimator | flow | N | architecture | edit | flow part | Python overhead | FPN with inferred labels |",
         "|---|---|---|---|---|---|---|---|",
     ]
-    for r in result["edit_latency"]:
+    for r in result.get("edit_latency", []):
         a = r["architecture"]
         lines.append(
             f"| {r['estimator']} | {r['flow']} | {r['latent_dim']} | {a['transforms']} x {a['depth']} x {a['hidden_features']} | "
@@ -271,7 +317,7 @@ def markdown(result: dict) -> str:
         "| estimator | flow | max abs error | max abs latent |",
         "|---|---|---|---|",
     ]
-    for r in result["round_trip"]:
+    for r in result.get("round_trip", []):
         lines.append(f"| {r['estimator']} | {r['flow']} | {r['max_abs_error']:.2e} | {r['max_abs_latent']:.2f} |")
     return "\n".join(lines) + "\n"
 
@@ -280,6 +326,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="small sizes and budgets: checks that every part runs")
     parser.add_argument("--budget", type=float, default=300.0, help="seconds of training for the paper recipe")
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     parser.add_argument("--output", default=str(RESULTS / "core"), help="output path without suffix")
     parser.add_argument(
         "--parts",
@@ -288,18 +335,22 @@ def main() -> None:
     )
     args = parser.parse_args()
     parts = set(args.parts.split(","))
+    if args.threads:
+        torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     if args.quick:
-        settings, budget, repeats, epochs = [(16, 2000)], 5.0, 50, 3
+        settings, budget, repeats, epochs = [lambda: synthetic(16, 2000)], 5.0, 50, 3
     else:
-        settings, budget, repeats, epochs = [(64, 12000), (512, 12000)], args.budget, 2000, 30
+        settings = [lambda: synthetic(64, 12000), lambda: synthetic(512, 12000)]
+        settings += [lambda: image_latents("mnist"), lambda: image_latents("shapes")]
+        budget, repeats, epochs = args.budget, 2000, 30
     out = Path(args.output)
     command = " ".join(["python", "benchmarks/core.py", *sys.argv[1:]])
     result = json.loads(out.with_suffix(".json").read_text()) if out.with_suffix(".json").exists() else {}
     result["machine"] = machine()
     result.setdefault("commands", {})
     for part, key, run in (
-        ("quality", "time_to_quality", lambda: [time_to_quality(N, n, budget) for N, n in settings]),
+        ("quality", "time_to_quality", lambda: [time_to_quality(load(), budget) for load in settings]),
         ("latency", "edit_latency", lambda: edit_latency(repeats, epochs)),
         ("roundtrip", "round_trip", lambda: round_trip(epochs)),
     ):

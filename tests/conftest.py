@@ -31,8 +31,9 @@ def _seeded_global_rng():
     torch.manual_seed(0)
 
 
-#: fast but real training settings for the suite
-FAST = dict(max_epochs=60, patience=8, progress=False, device="cpu")
+#: fast but real training settings for the suite: one scoring per epoch, batch 256 (the earlier defaults;
+#: tests/test_stopping.py tests the held-out checks)
+FAST = dict(max_epochs=60, patience=8, progress=False, device="cpu", batch_size=256, check_rows=0, min_improvement=0.0)
 
 
 @pytest.fixture(scope="session")

@@ -97,6 +97,14 @@ class TrainingConfig:
         progress: show a progress bar (on the first process only).
         autocast: ``"bf16"`` runs the forward pass under bfloat16 autocast.
         compile: wrap the objective in ``torch.compile``.
+        check_rows: training rows between held-out checks, across epoch boundaries, whatever the
+            size of the data (0: one scoring at the end of every epoch). With checks, ``patience``
+            counts checks and the learning rate halves after ``decay_patience`` checks in a row
+            without an improvement.
+        min_improvement: a check improves only when it beats the best NLL by more than this share
+            of the improvement made since the first check (0: by ``min_delta`` alone).
+        decay_patience: scorings in a row without an improvement before the learning rate halves
+            (default: 1 with ``check_rows``, else ``max(1, patience // 3)``).
     """
 
     batch_size: int
@@ -112,6 +120,16 @@ class TrainingConfig:
     progress: bool = True
     autocast: str | None = None
     compile: bool = False
+    check_rows: int = 0
+    min_improvement: float = 0.0
+    decay_patience: int | None = None
+
+    @property
+    def lr_patience(self) -> int:
+        """Scorings without an improvement before the learning rate halves."""
+        if self.decay_patience is not None:
+            return self.decay_patience
+        return 1 if self.check_rows else max(1, self.patience // 3)
 
 
 class Objective(nn.Module):
@@ -199,6 +217,14 @@ class Schedules:
         if steps >= self.warmup_steps:
             self.plateau.step(score)
 
+    def after_check(self, steps: int, stale: int) -> None:
+        """With held-out checks: halve the learning rate after every ``plateau.patience`` checks
+        in a row that the stopping rule did not count as an improvement (``stale``), so that the
+        rate anneals while the fit runs out its patience and the last checks refine the best weights."""
+        if steps >= self.warmup_steps and stale and stale % self.plateau.patience == 0:
+            for group in self.optimizer.param_groups:
+                group["lr"] *= self.plateau.factor
+
 
 def make_schedules(module: nn.Module, config: TrainingConfig) -> Schedules:
     """Adam over ``module``'s parameters and its two learning-rate schedules."""
@@ -208,14 +234,17 @@ def make_schedules(module: nn.Module, config: TrainingConfig) -> Schedules:
     optimizer = torch.optim.Adam(module.parameters(), lr=config.lr, weight_decay=config.weight_decay, foreach=True)
     warmup_steps = config.warmup_steps
     warmup = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: min(1.0, (step + 1) / warmup_steps))
-    plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=0.5, patience=max(1, config.patience // 3))
+    plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=0.5, patience=config.lr_patience)
     return Schedules(optimizer, warmup, plateau, warmup_steps)
 
 
 # ---------------------------------------------------------------------- stopping
 @dataclass
 class FitState:
-    """What a fit has done so far; saved after every epoch (:func:`snapshot`) to resume from."""
+    """What a fit has done so far; saved after every epoch (:func:`snapshot`) to resume from.
+
+    ``first_score`` is the first scoring's NLL (the relative threshold measures progress from it);
+    ``window_nll`` and ``window_rows`` sum the training NLL since the last held-out check."""
 
     epoch: int = 0
     steps: int = 0
@@ -225,12 +254,15 @@ class FitState:
     seconds: float = 0.0
     history: dict = field(default_factory=lambda: {"train_nll": [], "val_nll": [], "lr": [], "seconds": []})
     best_state: dict = field(default_factory=dict)
+    first_score: float = math.nan
+    window_nll: float = 0.0
+    window_rows: int = 0
 
     def as_dict(self) -> dict:
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
 
     def record(self, train_nll: float, val_nll: float, lr: float, seconds: float) -> None:
-        """One epoch's line of the history (``val_nll`` NaN when nothing is held out)."""
+        """One scoring's line of the history (``val_nll`` NaN when nothing is held out)."""
         for name, value in (("train_nll", train_nll), ("val_nll", val_nll), ("lr", lr), ("seconds", seconds)):
             self.history[name].append(value)
 
@@ -238,7 +270,11 @@ class FitState:
 @dataclass
 class EarlyStopping:
     """Stop when the monitored NLL has not fallen by more than ``min_delta`` for ``patience``
-    epochs in a row; the weights of the best epoch are kept.
+    scorings (epochs, or held-out checks) in a row; the weights of the best scoring are kept.
+
+    With ``min_improvement`` > 0 a scoring must also beat the best by that share of the progress
+    made since the first scoring (``first_score - best``): a relative threshold, which needs no
+    scale of the NLL and ends a fit whose gains have become small beside what it already gained.
 
     Another rule (a relative threshold, say) overrides :meth:`improved` or :meth:`exhausted` and
     is given to :func:`train` as ``stopping``; the loop only calls :meth:`update` after each
@@ -247,13 +283,21 @@ class EarlyStopping:
 
     patience: int
     min_delta: float
+    min_improvement: float = 0.0
 
     def improved(self, score: float, best: float) -> bool:
         return score < best - self.min_delta
 
+    def significant(self, score: float, state: FitState) -> bool:
+        """Whether ``score`` beats the best by ``min_improvement`` of the progress so far."""
+        gained = state.first_score - state.best if math.isfinite(state.best) else 0.0
+        return score < state.best - self.min_improvement * max(0.0, gained)
+
     def update(self, state: FitState, epoch: int, score: float, module: nn.Module) -> None:
-        """Count ``score`` of ``epoch``: a new best (its weights copied) or one more stale epoch."""
-        if self.improved(score, state.best):
+        """Count ``score`` of ``epoch``: a new best (its weights copied) or one more stale scoring."""
+        if math.isnan(state.first_score):
+            state.first_score = score
+        if self.improved(score, state.best) and self.significant(score, state):
             state.best, state.best_epoch, state.stale = score, epoch, 0
             state.best_state = copy.deepcopy(module.state_dict())
         else:
@@ -264,8 +308,9 @@ class EarlyStopping:
 
 
 def default_stopping(config: TrainingConfig, features: int) -> EarlyStopping:
-    """The default rule: an improvement smaller than ``MIN_DELTA_PER_DIM`` per dimension is noise."""
-    return EarlyStopping(config.patience, MIN_DELTA_PER_DIM * features)
+    """The default rule: an improvement smaller than ``MIN_DELTA_PER_DIM`` per dimension is noise,
+    and one smaller than ``config.min_improvement`` of the progress so far is too small to wait for."""
+    return EarlyStopping(config.patience, MIN_DELTA_PER_DIM * features, config.min_improvement)
 
 
 # ---------------------------------------------------------------------- state for resume
@@ -293,11 +338,22 @@ def resume_key(
         latent_noise=None if latent_noise is None else latent_noise.tolist(),
         parameters=[list(p.shape) for p in module.parameters()],
         **({} if config.split_seed in (None, config.seed) else {"split_seed": config.split_seed}),
+        **_scoring_settings(config),
         **(objective_settings or {}),
     )
     if rows.groups is not None:  # another grouping holds out other rows
         settings["groups"] = hashlib.sha256(rows.groups.tobytes()).hexdigest()
     return fingerprint(settings, rows.fingerprint_rows(), rows.n, rows.features)
+
+
+def _scoring_settings(config: TrainingConfig) -> dict:
+    """The scoring settings that differ from one check per epoch and the absolute threshold alone
+    (left out otherwise, so that states saved before these settings existed still resume)."""
+    settings = dict(
+        check_rows=config.check_rows, min_improvement=config.min_improvement, decay_patience=config.decay_patience
+    )
+    original = dict(check_rows=0, min_improvement=0.0, decay_patience=None)
+    return {k: v for k, v in settings.items() if v != original[k]}
 
 
 def snapshot(state: FitState, key: str, module: nn.Module, schedules: Schedules, generators: Generators) -> dict:
@@ -316,8 +372,8 @@ def snapshot(state: FitState, key: str, module: nn.Module, schedules: Schedules,
 
 def restore(saved: dict, state: FitState, module: nn.Module, schedules: Schedules, generators: Generators) -> None:
     """Put a :func:`snapshot` back into the fit's pieces."""
-    for name in state.as_dict():
-        setattr(state, name, saved[name])
+    for name, value in state.as_dict().items():
+        setattr(state, name, saved.get(name, value))  # states written before a key existed: its start value
     state.history.setdefault("seconds", [])  # states written before this key existed
     module.load_state_dict(saved["module"])
     schedules.optimizer.load_state_dict(saved["optimizer"])
@@ -328,6 +384,16 @@ def restore(saved: dict, state: FitState, module: nn.Module, schedules: Schedule
 
 
 # ---------------------------------------------------------------------- one epoch
+@dataclass
+class Checks:
+    """Held-out checks every ``rows`` training rows (across epoch boundaries): ``run(train_nll,
+    epoch)`` scores the held-out rows after the step that completes a window, given the mean
+    training NLL of the window, and returns why training must stop, or None."""
+
+    rows: int
+    run: Callable[[float, int], str | None]
+
+
 @dataclass
 class Loop:
     """The moving parts of one fit that every epoch uses.
@@ -340,6 +406,8 @@ class Loop:
     Framework for Normalizing Flow on Manifolds", train on data perturbed the same way).
     ``forward(z, t)``: the per-row NLL (the objective, wrapped for DDP or ``torch.compile`` when
     asked), run under ``cast``.
+    ``checks`` (None: one scoring per epoch) scores the held-out rows every ``checks.rows``
+    training rows, from inside the epochs.
     """
 
     module: nn.Module
@@ -354,6 +422,7 @@ class Loop:
     cast: contextlib.AbstractContextManager = field(default_factory=contextlib.nullcontext)
     rank: int = 0
     world: int = 1
+    checks: Checks | None = None
 
     @property
     def device(self) -> torch.device:
@@ -392,6 +461,7 @@ def run_epoch(loop: Loop, state: FitState, epoch: int) -> tuple[float, str | Non
     loop.module.train()
     device, check_every = loop.device, loss_read_interval(loop.device)
     running, seen, checked, b = torch.zeros((), dtype=torch.float64, device=device), 0, 0, -1
+    mark = running.clone()  # ``running`` at the last held-out check
     for b, (z, t, batch_rows) in enumerate(loop.batches()):
         per_row = loop.per_row_nll(z, t)
         # this process's share of the global batch mean; DDP averages the gradients over processes
@@ -403,10 +473,31 @@ def run_epoch(loop: Loop, state: FitState, epoch: int) -> tuple[float, str | Non
             checked = b + 1
         loop.step(loss, state)
         seen += batch_rows
+        if loop.checks is not None:
+            state.window_rows += batch_rows
+            if state.window_rows >= loop.checks.rows:
+                stopped = _check(loop, state, epoch, running - mark)
+                mark = running.clone()
+                if stopped is not None:
+                    return running.item() / max(1, seen), stopped
     (total,) = distributed.sum_all(running.item(), device=device)
     if not math.isfinite(total):
         return math.nan, f"non-finite loss at epoch {epoch}, {_batches(checked, b + 1)}"
+    if loop.checks is not None:  # the window goes on in the next epoch
+        state.window_nll += distributed.sum_all((running - mark).item(), device=device)[0]
     return total / max(1, seen), None
+
+
+def _check(loop: Loop, state: FitState, epoch: int, window: Tensor) -> str | None:
+    """A held-out check after a full window of training rows; training goes on in train mode."""
+    (window_nll,) = distributed.sum_all(window.item(), device=window.device)
+    train_nll = (state.window_nll + window_nll) / max(1, state.window_rows)
+    state.window_nll, state.window_rows = 0.0, 0
+    if not math.isfinite(train_nll):
+        return f"non-finite loss at epoch {epoch}"
+    stopped = loop.checks.run(train_nll, epoch)
+    loop.module.train()
+    return stopped
 
 
 def _batches(after: int, upto: int) -> str:
@@ -525,7 +616,9 @@ def _run_epochs(
     key: str,
     start: float,
 ) -> str:
-    """Epochs from the one after ``state.epoch`` until a stopping rule fires; returns why it stopped."""
+    """Epochs from the one after ``state.epoch`` until a stopping rule fires; returns why it stopped.
+    The held-out rows are scored after every epoch, or with ``config.check_rows`` by the checks
+    inside the epochs (:class:`Checks`)."""
     bar = tqdm(
         range(state.epoch + 1, config.max_epochs + 1),
         desc="fit",
@@ -535,18 +628,23 @@ def _run_epochs(
         initial=state.epoch,
         total=config.max_epochs,
     )
+    scoring = Scoring(loop, state, stopping, nll, _check_subset(held_out, config.check_rows), start)
+    if config.check_rows:
+        loop.checks = Checks(config.check_rows, scoring.check)
     stopped = None
     for epoch in bar:
         train_nll, stopped = run_epoch(loop, state, epoch)
+        state.epoch = epoch
         if stopped is not None:
             break
-        score = _score(loop, nll, held_out, train_nll)
-        if not math.isfinite(score):
-            stopped = f"non-finite held-out loss at epoch {epoch}"
+        if loop.checks is None:
+            score, stopped = scoring.epoch(train_nll, epoch)
+        else:
+            score, stopped = (state.history["val_nll"] or [math.nan])[-1], None
+            if epoch == config.max_epochs and state.window_rows:  # the last steps are scored too
+                stopped = _check(loop, state, epoch, torch.zeros((), dtype=torch.float64, device=loop.device))
+        if stopped is not None and stopped.startswith("non-finite"):
             break
-        state.record(train_nll, score if loop.rows.n_val else math.nan, loop.schedules.lr, time.perf_counter() - start)
-        stopping.update(state, epoch, score, loop.module)
-        loop.schedules.after_epoch(state.steps, score)
         bar.set_postfix(train=f"{train_nll:.3f}", val=f"{score:.3f}" if loop.rows.n_val else "-", best=state.best_epoch)
         stopped = _stop_reason(on_epoch, epoch, train_nll, score, stopping, state)
         if stopped is not None:
@@ -555,6 +653,51 @@ def _run_epochs(
             _save(checkpoint, state, epoch, start, key, loop)
     bar.close()
     return stopped or "max_epochs"
+
+
+def _check_subset(held_out: tuple[Tensor, Tensor] | None, check_rows: int) -> tuple[Tensor, Tensor] | None:
+    """With checks, at most ``check_rows`` held-out rows are scored (the split is already random):
+    a check then costs at most a forward pass over as many rows as the training between checks."""
+    if held_out is None or not check_rows:
+        return held_out
+    return held_out[0][:check_rows], held_out[1][:check_rows]
+
+
+@dataclass
+class Scoring:
+    """Scores the held-out rows, records the history and counts the score for the stopping rule:
+    after every epoch (:meth:`epoch`) or at every held-out check (:meth:`check`)."""
+
+    loop: Loop
+    state: FitState
+    stopping: EarlyStopping
+    nll: NLL
+    held_out: tuple[Tensor, Tensor] | None
+    start: float
+
+    def count(self, train_nll: float, epoch: int) -> tuple[float, str | None]:
+        """The score, counted by the stopping rule; or NaN and why training must stop."""
+        loop, state = self.loop, self.state
+        score = _score(loop, self.nll, self.held_out, train_nll)
+        if not math.isfinite(score):
+            return math.nan, f"non-finite held-out loss at epoch {epoch}"
+        val = score if loop.rows.n_val else math.nan
+        state.record(train_nll, val, loop.schedules.lr, time.perf_counter() - self.start)
+        self.stopping.update(state, epoch, score, loop.module)
+        return score, None
+
+    def epoch(self, train_nll: float, epoch: int) -> tuple[float, str | None]:
+        score, stopped = self.count(train_nll, epoch)
+        if stopped is None:
+            self.loop.schedules.after_epoch(self.state.steps, score)
+        return score, stopped
+
+    def check(self, train_nll: float, epoch: int) -> str | None:
+        _, stopped = self.count(train_nll, epoch)
+        if stopped is not None:
+            return stopped
+        self.loop.schedules.after_check(self.state.steps, self.state.stale)
+        return "early_stopping" if self.stopping.exhausted(self.state) else None
 
 
 def _stop_reason(
@@ -585,7 +728,8 @@ def _save(checkpoint, state: FitState, epoch: int, start: float, key: str, loop:
 
 def _summary(state: FitState, rows: Rows, loop: Loop, stopped: str, saved: dict | None, start: float) -> dict:
     return {
-        "epochs": len(state.history["train_nll"]),
+        "epochs": len(state.history["train_nll"]) if loop.checks is None else state.epoch,
+        "checks": len(state.history["train_nll"]),
         "steps": state.steps,
         "best_epoch": state.best_epoch,
         "best_nll": state.best,

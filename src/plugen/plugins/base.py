@@ -29,6 +29,9 @@ DTYPES = {"float32": torch.float32, "float64": torch.float64}
 #: at most this many rows (chosen at random) feed the data-dependent initialisation, which works in
 #: float64 on a few copies of them: enough for a stable start, and memory that does not grow with n
 INIT_ROWS = 50_000
+#: rows of training over which the learning rate warms up when the held-out rows are checked by rows
+#: (``check_rows``): 100 steps of the earlier default batch of 256
+WARMUP_ROWS = 25_600
 
 
 @dataclass
@@ -48,6 +51,12 @@ class _TrainingData:
     def close(self) -> None:
         if self.reader:
             self.reader.close()
+
+
+def warmup_steps(batch_size: int, check_rows: int) -> int:
+    """Steps of the learning-rate warm-up: with held-out checks, as many as cover ``WARMUP_ROWS``
+    training rows whatever the batch size; without them, the 100 steps of earlier versions."""
+    return max(1, WARMUP_ROWS // batch_size) if check_rows else 100
 
 
 class Plugin:
@@ -202,6 +211,9 @@ class Plugin:
             lr=self.lr,
             max_epochs=self.max_epochs,
             patience=self.patience,
+            check_rows=self.check_rows,
+            min_improvement=self.min_improvement,
+            warmup_steps=warmup_steps(self.batch_size, self.check_rows),
             val_fraction=self.val_fraction,
             weight_decay=self.weight_decay,
             grad_clip=self.grad_clip,
@@ -235,8 +247,8 @@ class Plugin:
         "sigma",
         "continuous_sigma",
     )
-    _fractions = ("val_fraction", "label_dropout", "weight_decay", "latent_noise")
-    _nonnegative = ("classifier_weight",)
+    _fractions = ("val_fraction", "label_dropout", "weight_decay", "latent_noise", "min_improvement")
+    _nonnegative = ("classifier_weight", "check_rows")
     _choices = {
         "covariance": ("auto", "per-class", "shared"),
         "autocast": (None, "bf16"),
