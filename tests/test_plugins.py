@@ -443,7 +443,7 @@ def test_class_names_on_real_digits_fit_edit_sample_save_and_load(tmp_path):
     train, test = slice(0, 1400), slice(1400, None)
     probe = LogisticRegression(max_iter=2000).fit(Z[train], y[train])  # an independent judge of the digit
     model = PluGeN(
-        {"digit": words}, **{**FAST, "max_epochs": 10}, transforms=2, hidden_features=32, batch_size=128
+        {"digit": words}, **{**FAST, "max_epochs": 10, "batch_size": 128}, transforms=2, hidden_features=32
     ).fit(Z[train], {"digit": names[train]})
     assert np.mean(model.predict(Z[test], names=True)[:, 0] == names[test]) >= 0.75
     assert np.mean(probe.predict(model.sample(200, {"digit": "seven"}, seed=0)) == 7) >= 0.9

@@ -320,10 +320,21 @@ def test_demo_cache_is_reused(mnist, cache):
 
 
 def test_demo_fit_settings_take_the_experiments_own_plugin_settings():
+    from plugen.lab.experiments import EPOCH_TRAINING
+
     assert sources.fit_settings("shapes")["transforms"] == 12  # what the image experiments use
-    assert sources.fit_settings("mnist") == {"transforms": 12, "max_epochs": 30, "seed": 0}
+    assert sources.fit_settings("mnist") == {
+        **EPOCH_TRAINING,
+        "transforms": 12,
+        "style_scale": True,
+        "max_epochs": 30,
+        "seed": 0,
+    }
     assert sources.fit_settings("shapes", {"max_epochs": 2, "transforms": 4}) == {
+        **EPOCH_TRAINING,
         "transforms": 4,
+        "style_scale": True,
+        "restarts": 1,
         "max_epochs": 2,
         "seed": 0,
     }

@@ -257,8 +257,10 @@ def _experiment(name: str):
 
 def fit_settings(name: str, fit: dict | None = None) -> dict:
     """The PluGeN settings an image demo is fitted with: the experiment's own (e.g. 12
-    couplings), :data:`DEMO_FIT`, then ``fit``."""
-    return {**_experiment(name).plugen_options, **DEMO_FIT, **(fit or {})}
+    couplings, trained per epoch as the experiments are), :data:`DEMO_FIT`, then ``fit``."""
+    from plugen.lab.experiments import EPOCH_TRAINING
+
+    return {**EPOCH_TRAINING, **_experiment(name).plugen_options, **DEMO_FIT, **(fit or {})}
 
 
 def _cache_folder(cache: Path | None, name: str, backbone, settings: dict) -> Path:
