@@ -27,6 +27,7 @@ import torch
 
 from plugen import PluGeN
 from plugen.data import entangled
+from plugen.training import ROW_CHECKS
 
 RESULTS = Path(__file__).parent / "results"
 CURVES = [(256, 1e-3), (1024, 1e-3), (1024, 2e-3), (1024, 4e-3), (4096, 4e-3)]
@@ -142,9 +143,9 @@ def main() -> None:
             f"batch {batch_size} lr {lr:g}: {run['best_nll_per_dim']:.4f} in {run['wall_seconds']} s", file=sys.stderr
         )
         curves.append(run)
-    default, earlier = fit(train, None), fit(train, None, **EARLIER_DEFAULT)
+    default, earlier = fit(train, None, **ROW_CHECKS), fit(train, None, **EARLIER_DEFAULT)
     variants = [fit(train, None, **options) for options in STOPPING]
-    defaults = PluGeN({"a": "binary"}).get_params()
+    defaults = PluGeN({"a": "binary"}, **ROW_CHECKS).get_params()
     result = {
         "command": " ".join(["python", "benchmarks/fit_curves.py", *sys.argv[1:]]),
         "load": round(__import__("os").getloadavg()[0], 2),
