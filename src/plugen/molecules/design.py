@@ -219,6 +219,7 @@ def optimize(
         )
     import pandas as pd
 
+    from plugen.molecules.lead_optimization import read_inputs
     from plugen.molecules.metrics import tanimoto
     from plugen.reencode import reencoded_edit
 
@@ -227,13 +228,7 @@ def optimize(
         raise InputError(f"the plugin has no label {unknown}; it controls {plugin.label_names}")
     steps = check_steps(steps)
     smiles = [smiles] if isinstance(smiles, str) else list(smiles)
-    known = list(input_errors) if input_errors is not None else [""] * len(smiles)
-    if len(known) != len(smiles):
-        raise InputError(f"input_errors has {len(known)} entries for {len(smiles)} molecules")
-    readable = [s if not known[i] else "" for i, s in enumerate(smiles)]
-    start_props = compute(readable, PROPERTIES, workers=1, progress=False)
-    Z, errors = backbone.encode(readable, return_errors=True) if smiles else (np.zeros((0, 0)), [])
-    errors = [known[i] or start_props["error"][i] or errors[i] for i in range(len(smiles))]
+    start_props, Z, errors = read_inputs(backbone, smiles, PROPERTIES, input_errors)
     base = {i: {k: float(start_props[k][i]) for k in changes} for i, e in enumerate(errors) if not e}
     final = {i: {k: b[k] + float(v) if relative else float(v) for k, v in changes.items()} for i, b in base.items()}
     if final:  # one check of all the final targets (the steps lie between them and the molecules' own values)

@@ -245,21 +245,13 @@ def optimize(
 def starts_of(plugin, backbone, smiles, changes, relative, input_errors) -> tuple[list, list[str]]:
     """Per input a :class:`Start` (``None`` where it cannot be used) and the reason ('' if none).
     The requests are checked against the plugin once (unknown labels fail, far targets warn)."""
-    from plugen.molecules.properties import compute
-
     names = list(changes)
     unknown = [k for k in names if k not in plugin.label_names]
     if unknown or not names:
         raise InputError(f"request a change of at least one of the plugin's labels {plugin.label_names}, got {names}")
-    known = list(input_errors) if input_errors is not None else [""] * len(smiles)
-    if len(known) != len(smiles):
-        raise InputError(f"input_errors has {len(known)} entries for {len(smiles)} molecules")
+    props, Z, errors = read_inputs(backbone, smiles, names, input_errors)
     if not smiles:
         return [], []
-    readable = [s if not known[i] else "" for i, s in enumerate(smiles)]
-    props = compute(readable, names, workers=1, progress=False)
-    Z, encode_errors = backbone.encode(readable, return_errors=True)
-    errors = [known[i] or props["error"][i] or encode_errors[i] for i in range(len(smiles))]
     ok = [i for i, e in enumerate(errors) if not e]
     values = props[names].to_numpy(np.float64)
     asked = np.array([float(changes[k]) for k in names])
@@ -272,6 +264,21 @@ def starts_of(plugin, backbone, smiles, changes, relative, input_errors) -> tupl
         for i in range(len(smiles))
     ]
     return starts, errors
+
+
+def read_inputs(backbone, smiles: list[str], which, input_errors) -> tuple:
+    """``(properties, Z, errors)`` of the input molecules: their RDKit ``which`` properties, latents and
+    per molecule the first reason it cannot be used ('' if none): from ``input_errors`` (found while
+    reading it; such a molecule is not parsed), from RDKit, or from the backbone's encoder."""
+    from plugen.molecules.properties import compute
+
+    known = list(input_errors) if input_errors is not None else [""] * len(smiles)
+    if len(known) != len(smiles):
+        raise InputError(f"input_errors has {len(known)} entries for {len(smiles)} molecules")
+    readable = [s if not known[i] else "" for i, s in enumerate(smiles)]
+    props = compute(readable, which, workers=1, progress=False)
+    Z, encode_errors = backbone.encode(readable, return_errors=True) if smiles else (np.zeros((0, 0)), [])
+    return props, Z, [known[i] or props["error"][i] or encode_errors[i] for i in range(len(smiles))]
 
 
 def best_row(start: Start, found: Candidates, names, min_similarity: float) -> dict:
