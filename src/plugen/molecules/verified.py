@@ -38,6 +38,7 @@ import numpy as np
 
 from plugen.errors import InputError
 from plugen.labels import targets_checked
+from plugen.molecules.properties import PROPERTIES
 
 #: the SAS bound of ``drug_like`` requests when none is given (1 easy to 10 hard; most MOSES molecules lie below it)
 SAS_MAX = 4.0
@@ -223,7 +224,7 @@ def generate(
     backbone,
     request: Request,
     temperature: float = 1.0,
-    properties: Sequence[str] = ("logP", "TPSA", "SAS", "QED"),
+    properties: Sequence[str] = PROPERTIES,
     seed: int | None = 0,
     calibrate: bool = True,
     progress: bool = False,
