@@ -33,7 +33,7 @@ def _seeded_global_rng():
 
 #: fast but real training settings for the suite: one scoring per epoch, batch 256 (the earlier defaults;
 #: tests/test_stopping.py tests the held-out checks)
-FAST = dict(max_epochs=60, patience=8, progress=False, device="cpu", batch_size=256, check_rows=0, min_improvement=0.0)
+FAST = dict(max_epochs=60, patience=8, progress=False, device="cpu", batch_size=256, check_rows=0)
 
 
 @pytest.fixture(scope="session")

@@ -26,6 +26,7 @@ Example::
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import copy
 import dataclasses
@@ -48,14 +49,13 @@ from plugen.resume import fingerprint, load_state, save_state
 
 #: early stopping counts an epoch as an improvement only if the NLL drops by this much per dimension
 MIN_DELTA_PER_DIM = 1e-3
-#: opt-in training for large data: held-out checks every 16,384 rows, the learning rate halved at each
-#: stale check, a stop after two; ``PluGeN(labels, **ROW_CHECKS)``. Not the default: it can stop a fit of
-#: tens of thousands of rows while the held-out NLL is still far from its optimum.
-ROW_CHECKS = {"batch_size": 1024, "lr": 2e-3, "check_rows": 16384, "patience": 2, "min_improvement": 0.1}
 AUTOCAST = {None: None, "bf16": torch.bfloat16}
 #: training steps between reads of the running loss on a GPU (the NaN/Inf guard): reading it every
 #: step would make the host wait for the device and leave the GPU idle between steps
 GPU_LOSS_READ_INTERVAL = 32
+
+#: one list per scoring in a fit's history: NLLs, learning rate, wall time, training rows seen, best NLL
+HISTORY = ("train_nll", "val_nll", "lr", "seconds", "rows", "best")
 
 Rows = InMemoryRows | StreamedRows
 NLL = Callable[[Tensor, Tensor], Tensor]
@@ -102,13 +102,11 @@ class TrainingConfig:
         autocast: ``"bf16"`` runs the forward pass under bfloat16 autocast.
         compile: wrap the objective in ``torch.compile``.
         check_rows: training rows between held-out checks, across epoch boundaries, whatever the
-            size of the data (0: one scoring at the end of every epoch). With checks, ``patience``
-            counts checks and the learning rate halves after ``decay_patience`` checks in a row
-            without an improvement.
-        min_improvement: a check improves only when it beats the best NLL by more than this share
-            of the improvement made since the first check (0: by ``min_delta`` alone).
-        decay_patience: scorings in a row without an improvement before the learning rate halves
-            (default: 1 with ``check_rows``, else ``max(1, patience // 3)``).
+            size of the data; with checks the learning rate stays constant after the warm-up and
+            :class:`HalfGainStopping` ends the fit (``patience`` is not used). 0: one scoring at the
+            end of every epoch, ``patience`` epochs and the plateau decay.
+        min_gain: with checks, the fit stops once the best held-out NLL fell by less than this many
+            nats per dimension over the second half of the training rows so far.
     """
 
     batch_size: int
@@ -125,15 +123,12 @@ class TrainingConfig:
     autocast: str | None = None
     compile: bool = False
     check_rows: int = 0
-    min_improvement: float = 0.0
-    decay_patience: int | None = None
+    min_gain: float = 0.01
 
     @property
     def lr_patience(self) -> int:
-        """Scorings without an improvement before the learning rate halves."""
-        if self.decay_patience is not None:
-            return self.decay_patience
-        return 1 if self.check_rows else max(1, self.patience // 3)
+        """Epochs without an improvement before the learning rate halves (per-epoch scoring)."""
+        return max(1, self.patience // 3)
 
 
 class Objective(nn.Module):
@@ -221,14 +216,6 @@ class Schedules:
         if steps >= self.warmup_steps:
             self.plateau.step(score)
 
-    def after_check(self, steps: int, stale: int) -> None:
-        """With held-out checks: halve the learning rate after every ``plateau.patience`` checks
-        in a row that the stopping rule did not count as an improvement (``stale``), so that the
-        rate anneals while the fit runs out its patience and the last checks refine the best weights."""
-        if steps >= self.warmup_steps and stale and stale % self.plateau.patience == 0:
-            for group in self.optimizer.param_groups:
-                group["lr"] *= self.plateau.factor
-
 
 def make_schedules(module: nn.Module, config: TrainingConfig) -> Schedules:
     """Adam over ``module``'s parameters and its two learning-rate schedules."""
@@ -247,18 +234,18 @@ def make_schedules(module: nn.Module, config: TrainingConfig) -> Schedules:
 class FitState:
     """What a fit has done so far; saved after every epoch (:func:`snapshot`) to resume from.
 
-    ``first_score`` is the first scoring's NLL (the relative threshold measures progress from it);
-    ``window_nll`` and ``window_rows`` sum the training NLL since the last held-out check."""
+    ``rows``: training rows seen; ``window_nll`` and ``window_rows`` sum the training NLL since the
+    last held-out check. The history has one line per scoring, with the rows seen and the best NLL."""
 
     epoch: int = 0
     steps: int = 0
+    rows: int = 0
     best: float = math.inf
     best_epoch: int = 0
     stale: int = 0
     seconds: float = 0.0
-    history: dict = field(default_factory=lambda: {"train_nll": [], "val_nll": [], "lr": [], "seconds": []})
+    history: dict = field(default_factory=lambda: {name: [] for name in HISTORY})
     best_state: dict = field(default_factory=dict)
-    first_score: float = math.nan
     window_nll: float = 0.0
     window_rows: int = 0
 
@@ -266,42 +253,31 @@ class FitState:
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
 
     def record(self, train_nll: float, val_nll: float, lr: float, seconds: float) -> None:
-        """One scoring's line of the history (``val_nll`` NaN when nothing is held out)."""
-        for name, value in (("train_nll", train_nll), ("val_nll", val_nll), ("lr", lr), ("seconds", seconds)):
-            self.history[name].append(value)
+        """One scoring's line of the history (``val_nll`` NaN when nothing is held out), after the
+        stopping rule has counted it."""
+        line = dict(train_nll=train_nll, val_nll=val_nll, lr=lr, seconds=seconds, rows=self.rows, best=self.best)
+        for name in HISTORY:
+            self.history.setdefault(name, []).append(line[name])
 
 
 @dataclass
 class EarlyStopping:
     """Stop when the monitored NLL has not fallen by more than ``min_delta`` for ``patience``
-    scorings (epochs, or held-out checks) in a row; the weights of the best scoring are kept.
+    scorings in a row; the weights of the best scoring are kept.
 
-    With ``min_improvement`` > 0 a scoring must also beat the best by that share of the progress
-    made since the first scoring (``first_score - best``): a relative threshold, which needs no
-    scale of the NLL and ends a fit whose gains have become small beside what it already gained.
-
-    Another rule (a relative threshold, say) overrides :meth:`improved` or :meth:`exhausted` and
-    is given to :func:`train` as ``stopping``; the loop only calls :meth:`update` after each
-    scoring and :meth:`exhausted` to decide.
+    Another rule overrides :meth:`improved` or :meth:`exhausted` and is given to :func:`train` as
+    ``stopping``; the loop only calls :meth:`update` after each scoring and :meth:`exhausted` to decide.
     """
 
     patience: int
     min_delta: float
-    min_improvement: float = 0.0
 
     def improved(self, score: float, best: float) -> bool:
         return score < best - self.min_delta
 
-    def significant(self, score: float, state: FitState) -> bool:
-        """Whether ``score`` beats the best by ``min_improvement`` of the progress so far."""
-        gained = state.first_score - state.best if math.isfinite(state.best) else 0.0
-        return score < state.best - self.min_improvement * max(0.0, gained)
-
     def update(self, state: FitState, epoch: int, score: float, module: nn.Module) -> None:
         """Count ``score`` of ``epoch``: a new best (its weights copied) or one more stale scoring."""
-        if math.isnan(state.first_score):
-            state.first_score = score
-        if self.improved(score, state.best) and self.significant(score, state):
+        if self.improved(score, state.best):
             state.best, state.best_epoch, state.stale = score, epoch, 0
             state.best_state = copy.deepcopy(module.state_dict())
         else:
@@ -311,10 +287,36 @@ class EarlyStopping:
         return state.stale >= self.patience
 
 
+@dataclass
+class HalfGainStopping(EarlyStopping):
+    """Stop once the best held-out NLL fell by less than ``min_gain`` over the second half of the
+    training rows seen so far (a new best of any size is kept).
+
+    The test compares the fit with itself at half its length, so it needs no scale of time: a fit
+    whose NLL still falls steadily, however slowly per step, goes on as long as doubling its
+    length has paid, and one that has levelled off stops after at most twice the rows it needed.
+    It is not asked before ``min_rows`` (the warm-up) have been seen.
+    """
+
+    min_gain: float = 0.0
+    min_rows: int = 0
+
+    def exhausted(self, state: FitState) -> bool:
+        rows, best = state.history["rows"], state.history["best"]
+        if not rows or rows[-1] < self.min_rows:
+            return False
+        half = bisect.bisect_right(rows, rows[-1] / 2) - 1
+        return half >= 0 and best[half] - best[-1] < self.min_gain
+
+
 def default_stopping(config: TrainingConfig, features: int) -> EarlyStopping:
-    """The default rule: an improvement smaller than ``MIN_DELTA_PER_DIM`` per dimension is noise,
-    and one smaller than ``config.min_improvement`` of the progress so far is too small to wait for."""
-    return EarlyStopping(config.patience, MIN_DELTA_PER_DIM * features, config.min_improvement)
+    """Per-epoch scoring: an improvement smaller than ``MIN_DELTA_PER_DIM`` per dimension is noise,
+    and ``patience`` epochs without one end the fit. With checks: :class:`HalfGainStopping` with
+    ``config.min_gain`` per dimension, asked once the warm-up is over."""
+    if config.check_rows:
+        warmup_rows = config.warmup_steps * config.batch_size
+        return HalfGainStopping(config.patience, 0.0, config.min_gain * features, warmup_rows)
+    return EarlyStopping(config.patience, MIN_DELTA_PER_DIM * features)
 
 
 # ---------------------------------------------------------------------- state for resume
@@ -351,13 +353,11 @@ def resume_key(
 
 
 def _scoring_settings(config: TrainingConfig) -> dict:
-    """The scoring settings that differ from one check per epoch and the absolute threshold alone
-    (left out otherwise, so that states saved before these settings existed still resume)."""
-    settings = dict(
-        check_rows=config.check_rows, min_improvement=config.min_improvement, decay_patience=config.decay_patience
-    )
-    original = dict(check_rows=0, min_improvement=0.0, decay_patience=None)
-    return {k: v for k, v in settings.items() if v != original[k]}
+    """The scoring settings of held-out checks (none with per-epoch scoring, so that states saved
+    before these settings existed still resume)."""
+    if not config.check_rows:
+        return {}
+    return dict(check_rows=config.check_rows, min_gain=config.min_gain)
 
 
 def snapshot(state: FitState, key: str, module: nn.Module, schedules: Schedules, generators: Generators) -> dict:
@@ -378,7 +378,8 @@ def restore(saved: dict, state: FitState, module: nn.Module, schedules: Schedule
     """Put a :func:`snapshot` back into the fit's pieces."""
     for name, value in state.as_dict().items():
         setattr(state, name, saved.get(name, value))  # states written before a key existed: its start value
-    state.history.setdefault("seconds", [])  # states written before this key existed
+    for name in HISTORY:  # states written before a key existed
+        state.history.setdefault(name, [])
     module.load_state_dict(saved["module"])
     schedules.optimizer.load_state_dict(saved["optimizer"])
     schedules.warmup.load_state_dict(saved["warmup"])
@@ -477,6 +478,7 @@ def run_epoch(loop: Loop, state: FitState, epoch: int) -> tuple[float, str | Non
             checked = b + 1
         loop.step(loss, state)
         seen += batch_rows
+        state.rows += batch_rows
         if loop.checks is not None:
             state.window_rows += batch_rows
             if state.window_rows >= loop.checks.rows:
@@ -686,8 +688,8 @@ class Scoring:
         if not math.isfinite(score):
             return math.nan, f"non-finite held-out loss at epoch {epoch}"
         val = score if loop.rows.n_val else math.nan
-        state.record(train_nll, val, loop.schedules.lr, time.perf_counter() - self.start)
         self.stopping.update(state, epoch, score, loop.module)
+        state.record(train_nll, val, loop.schedules.lr, time.perf_counter() - self.start)
         return score, None
 
     def epoch(self, train_nll: float, epoch: int) -> tuple[float, str | None]:
@@ -700,7 +702,6 @@ class Scoring:
         _, stopped = self.count(train_nll, epoch)
         if stopped is not None:
             return stopped
-        self.loop.schedules.after_check(self.state.steps, self.state.stale)
         return "early_stopping" if self.stopping.exhausted(self.state) else None
 
 

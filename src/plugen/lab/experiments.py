@@ -64,7 +64,7 @@ SCALES = {
 #: epochs (the settings the experiments' epoch caps and learning rates were measured with,
 #: benchmarks/results/demo_settings.md); the plugins' own defaults check the held-out rows every
 #: ``check_rows`` rows, which suits data of tens of thousands of rows and more
-EPOCH_TRAINING = {"batch_size": 256, "lr": 1e-3, "patience": 10, "check_rows": 0, "min_improvement": 0.0}
+EPOCH_TRAINING = {"batch_size": 256, "lr": 1e-3, "patience": 10, "check_rows": 0}
 #: share of the GAN's samples kept for fitting: those the digit reader is surest of
 GAN_KEEP = 0.5
 #: inversion of the real test digits into the GAN's latent space (GANBackbone.invert)

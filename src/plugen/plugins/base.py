@@ -212,7 +212,7 @@ class Plugin:
             max_epochs=self.max_epochs,
             patience=self.patience,
             check_rows=self.check_rows,
-            min_improvement=self.min_improvement,
+            min_gain=self.min_gain,
             warmup_steps=warmup_steps(self.batch_size, self.check_rows),
             val_fraction=self.val_fraction,
             weight_decay=self.weight_decay,
@@ -247,8 +247,8 @@ class Plugin:
         "sigma",
         "continuous_sigma",
     )
-    _fractions = ("val_fraction", "label_dropout", "weight_decay", "latent_noise", "min_improvement")
-    _nonnegative = ("classifier_weight", "check_rows")
+    _fractions = ("val_fraction", "label_dropout", "weight_decay", "latent_noise")
+    _nonnegative = ("classifier_weight", "check_rows", "min_gain")
     _choices = {
         "covariance": ("auto", "per-class", "shared"),
         "autocast": (None, "bf16"),

@@ -76,13 +76,13 @@ class PluGeN(Plugin):
             rescale them otherwise); an edit then carries the style over at the new class's scale.
         batch_size, lr, max_epochs, val_fraction, weight_decay, grad_clip: training
             (:class:`plugen.training.TrainingConfig`).
-        check_rows: training rows between scorings of the held-out rows, across epoch boundaries
-            (0, the default: once per epoch, ``patience`` in epochs, plateau decay);
-            :data:`plugen.training.ROW_CHECKS` is an opt-in setting for large data.
-        patience: held-out scorings in a row without an improvement before training stops (with
-            ``check_rows``, the learning rate halves after each of them).
-        min_improvement: a scoring improves only by beating the best held-out NLL by more than this
-            share of the progress since the first one (0: the absolute threshold alone).
+        check_rows: training rows between scorings of the held-out rows, across epoch boundaries;
+            the learning rate stays constant after its warm-up and the fit stops once the best
+            held-out NLL fell by less than ``min_gain`` nats per dimension over the second half of the
+            training so far (:class:`plugen.training.HalfGainStopping`). 0: one scoring per epoch,
+            ``patience`` epochs without an improvement end the fit, the rate halves on plateaus.
+        patience: with ``check_rows=0``, epochs without an improvement before training stops.
+        min_gain: see ``check_rows``.
         latent_noise: s >= 0; every training batch gets fresh Gaussian noise of ``s`` times each
             latent dimension's standard deviation (:func:`plugen.training.train`). Use about 0.1 for
             latents of a non-generative autoencoder, which lie near a low-dimensional manifold.
@@ -110,12 +110,12 @@ class PluGeN(Plugin):
         balanced_sigma: bool = False,
         linear_init: bool = True,
         style_scale: bool = False,
-        batch_size: int = 256,
-        lr: float = 1e-3,
+        batch_size: int = 1024,
+        lr: float = 2e-3,
         max_epochs: int = 500,
         patience: int = 10,
-        check_rows: int = 0,
-        min_improvement: float = 0.0,
+        check_rows: int = 8192,
+        min_gain: float = 0.01,
         val_fraction: float = 0.1,
         weight_decay: float = 1e-3,
         grad_clip: float = 1.0,
