@@ -13,6 +13,7 @@ from plugen.batches import InMemoryRows
 from plugen.data import entangled
 from plugen.resume import load_state, save_state
 from plugen.training import (
+    Checks,
     FitState,
     HalfGainStopping,
     TrainingConfig,
@@ -49,6 +50,13 @@ def test_checks_come_every_check_rows_training_rows_across_epoch_boundaries():
     assert summary["epochs"] == 3 and summary["stopped"] == "max_epochs"
     seconds = summary["history"]["seconds"]
     assert seconds == sorted(seconds)
+
+
+def test_checks_come_at_least_once_per_epoch_and_further_apart_in_long_fits():
+    checks = Checks(rows=8192, epoch_rows=10**7, run=lambda train_nll, epoch: None)
+    assert not checks.due(8191, 8191) and checks.due(8192, 8192)
+    assert not checks.due(8192, 16 * 10**6) and checks.due(10**6, 16 * 10**6)  # a sixteenth of the rows so far
+    assert Checks(rows=8192, epoch_rows=4000, run=checks.run).due(4000, 4000)  # small data: every epoch
 
 
 def test_a_check_can_end_the_fit_inside_an_epoch_with_a_constant_learning_rate():

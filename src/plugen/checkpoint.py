@@ -38,6 +38,10 @@ FORMAT = "plugen-checkpoint"
 FORMAT_VERSION = 3
 META = "plugin.json"
 WEIGHTS = "weights.safetensors"
+#: settings that files written before they existed lack, with the value that says how those were trained
+TRAINED_WITHOUT = {"check_rows": 0}
+#: settings of earlier versions that no longer exist (the training they steered is over)
+RETIRED = ("min_improvement",)
 
 
 def estimator(cls: type) -> type:
@@ -139,6 +143,7 @@ def load_plugin(
     """Rebuild a plugin from ``path``. ``expected``: the estimator class the caller wants."""
     path = Path(path)
     meta = read_metadata(path)
+    meta["params"] = saved_params(meta["params"])
     name = meta["estimator"]
     cls = ESTIMATORS.get(name)
     if cls is None:
@@ -180,6 +185,12 @@ def load_plugin(
         raise CheckpointError(f"checkpoint {path} does not match its own description in {META}: {detail}") from None
     checkpoint_schema.check_state_matches(plugin.module_.state_dict(), header, path)
     return plugin
+
+
+def saved_params(params: dict) -> dict:
+    """A file's hyperparameters as the current estimators take them: retired settings dropped,
+    settings added since filled with the value the file was trained with."""
+    return {**TRAINED_WITHOUT, **{k: v for k, v in params.items() if k not in RETIRED}}
 
 
 def _sha256(path: Path) -> str:

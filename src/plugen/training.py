@@ -1,11 +1,12 @@
 """Maximum-likelihood training loop shared by both plugins (PluGeN eq. 3, FPN eq. 14).
 
 What it adds to the papers' recipe (Adam, batch 32, lr 1e-4, 1000 epochs): large batches, a
-short warm-up then plateau-driven learning-rate decay, early stopping on a held-out split, gradient
-clipping, a NaN/Inf guard that restores the last good weights, seeding, and a progress bar. It also
-runs under ``torchrun`` with DistributedDataParallel (see ``plugen.distributed``), streams rows
-from disk (``plugen.batches``), resumes a killed fit from its per-epoch state (``plugen.resume``),
-and offers bf16 autocast and ``torch.compile``.
+short warm-up, held-out checks every few thousand training rows and a stop once the second half of
+the fit has not paid (or per-epoch scoring with patience and plateau decay), gradient clipping, a
+NaN/Inf guard that restores the last good weights, seeding, and a progress bar. It also runs
+under ``torchrun`` with DistributedDataParallel (see ``plugen.distributed``), streams rows from
+disk (``plugen.batches``), resumes a killed fit from its per-epoch state (``plugen.resume``), and
+offers bf16 autocast and ``torch.compile``.
 
 :func:`train` composes small pieces, each usable on its own:
 
@@ -15,12 +16,15 @@ and offers bf16 autocast and ``torch.compile``.
 - :func:`make_schedules` (:class:`Schedules`): Adam, the warm-up and the plateau decay;
 - :class:`Loop` and :func:`run_epoch`: the batches of one epoch and the optimiser steps on them;
 - :func:`evaluate`: the mean NLL of held-out rows;
-- :class:`EarlyStopping`: when an epoch counts as an improvement and when to stop;
+- :class:`Checks`: when a held-out check is due inside the epochs;
+- :class:`EarlyStopping` and :class:`HalfGainStopping`: when a scoring counts as an improvement and
+  when to stop;
 - :class:`FitState`, :func:`snapshot` and :func:`restore`: the state saved for resuming.
 
 Example::
 
-    config = TrainingConfig(batch_size=256, lr=1e-3, max_epochs=100, patience=10, val_fraction=0.1)
+    config = TrainingConfig(batch_size=1024, lr=2e-3, max_epochs=100, patience=10, val_fraction=0.1,
+                            check_rows=8192)
     summary = train(module, nll, rows, config)
 """
 
@@ -53,6 +57,8 @@ AUTOCAST = {None: None, "bf16": torch.bfloat16}
 #: training steps between reads of the running loss on a GPU (the NaN/Inf guard): reading it every
 #: step would make the host wait for the device and leave the GPU idle between steps
 GPU_LOSS_READ_INTERVAL = 32
+#: a long fit checks the held-out rows every (training rows so far) / GROWING_WINDOW rows (:class:`Checks`)
+GROWING_WINDOW = 16
 
 #: one list per scoring in a fit's history: NLLs, learning rate, wall time, training rows seen, best NLL
 HISTORY = ("train_nll", "val_nll", "lr", "seconds", "rows", "best")
@@ -101,8 +107,8 @@ class TrainingConfig:
         progress: show a progress bar (on the first process only).
         autocast: ``"bf16"`` runs the forward pass under bfloat16 autocast.
         compile: wrap the objective in ``torch.compile``.
-        check_rows: training rows between held-out checks, across epoch boundaries, whatever the
-            size of the data; with checks the learning rate stays constant after the warm-up and
+        check_rows: training rows between held-out checks, across epoch boundaries (at most one
+            epoch's rows apart); with checks the learning rate stays constant after the warm-up and
             :class:`HalfGainStopping` ends the fit (``patience`` is not used). 0: one scoring at the
             end of every epoch, ``patience`` epochs and the plateau decay.
         min_gain: with checks, the fit stops once the best held-out NLL fell by less than this many
@@ -391,12 +397,22 @@ def restore(saved: dict, state: FitState, module: nn.Module, schedules: Schedule
 # ---------------------------------------------------------------------- one epoch
 @dataclass
 class Checks:
-    """Held-out checks every ``rows`` training rows (across epoch boundaries): ``run(train_nll,
-    epoch)`` scores the held-out rows after the step that completes a window, given the mean
-    training NLL of the window, and returns why training must stop, or None."""
+    """Held-out checks across epoch boundaries: ``run(train_nll, epoch)`` scores the held-out rows
+    after the step that completes a window, given the mean training NLL of the window, and returns
+    why training must stop, or None.
+
+    A window is ``rows`` training rows, or the rows seen so far over ``GROWING_WINDOW`` when that
+    is more (a long fit on large data then spends little on checks, and
+    :class:`HalfGainStopping` still finds its half-way point within that share), but never more than
+    one epoch (``epoch_rows``)."""
 
     rows: int
+    epoch_rows: int
     run: Callable[[float, int], str | None]
+
+    def due(self, window_rows: int, seen_rows: int) -> bool:
+        """Whether a window of ``window_rows``, after ``seen_rows`` rows in all, is complete."""
+        return window_rows >= min(max(self.rows, seen_rows // GROWING_WINDOW), self.epoch_rows)
 
 
 @dataclass
@@ -411,8 +427,7 @@ class Loop:
     Framework for Normalizing Flow on Manifolds", train on data perturbed the same way).
     ``forward(z, t)``: the per-row NLL (the objective, wrapped for DDP or ``torch.compile`` when
     asked), run under ``cast``.
-    ``checks`` (None: one scoring per epoch) scores the held-out rows every ``checks.rows``
-    training rows, from inside the epochs.
+    ``checks`` (None: one scoring per epoch) scores the held-out rows from inside the epochs.
     """
 
     module: nn.Module
@@ -481,7 +496,7 @@ def run_epoch(loop: Loop, state: FitState, epoch: int) -> tuple[float, str | Non
         state.rows += batch_rows
         if loop.checks is not None:
             state.window_rows += batch_rows
-            if state.window_rows >= loop.checks.rows:
+            if loop.checks.due(state.window_rows, state.rows):
                 stopped = _check(loop, state, epoch, running - mark)
                 mark = running.clone()
                 if stopped is not None:
@@ -635,8 +650,8 @@ def _run_epochs(
         total=config.max_epochs,
     )
     scoring = Scoring(loop, state, stopping, nll, _check_subset(held_out, config.check_rows), start)
-    if config.check_rows:
-        loop.checks = Checks(config.check_rows, scoring.check)
+    if config.check_rows:  # at least one check per epoch: small data would otherwise skip its optimum
+        loop.checks = Checks(config.check_rows, loop.rows.n_train, scoring.check)
     stopped = None
     for epoch in bar:
         train_nll, stopped = run_epoch(loop, state, epoch)

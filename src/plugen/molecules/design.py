@@ -26,6 +26,9 @@ WEIGHTS = Path(__file__).parent / "weights"
 DEFAULT_BACKBONE = "selfies-vae"
 DEFAULT_PLUGIN = WEIGHTS / "selfies-vae.plugin"
 LABELS = ("logP", "TPSA", "SAS")
+#: how the shipped plugin was trained (one held-out scoring per epoch), so that ``plugen molecules fit``
+#: reproduces it; ``fit_plugin(..., check_rows=8192, batch_size=1024, lr=2e-3)`` trains as the library's defaults
+SHIPPED_TRAINING = {"batch_size": 256, "lr": 1e-3, "check_rows": 0}
 
 
 def load_shipped(backbone: str = DEFAULT_BACKBONE, plugin: str | Path | None = None):
@@ -61,7 +64,7 @@ def fit_plugin(
     ok = ~np.isnan(Z).any(axis=1)
     encode_seconds = time.perf_counter() - start
     Y = frame[list(labels)].to_numpy(np.float64)[ok]
-    kwargs = {"seed": seed, "progress": progress, "device": "cpu", **plugin_kwargs}
+    kwargs = {"seed": seed, "progress": progress, "device": "cpu", **SHIPPED_TRAINING, **plugin_kwargs}
     plugin = PluGeN(labels={name: "continuous" for name in labels}, backbone=bb.name, **kwargs)
     start = time.perf_counter()
     plugin.fit(Z[ok], Y)

@@ -76,9 +76,9 @@ class PluGeN(Plugin):
             rescale them otherwise); an edit then carries the style over at the new class's scale.
         batch_size, lr, max_epochs, val_fraction, weight_decay, grad_clip: training
             (:class:`plugen.training.TrainingConfig`).
-        check_rows: training rows between scorings of the held-out rows, across epoch boundaries;
-            the learning rate stays constant after its warm-up and the fit stops once the best
-            held-out NLL fell by less than ``min_gain`` nats per dimension over the second half of the
+        check_rows: training rows between scorings of the held-out rows, across epoch boundaries (at
+            most an epoch apart); the learning rate stays constant after its warm-up and the fit
+            stops once the best held-out NLL fell by less than ``min_gain`` nats per dimension over the second half of the
             training so far (:class:`plugen.training.HalfGainStopping`). 0: one scoring per epoch,
             ``patience`` epochs without an improvement end the fit, the rate halves on plateaus.
         patience: with ``check_rows=0``, epochs without an improvement before training stops.
