@@ -13,6 +13,7 @@ from plugen.batches import InMemoryRows
 from plugen.data import entangled
 from plugen.resume import load_state, save_state
 from plugen.training import (
+    DECAY_CHECKS,
     Checks,
     FitState,
     HalfGainStopping,
@@ -59,15 +60,25 @@ def test_checks_come_at_least_once_per_epoch_and_further_apart_in_long_fits():
     assert Checks(rows=8192, epoch_rows=4000, run=checks.run).due(4000, 4000)  # small data: every epoch
 
 
-def test_a_check_can_end_the_fit_inside_an_epoch_with_a_constant_learning_rate():
+def test_a_check_can_end_the_fit_inside_an_epoch():
     config = dataclasses.replace(CONFIG, lr=0.1, warmup_steps=10, check_rows=100, max_epochs=50)
     model, summary = gaussian_fit(config, n=5000)  # 4000 training rows: 40 checks per epoch
     assert summary["stopped"] == "early_stopping"
     assert summary["checks"] % 40 != 0 or summary["checks"] < 40  # not at an epoch's end
     assert model.mu.item() == pytest.approx(3.0, abs=0.1)
-    history = summary["history"]
-    after_warmup = {lr for lr, rows in zip(history["lr"], history["rows"]) if rows >= 10 * 50}
-    assert after_warmup == {0.1}  # no plateau decay
+
+
+def test_the_learning_rate_halves_after_every_few_checks_without_a_new_best_once_warmed_up():
+    config = dataclasses.replace(CONFIG, lr=0.1, warmup_steps=4, check_rows=100)
+    schedules = make_schedules(Gaussian(), config)
+    for steps in range(4):
+        schedules.optimizer.step()
+        schedules.after_step(steps)
+    schedules.after_check(steps=2, stale=DECAY_CHECKS)  # still warming up
+    assert schedules.lr == pytest.approx(0.1)
+    for stale in range(2 * DECAY_CHECKS + 1):
+        schedules.after_check(steps=4, stale=stale)
+    assert schedules.lr == pytest.approx(0.025)
 
 
 def rule_after(bests, rows_per_check=100, min_gain=0.05, min_rows=0):

@@ -57,6 +57,8 @@ AUTOCAST = {None: None, "bf16": torch.bfloat16}
 #: training steps between reads of the running loss on a GPU (the NaN/Inf guard): reading it every
 #: step would make the host wait for the device and leave the GPU idle between steps
 GPU_LOSS_READ_INTERVAL = 32
+#: with held-out checks, the learning rate halves after this many checks in a row without a new best
+DECAY_CHECKS = 3
 #: a long fit checks the held-out rows every (training rows so far) / GROWING_WINDOW rows (:class:`Checks`)
 GROWING_WINDOW = 16
 
@@ -108,8 +110,8 @@ class TrainingConfig:
         autocast: ``"bf16"`` runs the forward pass under bfloat16 autocast.
         compile: wrap the objective in ``torch.compile``.
         check_rows: training rows between held-out checks, across epoch boundaries (at most one
-            epoch's rows apart); with checks the learning rate stays constant after the warm-up and
-            :class:`HalfGainStopping` ends the fit (``patience`` is not used). 0: one scoring at the
+            epoch's rows apart); with checks the learning rate halves after ``DECAY_CHECKS`` checks
+            without a new best and :class:`HalfGainStopping` ends the fit (``patience`` is not used). 0: one scoring at the
             end of every epoch, ``patience`` epochs and the plateau decay.
         min_gain: with checks, the fit stops once the best held-out NLL fell by less than this many
             nats per dimension over the second half of the training rows so far.
@@ -221,6 +223,14 @@ class Schedules:
         """Let the plateau schedule see the epoch's score, once the warm-up is over."""
         if steps >= self.warmup_steps:
             self.plateau.step(score)
+
+    def after_check(self, steps: int, stale: int) -> None:
+        """With held-out checks: halve the learning rate after every ``DECAY_CHECKS`` checks in a
+        row without a new best, once the warm-up is over (the noise of a constant rate would
+        otherwise keep a slowly improving fit from its optimum)."""
+        if steps >= self.warmup_steps and stale and stale % DECAY_CHECKS == 0:
+            for group in self.optimizer.param_groups:
+                group["lr"] *= self.plateau.factor
 
 
 def make_schedules(module: nn.Module, config: TrainingConfig) -> Schedules:
@@ -717,6 +727,7 @@ class Scoring:
         _, stopped = self.count(train_nll, epoch)
         if stopped is not None:
             return stopped
+        self.loop.schedules.after_check(self.state.steps, self.state.stale)
         return "early_stopping" if self.stopping.exhausted(self.state) else None
 
 

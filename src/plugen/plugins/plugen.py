@@ -77,8 +77,8 @@ class PluGeN(Plugin):
         batch_size, lr, max_epochs, val_fraction, weight_decay, grad_clip: training
             (:class:`plugen.training.TrainingConfig`).
         check_rows: training rows between scorings of the held-out rows, across epoch boundaries (at
-            most an epoch apart); the learning rate stays constant after its warm-up and the fit
-            stops once the best held-out NLL fell by less than ``min_gain`` nats per dimension over the second half of the
+            most an epoch apart); after its warm-up the learning rate halves after three checks in a
+            row without a new best, and the fit stops once the best held-out NLL fell by less than ``min_gain`` nats per dimension over the second half of the
             training so far (:class:`plugen.training.HalfGainStopping`). 0: one scoring per epoch,
             ``patience`` epochs without an improvement end the fit, the rate halves on plateaus.
         patience: with ``check_rows=0``, epochs without an improvement before training stops.
@@ -166,12 +166,16 @@ class PluGeN(Plugin):
         n, N = X.shape
         C = targets.shape[1]
         A, b = torch.zeros(C, N, dtype=X.dtype, device=X.device), torch.zeros(C, dtype=X.dtype, device=X.device)
+        every_row = None  # the centred latents and their Gram matrix, shared by the labels known on every row
         for cols in self.module_.prior.slices:
             seen = ~torch.isnan(targets[:, cols.start])
-            x, t = X[seen], targets[seen, cols]
-            x_mean, t_mean = x.mean(0), t.mean(0)
-            xc = x - x_mean
-            gram = xc.T @ xc + 1e-3 * max(1, x.shape[0]) * torch.eye(N, dtype=X.dtype, device=X.device)
+            if bool(seen.all()):
+                every_row = every_row if every_row is not None else _ridge_gram(X)
+                x_mean, xc, gram = every_row
+            else:
+                x_mean, xc, gram = _ridge_gram(X[seen])
+            t = targets[seen, cols]
+            t_mean = t.mean(0)
             coef = torch.linalg.solve(gram, xc.T @ (t - t_mean))  # (N, width)
             A[cols], b[cols] = coef.T, t_mean - x_mean @ coef
         # full row rank: lift small singular values, then complete with an orthonormal basis
@@ -217,3 +221,11 @@ class PluGeN(Plugin):
             else:
                 out.append(c[:, cols.start] * label.std + label.mean)
         return out
+
+
+def _ridge_gram(x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """The column means of ``x``, ``x`` centred, and its Gram matrix with a ridge of 1e-3 per row."""
+    x_mean = x.mean(0)
+    xc = x - x_mean
+    ridge = 1e-3 * max(1, x.shape[0]) * torch.eye(x.shape[1], dtype=x.dtype, device=x.device)
+    return x_mean, xc, xc.T @ xc + ridge
