@@ -13,7 +13,10 @@ then judges plain edits (no re-encoding) of the first test latents and samples p
 temperature 0.8, as ``plugen.lab.experiments`` does. The seed sets the flow's initialisation, the
 held-out split and batching; the data stay the same. Each fit appends one line to
 ``benchmarks/results/every_seed.jsonl``; ``every_seed.{md,json}`` and
-``every_seed/per_class.png`` (edit success per class, per seed) are rewritten from all lines.
+``every_seed/per_class.png`` (edit success per class, per seed) are rewritten from all lines, one
+section per experiment, scale, options and settings. A line's ``method``, where present, names a
+variant of the library that was measured and not kept (written into the line by hand, since the
+library no longer runs it).
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ import torch
 
 from plugen.backbones import load
 from plugen.lab.evaluation.images import edit_table, generation_table
-from plugen.lab.experiments import SCALES, experiments
+from plugen.lab.experiments import EPOCH_TRAINING, SCALES, experiments
 from plugen.plugins import PluGeN
 
 RESULTS = Path(__file__).parent / "results"
@@ -41,9 +44,9 @@ GOALS = {"shapes": {"edit": 0.92, "class": 0.85, "unseen": 0.88}, "mnist": {"edi
 
 def settings_for(name: str, scale: str, options: dict) -> dict:
     """PluGeN's settings in the main job (``demo``) or the benchmark (``full``), one flow, with
-    ``options`` on top."""
+    ``options`` on top; per-epoch training (``EPOCH_TRAINING``) as in the experiments."""
     spec = experiments()[name]
-    scaled = {**SCALES[scale]["plugin"], **(spec.demo_options if scale == "demo" else {})}
+    scaled = {**EPOCH_TRAINING, **SCALES[scale]["plugin"], **(spec.demo_options if scale == "demo" else {})}
     return {**scaled, **spec.plugen_options, **options, "restarts": 1}
 
 
@@ -95,8 +98,14 @@ def run(name: str, scale: str, seed: int, options: dict, data: dict) -> dict:
     }
 
 
+def _settings(r: dict) -> str:
+    """A row's PluGeN settings, per-epoch training filled in where older rows left it to the defaults."""
+    settings = {k: v for k, v in r["settings"].items() if k != "min_improvement"}  # a retired setting, then 0
+    return json.dumps({**EPOCH_TRAINING, **settings}, sort_keys=True)
+
+
 def _key(r: dict) -> tuple:
-    return r["experiment"], r["scale"], json.dumps(r["options"], sort_keys=True)
+    return r["experiment"], r["scale"], json.dumps(r["options"], sort_keys=True), _settings(r), r.get("method", "")
 
 
 def _passes(r: dict) -> bool:
@@ -132,18 +141,19 @@ def table(rows: list[dict]) -> str:
         "the other labels kept; unseen: generated shape x colour combinations absent from training judged "
         "right (temperature 0.8). Goals (issue 32): Shapes edit success >= 0.92, every shape class >= 0.85, "
         "unseen >= 0.88; MNIST digit success >= 0.95 with the others preserved >= 0.9. Fit times are on a "
-        "shared, loaded machine (threads in brackets).",
+        "shared, loaded machine (threads in brackets). Sections with the same options differ in the "
+        "experiment's settings at the time of the run (their Settings line) or in the method named.",
     ]
     groups: dict[tuple, list[dict]] = {}
     for r in rows:
         groups.setdefault(_key(r), []).append(r)
-    for (experiment, scale, options), group in sorted(groups.items()):
+    for (experiment, scale, options, settings, method), group in sorted(groups.items()):
         group = sorted(group, key=lambda r: r["seed"])
         lines += [
             "",
-            f"## {experiment}, {scale} size, options `{options}`",
+            f"## {experiment}, {scale} size, options `{options}`" + (f", {method}" if method else ""),
             "",
-            f"Settings: `{json.dumps(group[-1]['settings'], sort_keys=True)}`",
+            f"Settings: `{settings}`",
             "",
             "| seed | epochs | fit s (threads) | held-out NLL | edit success | preserved | per class | "
             "generation | unseen | goals met |",
@@ -167,7 +177,7 @@ def figure(rows: list[dict], path: Path) -> None:
     if not groups:
         return
     fig, axes = plt.subplots(1, len(groups), figsize=(4.2 * len(groups), 3.6), squeeze=False)
-    for ax, ((_, scale, options), group) in zip(axes[0], sorted(groups.items())):
+    for ax, ((_, scale, options, _settings, method), group) in zip(axes[0], sorted(groups.items())):
         group = sorted(group, key=lambda r: r["seed"])
         classes = list(group[0]["per_class"]["shape"])
         width = 0.8 / len(classes)
@@ -181,7 +191,9 @@ def figure(rows: list[dict], path: Path) -> None:
         ax.set_ylabel("edit success (judged)")
         own = "the experiment's settings" + (" (style_scale)" if group[-1]["settings"].get("style_scale") else "")
         shown = options if options != "{}" else own
-        ax.set_title(f"Shapes, {scale} size\n{shown}", fontsize=9)
+        epochs = group[-1]["settings"].get("max_epochs")
+        shown += (f", {epochs} epochs" if epochs else "") + (f"\n{method}" if method else "")
+        ax.set_title(f"Shapes, {scale} size\n{shown}", fontsize=8)
     axes[0][0].legend(loc="lower left", fontsize=7)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -76,11 +76,13 @@ class PluGeN(Plugin):
             rescale them otherwise); an edit then carries the style over at the new class's scale.
         batch_size, lr, max_epochs, val_fraction, weight_decay, grad_clip: training
             (:class:`plugen.training.TrainingConfig`).
-        check_rows: training rows between scorings of the held-out rows, across epoch boundaries (at
-            most an epoch apart); after its warm-up the learning rate halves after three checks in a
-            row without a new best, and the fit stops once the best held-out NLL fell by less than ``min_gain`` nats per dimension over the second half of the
-            training so far (:class:`plugen.training.HalfGainStopping`). 0: one scoring per epoch,
-            ``patience`` epochs without an improvement end the fit, the rate halves on plateaus.
+        check_rows: 0 (the default): one scoring of the held-out rows per epoch, ``patience``
+            epochs without an improvement end the fit, the rate halves on plateaus. Else training
+            rows between scorings, across epoch boundaries (at most an epoch apart); after its
+            warm-up the rate halves after three checks in a row without a new best, and the fit
+            stops once the best held-out NLL fell by less than ``min_gain`` nats per dimension over
+            the second half of the training so far (:class:`plugen.training.HalfGainStopping`).
+            :data:`plugen.training.ROW_CHECKS` sets it with a larger batch and rate for large data.
         patience: with ``check_rows=0``, epochs without an improvement before training stops.
         min_gain: see ``check_rows``.
         latent_noise: s >= 0; every training batch gets fresh Gaussian noise of ``s`` times each
@@ -110,11 +112,11 @@ class PluGeN(Plugin):
         balanced_sigma: bool = False,
         linear_init: bool = True,
         style_scale: bool = False,
-        batch_size: int = 1024,
-        lr: float = 2e-3,
+        batch_size: int = 256,
+        lr: float = 1e-3,
         max_epochs: int = 500,
         patience: int = 10,
-        check_rows: int = 8192,
+        check_rows: int = 0,
         min_gain: float = 0.01,
         val_fraction: float = 0.1,
         weight_decay: float = 1e-3,
