@@ -320,7 +320,7 @@ def markdown(result: dict) -> str:
         "",
         "## The row-check fit against the plugins' default (per-epoch scoring)",
         "",
-        "Same rows, same held-out split, one run. NLL change: the default's held-out NLL per dimension less the "
+        "Same rows, same held-out split, one run. NLL change: the row-check fit's held-out NLL per dimension less the "
         "default's, relative to the default's magnitude.",
         "",
         "| latents | N | row checks: wall time | success / preserved | NLL / dim | default: wall time | "
