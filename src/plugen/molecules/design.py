@@ -26,8 +26,9 @@ WEIGHTS = Path(__file__).parent / "weights"
 DEFAULT_BACKBONE = "selfies-vae"
 DEFAULT_PLUGIN = WEIGHTS / "selfies-vae.plugin"
 LABELS = ("logP", "TPSA", "SAS")
-#: how the shipped plugin was trained (one held-out scoring per epoch), so that ``plugen molecules fit``
-#: reproduces it; ``fit_plugin(..., check_rows=8192, batch_size=1024, lr=2e-3)`` trains as the library's defaults
+#: how the shipped plugin was trained (one held-out scoring per epoch), pinned so that ``plugen molecules
+#: fit`` reproduces it whatever the plugins' defaults; ``fit_plugin(..., **plugen.training.ROW_CHECKS)``
+#: trains with held-out checks instead
 SHIPPED_TRAINING = {"batch_size": 256, "lr": 1e-3, "check_rows": 0}
 
 
