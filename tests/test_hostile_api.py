@@ -106,6 +106,15 @@ def test_fit_accepts_what_is_valid_however_it_comes(small):
         assert np.isfinite(model.predict(Z[:5])).all()
 
 
+def test_labels_constant_on_every_row_still_fit():
+    """A binary label that is 1 on every row gives the least-squares start nothing to fit: the
+    start then keeps an orthonormal layer instead of a singular one (a non-finite loss before)."""
+    Z = np.random.default_rng(0).normal(size=(60, 4))
+    model = PluGeN({"a": "binary"}, **TINY).fit(Z, np.ones((60, 1)))
+    assert np.isfinite(model.history_["best_nll"]) and set(model.predict(Z).ravel()) <= {0.0, 1.0}
+    assert np.isfinite(model.edit(Z[:5], {"a": 0})).all()
+
+
 def test_inference_refuses_hostile_requests(model, small):
     Z = small[0][:5]
     cases = [

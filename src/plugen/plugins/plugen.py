@@ -182,7 +182,7 @@ class PluGeN(Plugin):
             A[cols], b[cols] = coef.T, t_mean - x_mean @ coef
         # full row rank: lift small singular values, then complete with an orthonormal basis
         U, S, Vh = torch.linalg.svd(A, full_matrices=True)
-        S = torch.clamp(S, min=0.1 * float(S.max()))
+        S = torch.clamp(S, min=0.1 * float(S.max())) if float(S.max()) > 0 else torch.ones_like(S)  # constant labels
         rows = U @ torch.diag(S) @ Vh[:C]
         weight = torch.cat([rows, Vh[C:]], dim=0)
         linear.initialize(weight, torch.cat([b, torch.zeros(N - C, dtype=X.dtype, device=X.device)]))
