@@ -66,6 +66,8 @@ def _fit_cases(Z, Y):
         ("flow glow", Z, Y, {"flow": "glow"}, "flow must be one of"),
         ("no transforms", Z, Y, {"transforms": 0}, "transforms must be a positive number"),
         ("NaN learning rate", Z, Y, {"lr": float("nan")}, "lr must be a positive number"),
+        ("infinite learning rate", Z, Y, {"lr": float("inf")}, "lr must be a positive number"),
+        ("infinite min_gain", Z, Y, {"min_gain": float("inf")}, "min_gain must be a number >= 0"),
         ("text batch size", Z, Y, {"batch_size": "big"}, "batch_size must be a positive number"),
         ("float16 plugin", Z, Y, {"dtype": "float16"}, "dtype must be one of"),
         ("unknown device", Z, Y, {"device": "tpu"}, "unknown device"),

@@ -8,6 +8,7 @@ in gives a tensor out on the same device.
 from __future__ import annotations
 
 import inspect
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,6 +52,11 @@ class _TrainingData:
     def close(self) -> None:
         if self.reader:
             self.reader.close()
+
+
+def _finite_number(value) -> bool:
+    """Whether a setting is a number that is neither NaN nor infinite."""
+    return isinstance(value, (int, float)) and math.isfinite(value)
 
 
 def warmup_steps(batch_size: int, check_rows: int) -> int:
@@ -260,13 +266,13 @@ class Plugin:
     def _check_params(self) -> None:
         params = self.get_params()
         for name in self._positive:
-            if name in params and not (isinstance(params[name], (int, float)) and params[name] > 0):
+            if name in params and not (_finite_number(params[name]) and params[name] > 0):
                 raise InputError(f"{name} must be a positive number, got {params[name]!r}")
         for name in self._fractions:
-            if name in params and not (isinstance(params[name], (int, float)) and 0 <= params[name] < 1):
+            if name in params and not (_finite_number(params[name]) and 0 <= params[name] < 1):
                 raise InputError(f"{name} must be in [0, 1), got {params[name]!r}")
         for name in self._nonnegative:
-            if name in params and not (isinstance(params[name], (int, float)) and params[name] >= 0):
+            if name in params and not (_finite_number(params[name]) and params[name] >= 0):
                 raise InputError(f"{name} must be a number >= 0, got {params[name]!r}")
         if "restarts" in params and not (isinstance(params["restarts"], int) and params["restarts"] >= 1):
             raise InputError(f"restarts must be a whole number >= 1, got {params['restarts']!r}")
