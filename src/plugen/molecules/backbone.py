@@ -137,6 +137,18 @@ def pad(seqs: Sequence[Sequence[int]], pad_id: int = 0) -> tuple[Tensor, Tensor]
     return ids, lengths
 
 
+def length_sorted_batches(order: np.ndarray, lengths: np.ndarray, batch_size: int) -> list[np.ndarray]:
+    """``order`` cut into batches of ``batch_size``, sorted by length within windows of 50 batches
+    (less padding per batch, with the shuffle kept between windows)."""
+    window = 50 * batch_size
+    batches = []
+    for i in range(0, len(order), window):
+        chunk = order[i : i + window]
+        chunk = chunk[np.argsort(lengths[chunk], kind="stable")]
+        batches.extend(chunk[j : j + batch_size] for j in range(0, len(chunk), batch_size))
+    return batches
+
+
 class MoleculeBackbone(Backbone):
     """A frozen :class:`SequenceVAE` behind the backbone protocol, on SMILES lists."""
 

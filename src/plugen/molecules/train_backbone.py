@@ -31,7 +31,7 @@ import torch.nn.functional as F
 
 from plugen.backbones import registry
 from plugen.errors import InputError
-from plugen.molecules.backbone import MoleculeBackbone, SequenceVAE, pad
+from plugen.molecules.backbone import MoleculeBackbone, SequenceVAE, length_sorted_batches, pad
 from plugen.molecules.tokenizers import TOKENIZERS, EncodeError
 
 LABELS = ("logP", "TPSA", "SAS")
@@ -106,13 +106,7 @@ def tokenized(smiles: list[str], kind: str, cache: str | Path | None = None, pro
 
 def _bucketed(lengths: np.ndarray, batch_size: int, rng: np.random.Generator):
     """Batches of similar length (less padding): shuffle, sort within windows of 50 batches."""
-    order = rng.permutation(len(lengths))
-    window = 50 * batch_size
-    batches = []
-    for i in range(0, len(order), window):
-        chunk = order[i : i + window]
-        chunk = chunk[np.argsort(lengths[chunk], kind="stable")]
-        batches.extend(chunk[j : j + batch_size] for j in range(0, len(chunk), batch_size))
+    batches = length_sorted_batches(rng.permutation(len(lengths)), lengths, batch_size)
     rng.shuffle(batches)
     return batches
 

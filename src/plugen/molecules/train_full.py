@@ -48,7 +48,7 @@ import torch.nn.functional as F
 
 from plugen.backbones import registry
 from plugen.errors import CheckpointError, InputError
-from plugen.molecules.backbone import SequenceVAE
+from plugen.molecules.backbone import SequenceVAE, length_sorted_batches
 from plugen.molecules.token_cache import TokenCache, load_cache
 
 LABELS = ("logP", "TPSA", "SAS")
@@ -170,13 +170,7 @@ def epoch_batches(lengths: np.ndarray, batch_size: int, seed: int, epoch: int) -
     """The batches of one epoch, a function of (seed, epoch) alone: a shuffle, sorted by length within
     windows of 50 batches (less padding), the batches shuffled again; the last short batch dropped."""
     rng = np.random.default_rng([seed, epoch])
-    order = rng.permutation(len(lengths))
-    window = 50 * batch_size
-    batches = []
-    for i in range(0, len(order), window):
-        chunk = order[i : i + window]
-        chunk = chunk[np.argsort(lengths[chunk], kind="stable")]
-        batches.extend(chunk[j : j + batch_size] for j in range(0, len(chunk), batch_size))
+    batches = length_sorted_batches(rng.permutation(len(lengths)), lengths, batch_size)
     batches = [b for b in batches if len(b) == batch_size] or batches
     return [batches[i] for i in rng.permutation(len(batches))]
 
