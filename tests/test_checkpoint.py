@@ -150,7 +150,8 @@ def test_files_of_earlier_training_settings_load_with_how_they_were_trained(save
     meta["params"]["min_improvement"] = 0.1  # a setting of an earlier version, since retired
     (path / META).write_text(json.dumps(meta))
     loaded = plugen.load(path)
-    assert loaded.get_params()["check_rows"] == 0 and "min_improvement" not in loaded.get_params()
+    assert loaded.get_params()["check_rows"] == 0 and loaded.get_params()["min_gain"] == 0.0
+    assert "min_improvement" not in loaded.get_params()
     np.testing.assert_array_equal(loaded.edit(small[0][:5], {}), saved[1]["plugen"].edit(small[0][:5], {}))
 
 

@@ -1,5 +1,5 @@
-"""Held-out checks every ``check_rows`` training rows and the rule that ends a fit once the second
-half of its training has not paid (plugen.training.HalfGainStopping, issue 30)."""
+"""Held-out checks every ``check_rows`` training rows and the rules that end a fit once the second
+half of its training has not paid (plugen.training.HalfGainStopping, PatienceOrHalfGain; issue 30)."""
 
 import dataclasses
 import math
@@ -15,8 +15,10 @@ from plugen.resume import load_state, save_state
 from plugen.training import (
     DECAY_CHECKS,
     Checks,
+    EarlyStopping,
     FitState,
     HalfGainStopping,
+    PatienceOrHalfGain,
     TrainingConfig,
     make_schedules,
     restore,
@@ -119,16 +121,41 @@ def test_the_rule_ends_a_real_fit_before_its_epoch_budget_with_the_best_weights(
     assert best[half] - best[-1] < 0.01 * data.Z.shape[1]  # why it stopped: the second half gained too little
 
 
+def test_per_epoch_scoring_stops_at_the_first_of_patience_and_the_half_gain_test():
+    either = PatienceOrHalfGain(patience=3, min_delta=0.0, min_gain=0.05, min_rows=0)
+    creeping = [5.0, 4.0, 3.99, 3.98, 3.97, 3.96]  # a new best every epoch, 0.03 over the second half
+    rule, state = rule_after(creeping)
+    assert rule.exhausted(state) and either.exhausted(state) and not EarlyStopping.exhausted(either, state)
+    rule, state = rule_after([5.0, 4.0, 3.0, 2.0, 1.0, 1.0, 1.0, 1.0])  # flat for 3 epochs after a steep fall
+    state.stale = 3
+    assert either.exhausted(state) and not rule.exhausted(state)
+
+
+def test_the_half_gain_test_ends_a_per_epoch_fit_before_patience_would():
+    data = entangled(n=2000, latent_dim=6, seed=3)
+    options = dict(transforms=2, hidden_features=16, batch_size=128, lr=5e-3, patience=10, progress=False)
+    quick = PluGeN(data.labels, **options).fit(data.Z, data.Y).history_
+    patient = PluGeN(data.labels, min_gain=0.0, **options).fit(data.Z, data.Y).history_
+    assert quick["stopped"] == patient["stopped"] == "early_stopping"
+    assert quick["epochs"] < patient["epochs"]
+    assert quick["history"]["val_nll"] == patient["history"]["val_nll"][: quick["epochs"]]  # the same fit, cut short
+    rows, best = quick["history"]["rows"], quick["history"]["best"]
+    half = max(k for k, r in enumerate(rows) if r <= rows[-1] / 2)
+    assert best[half] - best[-1] < 0.01 * data.Z.shape[1]
+    assert quick["best_nll"] - patient["best_nll"] < 0.01 * data.Z.shape[1]
+
+
 def test_earlier_settings_keep_their_resume_key_and_old_states_restore(tmp_path):
     model = Gaussian()
     data = InMemoryRows(torch.randn(500, 1), torch.zeros(500, 1), torch.device("cpu"))
     split_rows(data, CONFIG)
-    key = resume_key(data, CONFIG, model, 1, 50, None, None)
-    assert resume_key(data, dataclasses.replace(CONFIG, min_gain=0.5), model, 1, 50, None, None) == key  # unused
+    patience_only = dataclasses.replace(CONFIG, min_gain=0.0)  # per-epoch fits before the half-gain test
+    key = resume_key(data, patience_only, model, 1, 50, None, None)
+    assert resume_key(data, CONFIG, model, 1, 50, None, None) != key
     checks = dataclasses.replace(CONFIG, check_rows=100)
     assert resume_key(data, checks, model, 1, 50, None, None) != key
     assert resume_key(data, dataclasses.replace(checks, min_gain=0.5), model, 1, 50, None, None) != key
-    schedules, generators = make_schedules(model, CONFIG), split_rows(data, CONFIG)
+    schedules, generators = make_schedules(model, patience_only), split_rows(data, patience_only)
     saved = snapshot(FitState(steps=7, best=1.5), key, model, schedules, generators)
     for name in ("rows", "window_nll", "window_rows"):  # a state written before these existed
         del saved[name]

@@ -39,7 +39,7 @@ FORMAT_VERSION = 3
 META = "plugin.json"
 WEIGHTS = "weights.safetensors"
 #: settings that files written before they existed lack, with the value that says how those were trained
-TRAINED_WITHOUT = {"check_rows": 0}
+TRAINED_WITHOUT = {"check_rows": 0, "min_gain": 0.0}
 #: settings of earlier versions that no longer exist (the training they steered is over)
 RETIRED = ("min_improvement",)
 

@@ -1,8 +1,8 @@
 """Maximum-likelihood training loop shared by both plugins (PluGeN eq. 3, FPN eq. 14).
 
 What it adds to the papers' recipe (Adam, batch 32, lr 1e-4, 1000 epochs): large batches, a
-short warm-up, held-out checks every few thousand training rows and a stop once the second half of
-the fit has not paid (or per-epoch scoring with patience and plateau decay), gradient clipping, a
+short warm-up, held-out scoring per epoch (or every few thousand training rows) with a stop once
+the second half of the fit has not paid or patience has run out, plateau decay, gradient clipping, a
 NaN/Inf guard that restores the last good weights, seeding, and a progress bar. It also runs
 under ``torchrun`` with DistributedDataParallel (see ``plugen.distributed``), streams rows from
 disk (``plugen.batches``), resumes a killed fit from its per-epoch state (``plugen.resume``), and
@@ -17,8 +17,8 @@ offers bf16 autocast and ``torch.compile``.
 - :class:`Loop` and :func:`run_epoch`: the batches of one epoch and the optimiser steps on them;
 - :func:`evaluate`: the mean NLL of held-out rows;
 - :class:`Checks`: when a held-out check is due inside the epochs;
-- :class:`EarlyStopping` and :class:`HalfGainStopping`: when a scoring counts as an improvement and
-  when to stop;
+- :class:`EarlyStopping`, :class:`HalfGainStopping` and :class:`PatienceOrHalfGain`: when a scoring
+  counts as an improvement and when to stop;
 - :class:`FitState`, :func:`snapshot` and :func:`restore`: the state saved for resuming.
 
 Example::
@@ -117,8 +117,9 @@ class TrainingConfig:
             epoch's rows apart); with checks the learning rate halves after ``DECAY_CHECKS`` checks
             without a new best and :class:`HalfGainStopping` ends the fit (``patience`` is not used). 0: one scoring at the
             end of every epoch, ``patience`` epochs and the plateau decay.
-        min_gain: with checks, the fit stops once the best held-out NLL fell by less than this many
-            nats per dimension over the second half of the training rows so far.
+        min_gain: the fit stops once the best held-out NLL fell by less than this many nats per
+            dimension over the second half of the training rows so far (per-epoch scoring: or after
+            ``patience`` epochs, whichever comes first); 0: never for that reason.
     """
 
     batch_size: int
@@ -329,14 +330,31 @@ class HalfGainStopping(EarlyStopping):
         return half >= 0 and best[half] - best[-1] < self.min_gain
 
 
+@dataclass
+class PatienceOrHalfGain(HalfGainStopping):
+    """Stop at whichever comes first: ``patience`` scorings without an improvement of
+    ``min_delta`` (:class:`EarlyStopping`) or a second half of the fit that gained less than
+    ``min_gain`` (:class:`HalfGainStopping`).
+
+    Patience ends a fit a fixed number of epochs after its last real improvement, however small
+    the improvements before it were; on data of tens of thousands of rows the NLL then creeps down
+    by just over ``min_delta`` per epoch for tens of epochs that change little. The half-gain test
+    ends such a fit once doubling its length stopped paying, and never runs a fit longer than
+    patience alone would.
+    """
+
+    def exhausted(self, state: FitState) -> bool:
+        return EarlyStopping.exhausted(self, state) or HalfGainStopping.exhausted(self, state)
+
+
 def default_stopping(config: TrainingConfig, features: int) -> EarlyStopping:
-    """Per-epoch scoring: an improvement smaller than ``MIN_DELTA_PER_DIM`` per dimension is noise,
-    and ``patience`` epochs without one end the fit. With checks: :class:`HalfGainStopping` with
-    ``config.min_gain`` per dimension, asked once the warm-up is over."""
+    """Per-epoch scoring: :class:`PatienceOrHalfGain`, where an improvement smaller than
+    ``MIN_DELTA_PER_DIM`` per dimension is noise. With checks: :class:`HalfGainStopping`. Both
+    take ``config.min_gain`` per dimension and ask the half-gain test once the warm-up is over."""
+    warmup_rows = config.warmup_steps * config.batch_size
     if config.check_rows:
-        warmup_rows = config.warmup_steps * config.batch_size
         return HalfGainStopping(config.patience, 0.0, config.min_gain * features, warmup_rows)
-    return EarlyStopping(config.patience, MIN_DELTA_PER_DIM * features)
+    return PatienceOrHalfGain(config.patience, MIN_DELTA_PER_DIM * features, config.min_gain * features, warmup_rows)
 
 
 # ---------------------------------------------------------------------- state for resume
@@ -373,10 +391,10 @@ def resume_key(
 
 
 def _scoring_settings(config: TrainingConfig) -> dict:
-    """The scoring settings of held-out checks (none with per-epoch scoring, so that states saved
-    before these settings existed still resume)."""
+    """The scoring settings; none with per-epoch scoring and patience alone (``min_gain=0``), so
+    that states saved before the other ways to stop existed keep their key."""
     if not config.check_rows:
-        return {}
+        return {"min_gain": config.min_gain} if config.min_gain else {}
     return dict(check_rows=config.check_rows, min_gain=config.min_gain)
 
 

@@ -76,15 +76,17 @@ class PluGeN(Plugin):
             rescale them otherwise); an edit then carries the style over at the new class's scale.
         batch_size, lr, max_epochs, val_fraction, weight_decay, grad_clip: training
             (:class:`plugen.training.TrainingConfig`).
-        check_rows: 0 (the default): one scoring of the held-out rows per epoch, ``patience``
-            epochs without an improvement end the fit, the rate halves on plateaus. Else training
-            rows between scorings, across epoch boundaries (at most an epoch apart); after its
-            warm-up the rate halves after three checks in a row without a new best, and the fit
-            stops once the best held-out NLL fell by less than ``min_gain`` nats per dimension over
-            the second half of the training so far (:class:`plugen.training.HalfGainStopping`).
+        check_rows: 0 (the default): one scoring of the held-out rows per epoch, the rate halves on
+            plateaus, and the fit stops after ``patience`` epochs without an improvement or once the
+            best held-out NLL fell by less than ``min_gain`` nats per dimension over the second half
+            of the training so far, whichever comes first
+            (:class:`plugen.training.PatienceOrHalfGain`). Else training rows between scorings,
+            across epoch boundaries (at most an epoch apart); after its warm-up the rate halves
+            after three checks in a row without a new best, and only the ``min_gain`` test stops
+            the fit (:class:`plugen.training.HalfGainStopping`).
             :data:`plugen.training.ROW_CHECKS` sets it with a larger batch and rate for large data.
         patience: with ``check_rows=0``, epochs without an improvement before training stops.
-        min_gain: see ``check_rows``.
+        min_gain: see ``check_rows``; 0 turns the half-gain test off.
         latent_noise: s >= 0; every training batch gets fresh Gaussian noise of ``s`` times each
             latent dimension's standard deviation (:func:`plugen.training.train`). Use about 0.1 for
             latents of a non-generative autoencoder, which lie near a low-dimensional manifold.
