@@ -4,13 +4,15 @@
     python benchmarks/every_seed.py shapes --scale full --seeds 0 1 2 3 4   # the benchmark's size
     python benchmarks/every_seed.py mnist --scale demo --seeds 0 1 2 3 4
     python benchmarks/every_seed.py shapes --scale demo --seeds 0 --options '{"flow": "nice"}'
+    python benchmarks/every_seed.py shapes --scale demo --edit-rows 600 --per-request 300  # judged on more
     python benchmarks/every_seed.py --table                                 # only rewrite md / json / png
 
 One run fits PluGeN once per seed on the experiment's training latents with the settings the main job
 (``--scale demo``: the experiment's ``plugen_options`` and ``demo_options``) or the benchmark
 (``--scale full``: ``plugen_options``, one flow instead of ``restarts``) gives it, ``--options`` on top,
 then judges plain edits (no re-encoding) of the first test latents and samples per request at
-temperature 0.8, as ``plugen.lab.experiments`` does. The seed sets the flow's initialisation, the
+temperature 0.8, as ``plugen.lab.experiments`` does (``--edit-rows`` / ``--per-request``: judged on
+more rows than the scale's, for a smaller sampling error). The seed sets the flow's initialisation, the
 held-out split and batching; the data stay the same. Each fit appends one line to
 ``benchmarks/results/every_seed.jsonl``; ``every_seed.{md,json}`` and
 ``every_seed/per_class.png`` (edit success per class, per seed) are rewritten from all lines, one
@@ -50,9 +52,10 @@ def settings_for(name: str, scale: str, options: dict) -> dict:
     return {**scaled, **spec.plugen_options, **options, "restarts": 1}
 
 
-def prepare(name: str, scale: str) -> dict:
-    """Latents, labels, backbone and judge of one experiment at one scale (shared by its seeds)."""
-    spec, settings = experiments()[name], SCALES[scale]
+def prepare(name: str, scale: str, judged: dict | None = None) -> dict:
+    """Latents, labels, backbone and judge of one experiment at one scale (shared by its seeds);
+    ``judged``: ``edit_rows`` / ``per_request`` over the scale's."""
+    spec, settings = experiments()[name], {**SCALES[scale], **(judged or {})}
     train, test = spec.load(settings)
     bb, judge = load(spec.backbone), spec.judge()
     Z_train, Z_test = bb.encode(train.images), bb.encode(test.images)
@@ -67,6 +70,7 @@ def run(name: str, scale: str, seed: int, options: dict, data: dict) -> dict:
     """Fit one flow at ``seed`` and judge it; one result line."""
     spec, settings, bb, judge = data["spec"], data["settings"], data["bb"], data["judge"]
     kwargs = {**settings_for(name, scale, options), "seed": seed, "progress": False}
+    judged = {k: settings[k] for k in ("edit_rows", "per_request")}  # the lines of other sizes say so
     start = time.perf_counter()
     plugin = PluGeN(data["labels"], **kwargs).fit(data["Z"], data["Y"])
     fit_seconds = time.perf_counter() - start
@@ -86,6 +90,7 @@ def run(name: str, scale: str, seed: int, options: dict, data: dict) -> dict:
         "seed": seed,
         "options": options,
         "settings": {k: v for k, v in kwargs.items() if k not in ("seed", "progress")},
+        **({"judged": judged} if judged != {k: SCALES[scale][k] for k in judged} else {}),
         "threads": torch.get_num_threads(),
         "fit_seconds": round(fit_seconds, 1),
         "epochs": plugin.history_["epochs"],
@@ -104,8 +109,15 @@ def _settings(r: dict) -> str:
     return json.dumps({**EPOCH_TRAINING, **settings}, sort_keys=True)
 
 
+def _judged(r: dict) -> str:
+    """How many rows judged a line, where it says (older lines: the scale's own)."""
+    judged = r.get("judged")
+    return f"{judged['edit_rows']} edits, {judged['per_request']} samples per request" if judged else ""
+
+
 def _key(r: dict) -> tuple:
-    return r["experiment"], r["scale"], json.dumps(r["options"], sort_keys=True), _settings(r), r.get("method", "")
+    options = json.dumps(r["options"], sort_keys=True)
+    return r["experiment"], r["scale"], options, _settings(r), r.get("method", ""), _judged(r)
 
 
 def _passes(r: dict) -> bool:
@@ -147,11 +159,13 @@ def table(rows: list[dict]) -> str:
     groups: dict[tuple, list[dict]] = {}
     for r in rows:
         groups.setdefault(_key(r), []).append(r)
-    for (experiment, scale, options, settings, method), group in sorted(groups.items()):
+    for (experiment, scale, options, settings, method, judged), group in sorted(groups.items()):
         group = sorted(group, key=lambda r: r["seed"])
         lines += [
             "",
-            f"## {experiment}, {scale} size, options `{options}`" + (f", {method}" if method else ""),
+            f"## {experiment}, {scale} size, options `{options}`"
+            + (f", {method}" if method else "")
+            + (f", judged on {judged}" if judged else ""),
             "",
             f"Settings: `{settings}`",
             "",
@@ -177,7 +191,7 @@ def figure(rows: list[dict], path: Path) -> None:
     if not groups:
         return
     fig, axes = plt.subplots(1, len(groups), figsize=(4.2 * len(groups), 3.6), squeeze=False)
-    for ax, ((_, scale, options, _settings, method), group) in zip(axes[0], sorted(groups.items())):
+    for ax, ((_, scale, options, _settings, method, judged), group) in zip(axes[0], sorted(groups.items())):
         group = sorted(group, key=lambda r: r["seed"])
         classes = list(group[0]["per_class"]["shape"])
         width = 0.8 / len(classes)
@@ -193,6 +207,7 @@ def figure(rows: list[dict], path: Path) -> None:
         shown = options if options != "{}" else own
         epochs = group[-1]["settings"].get("max_epochs")
         shown += (f", {epochs} epochs" if epochs else "") + (f"\n{method}" if method else "")
+        shown += f"\njudged on {judged}" if judged else ""
         ax.set_title(f"Shapes, {scale} size\n{shown}", fontsize=8)
     axes[0][0].legend(loc="lower left", fontsize=7)
     fig.tight_layout()
@@ -214,13 +229,16 @@ def main() -> None:
     parser.add_argument("--scale", choices=("demo", "full"), default="demo")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     parser.add_argument("--options", default="{}", help="PluGeN settings (JSON) over the experiment's own")
+    parser.add_argument("--edit-rows", type=int, help="test latents edited and judged (default: the scale's)")
+    parser.add_argument("--per-request", type=int, help="samples judged per request (default: the scale's)")
     parser.add_argument("--table", action="store_true", help="only rewrite every_seed.{md,json,png}")
     args = parser.parse_args()
     RESULTS.mkdir(parents=True, exist_ok=True)
     if not args.table:
         if args.experiment is None:
             parser.error("name an experiment, or pass --table")
-        data = prepare(args.experiment, args.scale)
+        judged = {"edit_rows": args.edit_rows, "per_request": args.per_request}
+        data = prepare(args.experiment, args.scale, {k: v for k, v in judged.items() if v})
         for seed in args.seeds:
             row = run(args.experiment, args.scale, seed, json.loads(args.options), data)
             with LINES.open("a") as f:
