@@ -146,9 +146,10 @@ def table(rows: list[dict]) -> str:
         "# Every seed a good flow",
         "",
         "Command: `python benchmarks/every_seed.py EXPERIMENT --scale {demo,full} --seeds 0 1 2 3 4 "
-        "[--options JSON]`. One PluGeN flow per seed, no restarts, with the settings the main job (`demo`: "
-        "6,000 Shapes latents, 150 edited test latents, 60 samples per request) or the benchmark (`full`: "
-        "20,000 latents, 500 edited, 300 per request) gives it; `--options` are settings changed on top. "
+        "[--options JSON] [--edit-rows N --per-request M]`. One PluGeN flow per seed, no restarts, with the "
+        "settings the main job (`demo`: 6,000 Shapes latents, 150 edited test latents, 60 samples per request) or "
+        "the benchmark (`full`: 20,000 latents, 500 edited, 300 per request) gives it; `--options` are settings "
+        "changed on top; sections judged on other numbers of rows say so. "
         "Edits are plain (no re-encoding), judged on decoded images; success per requested class; preserved: "
         "the other labels kept; unseen: generated shape x colour combinations absent from training judged "
         "right (temperature 0.8). Goals (issue 32): Shapes edit success >= 0.92, every shape class >= 0.85, "
