@@ -22,6 +22,9 @@ deterministic given the seed.
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 
 from plugen.data.images import ImageDataset
@@ -86,10 +89,15 @@ def render(shape, colour, size, x, y, rotation, jitter=None, chunk: int = 1000) 
     rgb = np.clip(_RGB[colour] + (0 if jitter is None else jitter), 0, 1)
     grid = (np.arange(SIZE * _SUPER) + 0.5) / _SUPER
     out = np.empty((n, 3, SIZE, SIZE), np.float32)
-    for i in range(0, n, chunk):
+
+    def fill(i: int) -> None:
         s = slice(i, i + chunk)
         mask = _coverage(shape[s], size[s], x[s], y[s], rotation[s], grid)
         out[s] = mask[:, None] * rgb[s, :, None, None]
+
+    # numpy releases the GIL inside its array operations: chunks render on all cores at once
+    with ThreadPoolExecutor(max_workers=min(os.cpu_count() or 1, max(1, n // chunk))) as pool:
+        list(pool.map(fill, range(0, n, chunk)))
     return out
 
 
