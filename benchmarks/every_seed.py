@@ -87,6 +87,7 @@ def run(name: str, scale: str, seed: int, options: dict, data: dict) -> dict:
     return {
         "experiment": name,
         "scale": scale,
+        "n_train": len(data["Z"]),
         "seed": seed,
         "options": options,
         "settings": {k: v for k, v in kwargs.items() if k not in ("seed", "progress")},
@@ -117,7 +118,7 @@ def _judged(r: dict) -> str:
 
 def _key(r: dict) -> tuple:
     options = json.dumps(r["options"], sort_keys=True)
-    return r["experiment"], r["scale"], options, _settings(r), r.get("method", ""), _judged(r)
+    return r["experiment"], r["scale"], r["n_train"], options, _settings(r), r.get("method", ""), _judged(r)
 
 
 def _passes(r: dict) -> bool:
@@ -147,8 +148,9 @@ def table(rows: list[dict]) -> str:
         "",
         "Command: `python benchmarks/every_seed.py EXPERIMENT --scale {demo,full} --seeds 0 1 2 3 4 "
         "[--options JSON] [--edit-rows N --per-request M]`. One PluGeN flow per seed, no restarts, with the "
-        "settings the main job (`demo`: 6,000 Shapes latents, 150 edited test latents, 60 samples per request) or "
-        "the benchmark (`full`: 20,000 latents, 500 edited, 300 per request) gives it; `--options` are settings "
+        "settings the main job (`demo`: 150 edited test latents, 60 samples per request) or the benchmark "
+        "(`full`: 20,000 Shapes latents, 500 edited, 300 per request) gives it, on the training latents each "
+        "section names (the main job fitted 6,000 Shapes latents before it took 20,000); `--options` are settings "
         "changed on top; sections judged on other numbers of rows say so. "
         "Edits are plain (no re-encoding), judged on decoded images; success per requested class; preserved: "
         "the other labels kept; unseen: generated shape x colour combinations absent from training judged "
@@ -160,11 +162,11 @@ def table(rows: list[dict]) -> str:
     groups: dict[tuple, list[dict]] = {}
     for r in rows:
         groups.setdefault(_key(r), []).append(r)
-    for (experiment, scale, options, settings, method, judged), group in sorted(groups.items()):
+    for (experiment, scale, n_train, options, settings, method, judged), group in sorted(groups.items()):
         group = sorted(group, key=lambda r: r["seed"])
         lines += [
             "",
-            f"## {experiment}, {scale} size, options `{options}`"
+            f"## {experiment}, {scale} size ({n_train:,} training latents), options `{options}`"
             + (f", {method}" if method else "")
             + (f", judged on {judged}" if judged else ""),
             "",
@@ -192,7 +194,7 @@ def figure(rows: list[dict], path: Path) -> None:
     if not groups:
         return
     fig, axes = plt.subplots(1, len(groups), figsize=(4.2 * len(groups), 3.6), squeeze=False)
-    for ax, ((_, scale, options, _settings, method, judged), group) in zip(axes[0], sorted(groups.items())):
+    for ax, ((_, scale, n_train, options, _settings, method, judged), group) in zip(axes[0], sorted(groups.items())):
         group = sorted(group, key=lambda r: r["seed"])
         classes = list(group[0]["per_class"]["shape"])
         width = 0.8 / len(classes)
@@ -209,7 +211,7 @@ def figure(rows: list[dict], path: Path) -> None:
         epochs = group[-1]["settings"].get("max_epochs")
         shown += (f", {epochs} epochs" if epochs else "") + (f"\n{method}" if method else "")
         shown += f"\njudged on {judged}" if judged else ""
-        ax.set_title(f"Shapes, {scale} size\n{shown}", fontsize=8)
+        ax.set_title(f"Shapes, {scale} size ({n_train:,} images)\n{shown}", fontsize=8)
     axes[0][0].legend(loc="lower left", fontsize=7)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)

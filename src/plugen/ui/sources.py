@@ -32,7 +32,7 @@ from plugen.ui.workspace import Workspace
 DEMO_FIT = {"max_epochs": 30, "seed": 0}
 #: data-set samples offered by the picker
 PICKER_SIZE = 200
-#: Shapes images generated for the demo fit (the experiments use 6,000)
+#: Shapes images generated for the demo fit (the main job uses 20,000)
 SHAPES_TRAIN = 3000
 #: class names shown next to the categorical sliders of labels whose plugin declares none (demo
 #: plugins cached before the data sets declared their class names)
