@@ -37,6 +37,8 @@ LABELS = {"shape": list(SHAPES), "colour": list(COLOURS), "size": "continuous", 
 HELD_OUT = ((0, 2), (1, 0), (2, 1))
 SIZE = 32
 _SUPER = 4
+#: at most this many chunks render at once (each holds a few hundred MB of supersampled coordinates)
+RENDER_THREADS = 4
 #: training frequencies of the six seen (shape, colour) combinations: correlated, not uniform
 _SEEN_WEIGHTS = {(0, 0): 3.0, (0, 1): 1.0, (1, 1): 3.0, (1, 2): 1.0, (2, 2): 3.0, (2, 0): 1.0}
 _RGB = np.array([[1.0, 0.15, 0.1], [0.15, 0.9, 0.15], [0.15, 0.3, 1.0]])
@@ -81,7 +83,7 @@ def make_shapes(n: int, split: str = "train", seed: int = 0, max_rotation: float
     return ImageDataset(images, Y, {k: list(v) if isinstance(v, list) else v for k, v in LABELS.items()})
 
 
-def render(shape, colour, size, x, y, rotation, jitter=None, chunk: int = 1000) -> np.ndarray:
+def render(shape, colour, size, x, y, rotation, jitter=None, chunk: int = 500) -> np.ndarray:
     """Images (n, 3, 32, 32) float32 for the given attribute arrays (size, x, y in pixels)."""
     shape, colour = np.asarray(shape, int), np.asarray(colour, int)
     size, x, y, rotation = (np.asarray(a, np.float64) for a in (size, x, y, rotation))
@@ -96,7 +98,7 @@ def render(shape, colour, size, x, y, rotation, jitter=None, chunk: int = 1000) 
         out[s] = mask[:, None] * rgb[s, :, None, None]
 
     # numpy releases the GIL inside its array operations: chunks render on all cores at once
-    with ThreadPoolExecutor(max_workers=min(os.cpu_count() or 1, max(1, n // chunk))) as pool:
+    with ThreadPoolExecutor(max_workers=min(os.cpu_count() or 1, RENDER_THREADS, max(1, n // chunk))) as pool:
         list(pool.map(fill, range(0, n, chunk)))
     return out
 
