@@ -336,11 +336,11 @@ class PatienceOrHalfGain(HalfGainStopping):
     ``min_delta`` (:class:`EarlyStopping`) or a second half of the fit that gained less than
     ``min_gain`` (:class:`HalfGainStopping`).
 
-    Patience ends a fit a fixed number of epochs after its last real improvement, however small
-    the improvements before it were; on data of tens of thousands of rows the NLL then creeps down
-    by just over ``min_delta`` per epoch for tens of epochs that change little. The half-gain test
-    ends such a fit once doubling its length stopped paying, and never runs a fit longer than
-    patience alone would.
+    Patience ends a fit a fixed number of epochs after its last improvement of ``min_delta``,
+    however little the epochs before it gained; on data of tens of thousands of rows the NLL keeps
+    falling in small steps, every few epochs one large enough to count, for tens of epochs that
+    change little. The half-gain test ends such a fit once doubling its length stopped paying, and
+    never runs a fit longer than patience alone would.
     """
 
     def exhausted(self, state: FitState) -> bool:
