@@ -115,8 +115,9 @@ class TrainingConfig:
         compile: wrap the objective in ``torch.compile``.
         check_rows: training rows between held-out checks, across epoch boundaries (at most one
             epoch's rows apart); with checks the learning rate halves after ``DECAY_CHECKS`` checks
-            without a new best and :class:`HalfGainStopping` ends the fit (``patience`` is not used). 0: one scoring at the
-            end of every epoch, ``patience`` epochs and the plateau decay.
+            without a new best and :class:`HalfGainStopping` ends the fit (``patience`` is not
+            used). 0: one scoring at the end of every epoch, the plateau decay, and
+            :class:`PatienceOrHalfGain`.
         min_gain: the fit stops once the best held-out NLL fell by less than this many nats per
             dimension over the second half of the training rows so far (per-epoch scoring: or after
             ``patience`` epochs, whichever comes first); 0: never for that reason.

@@ -43,8 +43,8 @@ SCALES = {
         "plugin": {"max_epochs": 3},
     },
     # plugin settings at this scale: each experiment's ``demo_options`` (the main job's 2 minutes).
-    # Shapes: the benchmark's 20,000 training images for 14 epochs, as many optimiser steps as 6,000
-    # images for 45 epochs; with 6,000 the edits and unseen combinations of one seed in five fell
+    # Shapes: the benchmark's 20,000 training images for 14 epochs, about as many optimiser steps as
+    # 6,000 images for 45 epochs; with 6,000 the edits and unseen combinations of one seed in five fell
     # short, with 20,000 none (benchmarks/results/every_seed.md)
     "demo": {
         "edit_rows": 150,
