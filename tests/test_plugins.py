@@ -43,6 +43,20 @@ def test_continuous_generation_follows_the_request(model, probes):
     assert probes["size"](hi).mean() == pytest.approx(12.0, abs=0.6)
 
 
+def test_temperature_narrows_every_base_coordinate(model):
+    """Tempered sampling (the base density raised to 1 / T^2): the base noise, label coordinates
+    included, shrinks by T, so at T = 0 one full request gives one latent."""
+    request = {"a": 1, "b": 0, "size": 10.0, "shape": 2}
+    assert np.ptp(model.sample(4, request, temperature=0.0, seed=5), axis=0).max() < 1e-5
+    if isinstance(model, PluGeN):
+        flow, width = model.module_.flow, model.module_.prior.width
+        with torch.no_grad():
+            base = {t: flow(torch.as_tensor(model.sample(3000, request, temperature=t, seed=5)))[0] for t in (1.0, 0.5)}
+        ratio = base[0.5].std(0) / base[1.0].std(0)
+        assert torch.allclose(ratio, torch.full_like(ratio, 0.5), atol=1e-3), ratio
+        assert float(base[1.0][:, :width].std(0).mean()) == pytest.approx(model.sigma, rel=0.1)
+
+
 def test_unrequested_labels_follow_their_training_distribution(model, probes, data):
     train, _ = data
     Z = model.sample(2000, {"shape": 1}, seed=3)

@@ -401,7 +401,9 @@ class Plugin:
         return_tensor: bool = False,
     ):
         """``n`` new latents with the requested label values; labels not named are drawn from
-        their training distribution. ``temperature`` scales the free (style) noise."""
+        their training distribution. ``temperature`` T scales all base noise: samples come from the
+        base density raised to ``1 / T**2`` (Glow's temperature), which for PluGeN narrows the label
+        coordinates around their class centres as well as the style."""
         self._check_fitted()
         check_sample_args(n, temperature)
         rng = np.random.default_rng(seed)
