@@ -41,6 +41,9 @@ RESULTS = Path(__file__).parent / "results"
 LINES = RESULTS / "every_seed.jsonl"
 #: the issue's goals: Shapes edit success, every shape class, unseen combinations; MNIST digit
 #: success and the other labels preserved
+#: how samples are drawn, recorded on each line: since this version the temperature also narrows the
+#: label coordinates (``PluGeN.sample``); older lines, without it, scaled the style noise alone
+SAMPLING = "labels tempered"
 GOALS = {"shapes": {"edit": 0.92, "class": 0.85, "unseen": 0.88}, "mnist": {"edit": 0.95, "preserved": 0.9}}
 
 
@@ -61,19 +64,25 @@ def prepare(name: str, scale: str, judged: dict | None = None) -> dict:
     Z_train, Z_test = bb.encode(train.images), bb.encode(test.images)
     labels, Y = spec.plugin_labels(train)
     Z_edit = Z_test[: settings["edit_rows"]]
+    settings["edit_rows"] = len(Z_edit)  # at most the test split (MNIST's has 500 rows)
     before = judge(bb.decode(Z_edit))
     return dict(spec=spec, settings=settings, test=test, bb=bb, judge=judge, Z=Z_train, Y=Y, labels=labels,
                 Z_edit=Z_edit, before=before)  # fmt: skip
 
 
+def fit(name: str, scale: str, seed: int, options: dict, data: dict) -> tuple[PluGeN, float]:
+    """One flow at ``seed`` on the experiment's training latents, and its fit time in seconds."""
+    kwargs = {**settings_for(name, scale, options), "seed": seed, "progress": False}
+    start = time.perf_counter()
+    plugin = PluGeN(data["labels"], **kwargs).fit(data["Z"], data["Y"])
+    return plugin, time.perf_counter() - start
+
+
 def run(name: str, scale: str, seed: int, options: dict, data: dict) -> dict:
     """Fit one flow at ``seed`` and judge it; one result line."""
     spec, settings, bb, judge = data["spec"], data["settings"], data["bb"], data["judge"]
-    kwargs = {**settings_for(name, scale, options), "seed": seed, "progress": False}
     judged = {k: settings[k] for k in ("edit_rows", "per_request")}  # the lines of other sizes say so
-    start = time.perf_counter()
-    plugin = PluGeN(data["labels"], **kwargs).fit(data["Z"], data["Y"])
-    fit_seconds = time.perf_counter() - start
+    plugin, fit_seconds = fit(name, scale, seed, options, data)
     edits = edit_table(plugin, bb, data["Z_edit"], judge, plugin.schema_, before=data["before"])
     generation = generation_table(
         plugin, bb, judge, spec.requests, settings["per_request"], data["test"].images,
@@ -90,8 +99,9 @@ def run(name: str, scale: str, seed: int, options: dict, data: dict) -> dict:
         "n_train": len(data["Z"]),
         "seed": seed,
         "options": options,
-        "settings": {k: v for k, v in kwargs.items() if k not in ("seed", "progress")},
+        "settings": settings_for(name, scale, options),
         **({"judged": judged} if judged != {k: SCALES[scale][k] for k in judged} else {}),
+        "sampling": SAMPLING,
         "threads": torch.get_num_threads(),
         "fit_seconds": round(fit_seconds, 1),
         "epochs": plugin.history_["epochs"],
@@ -118,7 +128,16 @@ def _judged(r: dict) -> str:
 
 def _key(r: dict) -> tuple:
     options = json.dumps(r["options"], sort_keys=True)
-    return r["experiment"], r["scale"], r["n_train"], options, _settings(r), r.get("method", ""), _judged(r)
+    return (
+        r["experiment"],
+        r["scale"],
+        r["n_train"],
+        options,
+        _settings(r),
+        r.get("method", ""),
+        _judged(r),
+        r.get("sampling", ""),
+    )
 
 
 def _passes(r: dict) -> bool:
@@ -162,13 +181,14 @@ def table(rows: list[dict]) -> str:
     groups: dict[tuple, list[dict]] = {}
     for r in rows:
         groups.setdefault(_key(r), []).append(r)
-    for (experiment, scale, n_train, options, settings, method, judged), group in sorted(groups.items()):
+    for (experiment, scale, n_train, options, settings, method, judged, sampling), group in sorted(groups.items()):
         group = sorted(group, key=lambda r: r["seed"])
         lines += [
             "",
             f"## {experiment}, {scale} size ({n_train:,} training latents), options `{options}`"
             + (f", {method}" if method else "")
-            + (f", judged on {judged}" if judged else ""),
+            + (f", judged on {judged}" if judged else "")
+            + (", samples with the label coordinates tempered" if sampling else ""),
             "",
             f"Settings: `{settings}`",
             "",
@@ -194,7 +214,9 @@ def figure(rows: list[dict], path: Path) -> None:
     if not groups:
         return
     fig, axes = plt.subplots(1, len(groups), figsize=(4.2 * len(groups), 3.6), squeeze=False)
-    for ax, ((_, scale, n_train, options, _settings, method, judged), group) in zip(axes[0], sorted(groups.items())):
+    for ax, ((_, scale, n_train, options, _settings, method, judged, sampling), group) in zip(
+        axes[0], sorted(groups.items())
+    ):
         group = sorted(group, key=lambda r: r["seed"])
         classes = list(group[0]["per_class"]["shape"])
         width = 0.8 / len(classes)
@@ -211,6 +233,7 @@ def figure(rows: list[dict], path: Path) -> None:
         epochs = group[-1]["settings"].get("max_epochs")
         shown += (f", {epochs} epochs" if epochs else "") + (f"\n{method}" if method else "")
         shown += f"\njudged on {judged}" if judged else ""
+        shown += ", labels tempered" if sampling else ""
         ax.set_title(f"Shapes, {scale} size ({n_train:,} images)\n{shown}", fontsize=8)
     axes[0][0].legend(loc="lower left", fontsize=7)
     fig.tight_layout()
