@@ -39,11 +39,11 @@ from plugen.plugins import PluGeN
 
 RESULTS = Path(__file__).parent / "results"
 LINES = RESULTS / "every_seed.jsonl"
+#: how samples are drawn, recorded on each line: the temperature also narrows the label coordinates
+#: (``PluGeN.sample``); older lines, without it, scaled the style noise alone
+SAMPLING = "labels tempered"
 #: the issue's goals: Shapes edit success, every shape class, unseen combinations; MNIST digit
 #: success and the other labels preserved
-#: how samples are drawn, recorded on each line: since this version the temperature also narrows the
-#: label coordinates (``PluGeN.sample``); older lines, without it, scaled the style noise alone
-SAMPLING = "labels tempered"
 GOALS = {"shapes": {"edit": 0.92, "class": 0.85, "unseen": 0.88}, "mnist": {"edit": 0.95, "preserved": 0.9}}
 
 
