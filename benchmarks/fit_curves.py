@@ -9,8 +9,8 @@ Every run fits PluGeN with its default flow on the same synthetic entangled late
 (``plugen.data.entangled``, seed 11, 85% of the rows; the same held-out split for every run) on one
 torch thread. The constant-rate curves score the held-out rows every 4,096 training rows and never
 stop early (``min_gain=0``: they run for a fixed budget); the stopping runs are the fit with
-``ROW_CHECKS``, a few other stopping settings on top of it (``min_gain``, ``check_rows``) and the
-plugins' default (batch 256, Adam 1e-3, one scoring per epoch, plateau decay, a stop after 10 epochs
+``ROW_CHECKS``, a few other stopping settings on top of it (``min_gain``, ``check_rows``),
+PluGeN's default (batch 256, Adam 2e-3, one scoring per epoch, plateau decay, a stop after 10 epochs
 without an improvement or once the second half gained less than ``min_gain``) and the default with
 patience alone (``min_gain=0``).
 

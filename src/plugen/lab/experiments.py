@@ -65,8 +65,8 @@ SCALES = {
 }
 #: the plugins' training in every experiment: one held-out scoring per epoch, batch 256, lr 1e-3, patience 10
 #: epochs (the settings the experiments' epoch caps and learning rates were measured with,
-#: benchmarks/results/demo_settings.md); the plugins' own defaults check the held-out rows every
-#: ``check_rows`` rows, which suits data of tens of thousands of rows and more
+#: benchmarks/results/demo_settings.md), pinned so that the experiments keep them when the plugins'
+#: defaults change
 EPOCH_TRAINING = {"batch_size": 256, "lr": 1e-3, "patience": 10, "check_rows": 0}
 #: share of the GAN's samples kept for fitting: those the digit reader is surest of
 GAN_KEEP = 0.5
@@ -92,7 +92,7 @@ class Experiment:
     # otherwise) and a higher learning rate, which judges as well in fewer epochs
     # (benchmarks/results/demo_settings.md, seeds 0-2, Shapes: PluGeN's edits 0.896 / 0.990,
     # generation 0.911, unseen 0.857 at 45 epochs and lr 3e-3; 0.884 / 0.990, 0.909, 0.841 at 80
-    # epochs and the default 1e-3)
+    # epochs and lr 1e-3)
     demo_options: dict = field(default_factory=lambda: {"max_epochs": 45, "lr": 3e-3})
     # flows fitted per plugin at full scale, the one with the best held-out NLL kept (``restarts``
     # of PluGeN and FPN); the demo and smoke scales fit one

@@ -115,7 +115,7 @@ class PluGeN(Plugin):
         linear_init: bool = True,
         style_scale: bool = False,
         batch_size: int = 256,
-        lr: float = 1e-3,
+        lr: float = 2e-3,
         max_epochs: int = 500,
         patience: int = 10,
         check_rows: int = 0,
