@@ -327,6 +327,8 @@ def test_demo_fit_settings_take_the_experiments_own_plugin_settings():
         **EPOCH_TRAINING,
         "transforms": 12,
         "style_scale": True,
+        "sigma": 0.3,
+        "latent_noise": 0.15,
         "max_epochs": 30,
         "seed": 0,
     }
