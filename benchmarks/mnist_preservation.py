@@ -38,9 +38,9 @@ LINES = RESULTS / "mnist_preservation.jsonl"
 KEPT = ("thickness", "slant")
 
 
-def kept(judge, before: dict, after: dict, rows=slice(None)) -> dict[str, float]:
+def kept(judge, before: dict, after: dict) -> dict[str, float]:
     """Share of rows whose thickness / slant stayed within the judge's tolerance."""
-    return {k: float(np.mean(np.abs(after[k] - before[k][rows]) <= judge.tolerance[k])) for k in KEPT}
+    return {k: float(np.mean(np.abs(after[k] - before[k]) <= judge.tolerance[k])) for k in KEPT}
 
 
 def by_source_and_target(plugin, data: dict) -> tuple[np.ndarray, np.ndarray, dict]:
