@@ -51,11 +51,11 @@ RESULTS = Path(__file__).parent / "results"
 PAPER_RECIPE = dict(
     flow="nice", transforms=4, hidden_features=512, depth=3, lr=1e-4, batch_size=32, linear_init=False, weight_decay=0.0
 )
-#: the recipe matches the row-check fit's edit success when it comes this close to it
+#: the recipe matches the default fit's edit success when it comes this close to it
 TOLERANCE = 0.005
 #: the default's stopping before the half-gain test: patience alone
 PATIENCE_ONLY = dict(min_gain=0.0)
-#: the default with the batch that uses the cores best (and a rate scaled up with it)
+#: the default's stopping with the batch that uses the cores best, at lr 2e-3
 LARGE_BATCH = dict(batch_size=1024, lr=2e-3)
 #: Shapes training images encoded for the time-to-quality part: a few thousand, as MNIST's
 SHAPES_TRAIN = 6000

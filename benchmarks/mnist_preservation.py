@@ -48,21 +48,19 @@ def by_source_and_target(plugin, data: dict) -> tuple[np.ndarray, np.ndarray, di
     requested one (NaN on the diagonal), the digit success and the mean kept over all edits."""
     bb, judge, Z, before = data["bb"], data["judge"], data["Z_edit"], data["before"]
     source = before["digit"]
-    slant, thickness = np.full((10, 10), np.nan), np.full((10, 10), np.nan)
+    shares = {k: np.full((10, 10), np.nan) for k in KEPT}
     success, kept_all = [], {k: [] for k in KEPT}
     for target in range(10):
         todo = source != target
         after = judge(bb.decode(plugin.edit(Z[todo], {"digit": target})))
         success.append(np.mean(after["digit"] == target))
         for k in KEPT:
-            kept_all[k].append(np.abs(after[k] - before[k][todo]) <= judge.tolerance[k])
-        for digit in range(10):
-            rows = source[todo] == digit
-            if rows.any():
-                shares = kept(judge, {k: before[k][todo][rows] for k in KEPT}, {k: after[k][rows] for k in KEPT})
-                slant[digit, target], thickness[digit, target] = shares["slant"], shares["thickness"]
+            ok = np.abs(after[k] - before[k][todo]) <= judge.tolerance[k]
+            kept_all[k].append(ok)
+            for digit in np.unique(source[todo]):
+                shares[k][int(digit), target] = np.mean(ok[source[todo] == digit])
     means = {"success": float(np.mean(success)), **{k: float(np.mean(np.concatenate(v))) for k, v in kept_all.items()}}
-    return slant, thickness, means
+    return shares["slant"], shares["thickness"], means
 
 
 def run(seed: int, options: dict, data: dict) -> dict:

@@ -206,10 +206,10 @@ class PluGeN(Plugin):
 
     def _sample(self, Y, noise, temperature):
         """``c ~ N(m(y), (T sigma)^2)`` (eq. 2) and ``s ~ N(0, T^2 I)`` (eq. 1), mapped back with F."""
-        prior = self.module_.prior
+        prior, noise = self.module_.prior, temperature * noise
         t = self._tensor(encode_targets(self.schema_, Y))
-        c = prior.means(t) + prior.component_sigmas(t) * temperature * noise[:, : prior.width]
-        return self.module_.flow.inverse(torch.cat([c, temperature * noise[:, prior.width :]], dim=1))
+        c = prior.means(t) + prior.component_sigmas(t) * noise[:, : prior.width]
+        return self.module_.flow.inverse(torch.cat([c, noise[:, prior.width :]], dim=1))
 
     def _posteriors(self, z):
         prior = self.module_.prior
