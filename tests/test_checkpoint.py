@@ -146,11 +146,13 @@ def test_format_1_checkpoints_without_label_ranges_still_load(saved, small, tmp_
 def test_files_of_earlier_training_settings_load_with_how_they_were_trained(saved, small, tmp_path):
     path = copy_of(saved, "plugen", tmp_path)
     meta = json.loads((path / META).read_text())
-    del meta["params"]["check_rows"], meta["params"]["min_gain"]  # written before held-out checks existed
+    for name in ("check_rows", "min_gain", "warmup_steps"):  # written before these settings existed
+        del meta["params"][name]
     meta["params"]["min_improvement"] = 0.1  # a setting of an earlier version, since retired
     (path / META).write_text(json.dumps(meta))
     loaded = plugen.load(path)
     assert loaded.get_params()["check_rows"] == 0 and loaded.get_params()["min_gain"] == 0.0
+    assert loaded.get_params()["warmup_steps"] == 100  # the per-epoch warm-up of those versions
     assert "min_improvement" not in loaded.get_params()
     np.testing.assert_array_equal(loaded.edit(small[0][:5], {}), saved[1]["plugen"].edit(small[0][:5], {}))
 

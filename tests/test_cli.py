@@ -85,13 +85,15 @@ def test_fpn_with_chosen_labels_and_source_labels(files, capsys):
         0.1,
         "--classifier-weight",
         3,
+        "--warmup-steps",
+        5,
         "--quiet",
         "-o",
         d / "f",
     )
     assert code == 0
     params = json.loads((d / "f" / "plugin.json").read_text())["params"]
-    assert params["latent_noise"] == 0.1 and params["classifier_weight"] == 3
+    assert params["latent_noise"] == 0.1 and params["classifier_weight"] == 3 and params["warmup_steps"] == 5
     write_array(d / "src.csv", np.array([[1, 0]] * 600), header=["a", "shape"])
     code, _, err = run(
         capsys,

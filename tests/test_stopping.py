@@ -14,6 +14,8 @@ from plugen.data import entangled
 from plugen.resume import load_state, save_state
 from plugen.training import (
     DECAY_CHECKS,
+    EPOCH_WARMUP_STEPS,
+    WARMUP_ROWS,
     Checks,
     EarlyStopping,
     FitState,
@@ -26,11 +28,14 @@ from plugen.training import (
     snapshot,
     split_rows,
     train,
+    warmup_steps,
 )
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")  # small fits stall on two threads of a busy machine
 
-CONFIG = TrainingConfig(batch_size=50, lr=1e-2, max_epochs=200, patience=5, val_fraction=0.2, progress=False)
+CONFIG = TrainingConfig(
+    batch_size=50, lr=1e-2, max_epochs=200, patience=5, val_fraction=0.2, warmup_steps=100, progress=False
+)
 
 
 class Gaussian(nn.Module):
@@ -44,6 +49,31 @@ def gaussian_fit(config, n=1000, **options):
     Z = torch.randn(n, 1, generator=torch.Generator().manual_seed(0)) + 3.0
     data = InMemoryRows(Z, torch.zeros(n, 1), torch.device("cpu"))
     return model, train(model, lambda z, t: 0.5 * (z[:, 0] - model.mu) ** 2, data, config, **options)
+
+
+def test_the_automatic_warm_up_ends_in_the_first_half_epoch_or_covers_the_rows_of_checks():
+    auto = dataclasses.replace(CONFIG, warmup_steps=None, batch_size=256)
+    assert warmup_steps(auto, n_train=15_300) == 30  # 60 batches an epoch
+    assert warmup_steps(auto, n_train=10**6) == EPOCH_WARMUP_STEPS
+    assert warmup_steps(auto, n_train=100) == 1  # one batch of all 100 rows
+    assert warmup_steps(dataclasses.replace(auto, batch_size=1024, check_rows=8192), 10**6) == WARMUP_ROWS // 1024
+    assert warmup_steps(dataclasses.replace(auto, warmup_steps=7), n_train=15_300) == 7
+
+
+def test_with_the_automatic_warm_up_the_first_scoring_sees_the_full_rate():
+    config = dataclasses.replace(CONFIG, warmup_steps=None, max_epochs=2, min_gain=0.0)
+    _, summary = gaussian_fit(config, n=5000)  # 4000 training rows: 80 batches of 50
+    assert summary["warmup_steps"] == 40
+    assert summary["history"]["lr"][0] == pytest.approx(config.lr)
+    _, pinned = gaussian_fit(dataclasses.replace(config, warmup_steps=100), n=5000)
+    assert pinned["warmup_steps"] == 100 and pinned["history"]["lr"][0] == pytest.approx(0.81 * config.lr)
+
+
+def test_the_half_gain_test_waits_for_the_warm_up_rows_however_short_the_warm_up():
+    config = dataclasses.replace(CONFIG, warmup_steps=1, min_gain=100.0, patience=10**6, max_epochs=1000)
+    _, summary = gaussian_fit(config, n=500)  # 400 training rows an epoch; any gain is less than 100
+    rows = summary["history"]["rows"]
+    assert summary["stopped"] == "early_stopping" and rows[-2] < WARMUP_ROWS <= rows[-1]
 
 
 def test_checks_come_every_check_rows_training_rows_across_epoch_boundaries():

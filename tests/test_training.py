@@ -27,7 +27,9 @@ from plugen.training import (
     train,
 )
 
-CONFIG = TrainingConfig(batch_size=64, lr=1e-2, max_epochs=200, patience=5, val_fraction=0.2, progress=False)
+CONFIG = TrainingConfig(
+    batch_size=64, lr=1e-2, max_epochs=200, patience=5, val_fraction=0.2, warmup_steps=100, progress=False
+)
 
 
 class Gaussian(nn.Module):

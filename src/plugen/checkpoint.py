@@ -190,7 +190,11 @@ def load_plugin(
 def saved_params(params: dict) -> dict:
     """A file's hyperparameters as the current estimators take them: retired settings dropped,
     settings added since filled with the value the file was trained with."""
-    return {**TRAINED_WITHOUT, **{k: v for k, v in params.items() if k not in RETIRED}}
+    params = {**TRAINED_WITHOUT, **{k: v for k, v in params.items() if k not in RETIRED}}
+    # before the setting existed, per-epoch fits warmed up for 100 steps (with held-out checks, as the
+    # automatic choice, None, still does)
+    params.setdefault("warmup_steps", None if params["check_rows"] else 100)
+    return params
 
 
 def _sha256(path: Path) -> str:

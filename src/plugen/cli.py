@@ -120,6 +120,11 @@ def _add_fit_training(fit) -> None:
     fit.add_argument("--batch-size", type=int)
     fit.add_argument("--lr", type=float)
     fit.add_argument(
+        "--warmup-steps",
+        type=int,
+        help="steps over which the learning rate rises to --lr (default: 100 or half the first epoch, whichever is shorter)",
+    )
+    fit.add_argument(
         "--latent-noise",
         type=float,
         help="training noise, in standard deviations per latent dimension (about 0.1 for a "
@@ -306,6 +311,7 @@ def _fit_options(args) -> dict:
         "max_epochs": args.epochs,
         "batch_size": args.batch_size,
         "lr": args.lr,
+        "warmup_steps": args.warmup_steps,
         "latent_noise": args.latent_noise,
         "classifier_weight": args.classifier_weight,
     }

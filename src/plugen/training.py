@@ -59,12 +59,18 @@ AUTOCAST = {None: None, "bf16": torch.bfloat16}
 GPU_LOSS_READ_INTERVAL = 32
 #: held-out checks instead of epochs: ``PluGeN(labels, **ROW_CHECKS)``. Ends a fit whose held-out NLL
 #: levels off several times sooner at nearly the same NLL; not the default, since on image latents
-#: whose NLL keeps falling slowly the per-epoch default reached a better NLL in less time
-ROW_CHECKS = {"batch_size": 1024, "lr": 2e-3, "check_rows": 8192}
+#: whose NLL keeps falling slowly the per-epoch default reached a better NLL in less time.
+#: ``warmup_steps=None`` keeps the warm-up of checks when these go on top of settings that pin a per-epoch one
+ROW_CHECKS = {"batch_size": 1024, "lr": 2e-3, "warmup_steps": None, "check_rows": 8192}
 #: with held-out checks, the learning rate halves after this many checks in a row without a new best
 DECAY_CHECKS = 3
 #: a long fit checks the held-out rows every (training rows so far) / GROWING_WINDOW rows (:class:`Checks`)
 GROWING_WINDOW = 16
+#: rows of training over which the learning rate warms up when the held-out rows are checked by rows
+#: (``check_rows``): 100 steps of a batch of 256
+WARMUP_ROWS = 25_600
+#: the longest warm-up with one scoring per epoch, in steps
+EPOCH_WARMUP_STEPS = 100
 
 #: one list per scoring in a fit's history: NLLs, learning rate, wall time, training rows seen, best NLL
 HISTORY = ("train_nll", "val_nll", "lr", "seconds", "rows", "best")
@@ -106,7 +112,8 @@ class TrainingConfig:
         val_fraction: share of the rows held out for early stopping (none when too few rows).
         weight_decay: Adam's L2 penalty.
         grad_clip: largest gradient norm (0: no clipping).
-        warmup_steps: steps over which the learning rate rises linearly to ``lr``.
+        warmup_steps: steps over which the learning rate rises linearly to ``lr``; None: chosen by
+            :func:`warmup_steps` from the training rows.
         seed: draws the batches, the augmentation and the latent noise.
         split_seed: draws the held-out rows (default ``seed``): restarts with several seeds and
             one split have comparable held-out NLLs.
@@ -130,7 +137,7 @@ class TrainingConfig:
     val_fraction: float
     weight_decay: float = 0.0
     grad_clip: float = 1.0
-    warmup_steps: int = 100
+    warmup_steps: int | None = None
     seed: int = 0
     split_seed: int | None = None
     progress: bool = True
@@ -239,16 +246,32 @@ class Schedules:
                 group["lr"] *= self.plateau.factor
 
 
+def warmup_steps(config: TrainingConfig, n_train: int) -> int:
+    """Steps of the learning-rate warm-up: ``config.warmup_steps`` when given. Else, with held-out
+    checks, as many as cover ``WARMUP_ROWS`` training rows whatever the batch size; with one scoring
+    per epoch, ``EPOCH_WARMUP_STEPS`` or half the first epoch, whichever is shorter. The half-gain
+    test (:class:`HalfGainStopping`) compares the first scoring with the second: when the first
+    epoch is mostly warm-up, its NLL is high for that reason alone and a fit that has levelled
+    off runs on for epochs."""
+    if config.warmup_steps is not None:
+        return config.warmup_steps
+    batch_size = min(config.batch_size, n_train)
+    if config.check_rows:
+        return max(1, WARMUP_ROWS // batch_size)
+    return min(EPOCH_WARMUP_STEPS, math.ceil(n_train / batch_size / 2))
+
+
 def make_schedules(module: nn.Module, config: TrainingConfig) -> Schedules:
-    """Adam over ``module``'s parameters and its two learning-rate schedules."""
+    """Adam over ``module``'s parameters and its two learning-rate schedules (the warm-up's steps
+    resolved in ``config``, :func:`warmup_steps`)."""
     # not fused=True: its in-place updates do not bump the parameters' version counters, which the
     # inference caches of the linear layers rely on (plugen.flows.linear, plugen.flows.context).
     # foreach=True (the default on GPUs only): one kernel per operation over all parameters
     optimizer = torch.optim.Adam(module.parameters(), lr=config.lr, weight_decay=config.weight_decay, foreach=True)
-    warmup_steps = config.warmup_steps
-    warmup = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: min(1.0, (step + 1) / warmup_steps))
+    steps = config.warmup_steps
+    warmup = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: min(1.0, (step + 1) / steps))
     plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=0.5, patience=config.lr_patience)
-    return Schedules(optimizer, warmup, plateau, warmup_steps)
+    return Schedules(optimizer, warmup, plateau, steps)
 
 
 # ---------------------------------------------------------------------- stopping
@@ -351,11 +374,13 @@ class PatienceOrHalfGain(HalfGainStopping):
 def default_stopping(config: TrainingConfig, features: int) -> EarlyStopping:
     """Per-epoch scoring: :class:`PatienceOrHalfGain`, where an improvement smaller than
     ``MIN_DELTA_PER_DIM`` per dimension is noise. With checks: :class:`HalfGainStopping`. Both
-    take ``config.min_gain`` per dimension and ask the half-gain test once the warm-up is over."""
-    warmup_rows = config.warmup_steps * config.batch_size
+    take ``config.min_gain`` per dimension and ask the half-gain test once the warm-up is over and
+    ``WARMUP_ROWS`` rows were trained on: a short warm-up on small data would otherwise let it judge
+    a fit after a handful of steps, while its NLL still falls fast."""
+    min_rows = max(config.warmup_steps * config.batch_size, WARMUP_ROWS)
     if config.check_rows:
-        return HalfGainStopping(config.patience, 0.0, config.min_gain * features, warmup_rows)
-    return PatienceOrHalfGain(config.patience, MIN_DELTA_PER_DIM * features, config.min_gain * features, warmup_rows)
+        return HalfGainStopping(config.patience, 0.0, config.min_gain * features, min_rows)
+    return PatienceOrHalfGain(config.patience, MIN_DELTA_PER_DIM * features, config.min_gain * features, min_rows)
 
 
 # ---------------------------------------------------------------------- state for resume
@@ -601,6 +626,7 @@ def train(
     """
     rank, world = distributed.rank_and_world()
     generators = split_rows(rows, config, rank, world)
+    config = dataclasses.replace(config, warmup_steps=warmup_steps(config, rows.n_train))
     held_out = held_out_rows(rows, latent_noise, config.seed)
     loop = _make_loop(module, nll, rows, config, generators, augment, latent_noise, rank, world)
     state = FitState(best_state=copy.deepcopy(module.state_dict()))
@@ -792,6 +818,7 @@ def _summary(state: FitState, rows: Rows, loop: Loop, stopped: str, saved: dict 
         "n_train": rows.n_train,
         "n_val": rows.n_val,
         "batch_size": loop.batch_size,
+        "warmup_steps": loop.schedules.warmup_steps,
         "processes": loop.world,
         "resumed_from_epoch": saved["epoch"] if saved else 0,
         "stopped": stopped,

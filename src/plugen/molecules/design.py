@@ -29,7 +29,7 @@ LABELS = ("logP", "TPSA", "SAS")
 #: how the shipped plugin was trained (one held-out scoring per epoch, patience alone), pinned so that
 #: ``plugen molecules fit`` reproduces it whatever the plugins' defaults;
 #: ``fit_plugin(..., **plugen.training.ROW_CHECKS)`` trains with held-out checks instead
-SHIPPED_TRAINING = {"batch_size": 256, "lr": 1e-3, "check_rows": 0, "min_gain": 0.0}
+SHIPPED_TRAINING = {"batch_size": 256, "lr": 1e-3, "warmup_steps": 100, "check_rows": 0, "min_gain": 0.0}
 
 
 def load_shipped(backbone: str = DEFAULT_BACKBONE, plugin: str | Path | None = None):

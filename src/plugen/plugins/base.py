@@ -30,9 +30,6 @@ DTYPES = {"float32": torch.float32, "float64": torch.float64}
 #: at most this many rows (chosen at random) feed the data-dependent initialisation, which works in
 #: float64 on a few copies of them: enough for a stable start, and memory that does not grow with n
 INIT_ROWS = 50_000
-#: rows of training over which the learning rate warms up when the held-out rows are checked by rows
-#: (``check_rows``): 100 steps of the earlier default batch of 256
-WARMUP_ROWS = 25_600
 
 
 @dataclass
@@ -54,15 +51,14 @@ class _TrainingData:
             self.reader.close()
 
 
+def _whole(value) -> bool:
+    """Whether a setting is a whole number >= 1 (not a bool)."""
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+
+
 def _finite_number(value) -> bool:
     """Whether a setting is a number that is neither NaN nor infinite."""
     return isinstance(value, (int, float)) and math.isfinite(value)
-
-
-def warmup_steps(batch_size: int, check_rows: int) -> int:
-    """Steps of the learning-rate warm-up: with held-out checks, as many as cover ``WARMUP_ROWS``
-    training rows whatever the batch size; without them, the 100 steps of earlier versions."""
-    return max(1, WARMUP_ROWS // batch_size) if check_rows else 100
 
 
 class Plugin:
@@ -219,7 +215,7 @@ class Plugin:
             patience=self.patience,
             check_rows=self.check_rows,
             min_gain=self.min_gain,
-            warmup_steps=warmup_steps(self.batch_size, self.check_rows),
+            warmup_steps=self.warmup_steps,
             val_fraction=self.val_fraction,
             weight_decay=self.weight_decay,
             grad_clip=self.grad_clip,
@@ -274,8 +270,10 @@ class Plugin:
         for name in self._nonnegative:
             if name in params and not (_finite_number(params[name]) and params[name] >= 0):
                 raise InputError(f"{name} must be a number >= 0, got {params[name]!r}")
-        if "restarts" in params and not (isinstance(params["restarts"], int) and params["restarts"] >= 1):
+        if "restarts" in params and not _whole(params["restarts"]):
             raise InputError(f"restarts must be a whole number >= 1, got {params['restarts']!r}")
+        if params.get("warmup_steps") is not None and not _whole(params["warmup_steps"]):
+            raise InputError(f"warmup_steps must be None or a whole number >= 1, got {params['warmup_steps']!r}")
         for name, allowed in self._choices.items():
             if name in params and params[name] not in allowed:
                 raise InputError(f"{name} must be one of {list(allowed)}, got {params[name]!r}")

@@ -136,6 +136,7 @@ class FPN(Plugin):
         classifier_weight: float = 0.0,
         batch_size: int = 256,
         lr: float = 1e-3,
+        warmup_steps: int | None = None,
         max_epochs: int = 500,
         patience: int = 10,
         check_rows: int = 0,

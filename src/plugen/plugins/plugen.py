@@ -76,6 +76,8 @@ class PluGeN(Plugin):
             rescale them otherwise); an edit then carries the style over at the new class's scale.
         batch_size, lr, max_epochs, val_fraction, weight_decay, grad_clip: training
             (:class:`plugen.training.TrainingConfig`).
+        warmup_steps: steps over which the learning rate rises to ``lr``; None (the default):
+            :func:`plugen.training.warmup_steps` picks them from the training rows.
         check_rows: 0 (the default): one scoring of the held-out rows per epoch, the rate halves on
             plateaus, and the fit stops after ``patience`` epochs without an improvement or once the
             best held-out NLL fell by less than ``min_gain`` nats per dimension over the second half
@@ -116,6 +118,7 @@ class PluGeN(Plugin):
         style_scale: bool = False,
         batch_size: int = 256,
         lr: float = 2e-3,
+        warmup_steps: int | None = None,
         max_epochs: int = 500,
         patience: int = 10,
         check_rows: int = 0,
