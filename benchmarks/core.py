@@ -12,11 +12,11 @@ shipped MNIST and Shapes VAEs' encodings of the main job's training images
 (``plugen.lab.experiments``, its labels; 6,000 of its Shapes images); all are judged by the same
 independent probes (MLPs trained on the latents and labels) on held-out rows. The paper recipe is PluGeN's StyleGAN setting:
 a plain NICE (no linear layer), 4 couplings of 3 hidden layers of 512, Adam lr 1e-4, batch 32, no
-weight decay, judged after every epoch (evaluation time excluded from its clock) for a fixed time
+weight decay, judged eight times an epoch (evaluation time excluded from its clock) for a fixed time
 budget; both use the same label prior (sigma). ``PluGeN(labels)`` with its defaults runs to its own
-stop, as a user waits for ``fit()``; its edit success at the end (with the weights it keeps) is the
-target, and the figure is the ratio of the recipe's wall time to first reach that success (less
-0.005) to the default fit's whole wall time. The same rows and held-out split are also fitted with
+stop, as a user waits for ``fit()`` (three times, the median counts); its edit success at the end
+(with the weights it keeps) is the target, and the figure is the ratio of the recipe's wall time to
+first reach that success (less 0.005) to the default fit's whole wall time. The same rows and held-out split are also fitted with
 patience alone (``min_gain=0``, how the default stopped before the half-gain test), with a batch
 of 1,024 (lr 2e-3) and with ``plugen.training.ROW_CHECKS``, for their time, edit success and
 held-out NLL.
@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import platform
 import statistics
@@ -40,6 +41,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torch.optim.optimizer import register_optimizer_step_post_hook
 
 import plugen
 from plugen import FPN, PluGeN
@@ -53,6 +55,11 @@ PAPER_RECIPE = dict(
 )
 #: the recipe matches the default fit's edit success when it comes this close to it
 TOLERANCE = 0.005
+#: how often the recipe is judged: its crossing of the target is known to an eighth of an epoch
+JUDGEMENTS_PER_EPOCH = 8
+#: the default fit is timed this many times (the same fit; the median counts): one wall time on a
+#: shared machine can be off by a second
+DEFAULT_REPEATS = 3
 #: the default's stopping before the half-gain test: patience alone
 PATIENCE_ONLY = dict(min_gain=0.0)
 #: the default's stopping with the batch that uses the cores best, at lr 2e-3
@@ -82,44 +89,65 @@ def machine() -> dict:
     }
 
 
-def quality_curve(model, train, test_Z, probes, budget_s: float) -> tuple[list[dict], float]:
-    """Fit ``model`` and record edit success after every epoch, against training wall time; also
-    the whole fit's wall time, evaluation excluded."""
+def quality_curve(model, train, test_Z, probes, budget_s: float) -> list[dict]:
+    """Fit ``model`` for ``budget_s`` seconds of training (it stops at the end of the epoch that
+    passes them) and judge its edit success with its current weights ``JUDGEMENTS_PER_EPOCH`` times
+    an epoch, against training wall time (the judging excluded)."""
     curve: list[dict] = []
-    excluded = 0.0
+    excluded, steps = 0.0, 0
+    every = max(1, math.ceil(len(train.Z) * (1 - model.val_fraction) / model.batch_size) // JUDGEMENTS_PER_EPOCH)
     start = time.perf_counter()
 
-    def on_epoch(epoch, stats):
-        nonlocal excluded
+    def judge(optimizer, args, kwargs):
+        nonlocal excluded, steps
+        steps += 1
+        if steps % every:
+            return
         t_eval = time.perf_counter()
+        training = model.module_.training
+        model.module_.eval()
         report = edit_report(model, test_Z, probes)
+        model.module_.train(training)
         excluded += time.perf_counter() - t_eval
         elapsed = time.perf_counter() - start - excluded
         curve.append(
             {
-                "epoch": epoch,
+                "steps": steps,
                 "seconds": round(elapsed, 3),
                 "success": round(report["mean_success"], 4),
                 "preserved": round(report["mean_preserved"], 4),
-                "val_nll": round(stats["val_nll"], 4),
             }
         )
         print(
-            f"    epoch {epoch:4d}  {elapsed:7.1f}s  success {report['mean_success']:.3f}  "
+            f"    step {steps:6d}  {elapsed:7.1f}s  success {report['mean_success']:.3f}  "
             f"preserved {report['mean_preserved']:.3f}",
             file=sys.stderr,
             flush=True,
         )
-        return elapsed > budget_s
 
-    model.fit(train.Z, train.Y, on_epoch=on_epoch)
-    return curve, time.perf_counter() - start - excluded
+    hook = register_optimizer_step_post_hook(judge)
+    try:
+        model.fit(train.Z, train.Y, on_epoch=lambda epoch, stats: time.perf_counter() - start - excluded > budget_s)
+    finally:
+        hook.remove()
+    return curve
 
 
 def first_time(curve: list[dict], target: float) -> float | None:
     for point in curve:
         if point["success"] >= target:
             return point["seconds"]
+    return None
+
+
+def last_time_below(curve: list[dict], target: float) -> float | None:
+    """The recipe's last judgement below ``target`` before it first reached it (None when its first
+    judgement did): it crossed the target somewhere after this."""
+    below = None
+    for point in curve:
+        if point["success"] >= target:
+            return below
+        below = point["seconds"]
     return None
 
 
@@ -152,16 +180,21 @@ def image_latents(name: str) -> Latents:
     return Latents(name, labels, backbone.encode(train.images), Y, backbone.encode(test.images[:300]))
 
 
-def judged_fit(data: Latents, options: dict, probes) -> dict:
-    """Fit PluGeN with ``options`` on ``data`` as a user waits for ``fit()``; its wall time, epochs,
-    why it stopped, edit success and held-out NLL per dimension."""
-    model = PluGeN(data.labels, **options, progress=False, device="cpu")
-    start = time.perf_counter()
-    model.fit(data.Z, data.Y)
-    seconds, report = time.perf_counter() - start, edit_report(model, data.test_Z, probes)
+def judged_fit(data: Latents, options: dict, probes, repeats: int = 1) -> dict:
+    """Fit PluGeN with ``options`` on ``data`` as a user waits for ``fit()``, ``repeats`` times (the
+    same seed, the same fit): the median wall time and each, epochs, why it stopped, edit success
+    and held-out NLL per dimension."""
+    times = []
+    for _ in range(repeats):
+        model = PluGeN(data.labels, **options, progress=False, device="cpu")
+        start = time.perf_counter()
+        model.fit(data.Z, data.Y)
+        times.append(round(time.perf_counter() - start, 2))
+    report = edit_report(model, data.test_Z, probes)
     return {
         "options": options,
-        "fit_seconds": round(seconds, 2),
+        "fit_seconds": statistics.median(times),
+        "fit_seconds_each": times,
         "epochs": model.history_["epochs"],
         "stopped": model.history_["stopped"],
         "success": report["mean_success"],
@@ -178,11 +211,11 @@ def time_to_quality(data: Latents, budget_s: float) -> dict:
     probes = train_probes(data.Z, data.Y, data.labels)
     print("  paper recipe", PAPER_RECIPE, file=sys.stderr)
     recipe = PluGeN(data.labels, **PAPER_RECIPE, max_epochs=1000, patience=10**6, progress=False, device="cpu")
-    recipe_curve, _ = quality_curve(recipe, data, data.test_Z, probes, budget_s)
+    recipe_curve = quality_curve(recipe, data, data.test_Z, probes, budget_s)
     fits = {}
     for name, options in {"default": {}, **OTHER_FITS}.items():
         print(f"  {name} fit {options}", file=sys.stderr)
-        fits[name] = judged_fit(data, options, probes)
+        fits[name] = judged_fit(data, options, probes, repeats=DEFAULT_REPEATS if name == "default" else 1)
     target = fits["default"]["success"] - TOLERANCE
     t_recipe = first_time(recipe_curve, target)
     return {
@@ -294,6 +327,27 @@ def round_trip(max_epochs: int) -> list[dict]:
     return rows
 
 
+def _quality_table(rows: list[dict]) -> list[str]:
+    lines = [
+        "| latents | N | rows | load | default fit (whole) | success / preserved | held-out NLL / dim | "
+        "recipe budget | recipe best success | recipe last below target | recipe time to target | speed-up "
+        "| at least |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        t, d = r["recipe_seconds_to_target"], r["default"]
+        below = last_time_below(r["recipe_curve"], r["target_success"])
+        speed = f"{r['speedup']:.1f}x" if r["speedup"] else f"over {r['speedup_at_least']:.1f}x (not reached)"
+        at_least = "-" if below is None or t is None else f"{below / d['fit_seconds']:.1f}x"
+        lines.append(
+            f"| {r['latents']} | {r['latent_dim']} | {r['n_train']} | {r['load']} | "
+            f"{d['fit_seconds']:.2f} s ({d['epochs']} epochs) | {d['success']:.3f} / {d['preserved']:.3f} | "
+            f"{d['best_nll_per_dim']:.4f} | {r['budget_s']:.0f} s | {r['recipe_best_success']:.3f} | "
+            f"{'-' if below is None else f'{below} s'} | {'-' if t is None else f'{t} s'} | {speed} | {at_least} |"
+        )
+    return lines
+
+
 def markdown(result: dict) -> str:
     m = result["machine"]
     lines = [
@@ -306,23 +360,14 @@ def markdown(result: dict) -> str:
     lines += [
         "## The whole default fit against the paper recipe's time to the same edit success",
         "",
-        f"Fit: `PluGeN(labels).fit(Z, Y)` with the defaults. Target: its final edit success less {TOLERANCE}; "
-        "speed-up: the recipe's time to the target over the default fit's whole wall time (both in one run; the "
-        "recipe's evaluation excluded).",
+        f"Fit: `PluGeN(labels).fit(Z, Y)` with the defaults, its whole wall time the median of {DEFAULT_REPEATS} "
+        f"runs of the same fit. Target: its final edit success less {TOLERANCE}; speed-up: the recipe's time to "
+        "the target over the default fit's wall time (both in one run; the recipe's evaluation excluded). The "
+        f"recipe is judged {JUDGEMENTS_PER_EPOCH} times an epoch, so it crossed the target between its last "
+        "judgement below it and its first at or above it; the speed-up's lower bound takes the former.",
         "",
-        "| latents | N | rows | load | default fit (whole) | success / preserved | held-out NLL / dim | "
-        "recipe budget | recipe best success | recipe time to target | speed-up |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        *_quality_table(result["time_to_quality"]),
     ]
-    for r in result["time_to_quality"]:
-        t, d = r["recipe_seconds_to_target"], r["default"]
-        speed = f"{r['speedup']:.1f}x" if r["speedup"] else f"over {r['speedup_at_least']:.1f}x (not reached)"
-        lines.append(
-            f"| {r['latents']} | {r['latent_dim']} | {r['n_train']} | {r['load']} | "
-            f"{d['fit_seconds']:.1f} s ({d['epochs']} epochs) | {d['success']:.3f} / {d['preserved']:.3f} | "
-            f"{d['best_nll_per_dim']:.4f} | {r['budget_s']:.0f} s | {r['recipe_best_success']:.3f} | "
-            f"{'-' if t is None else f'{t} s'} | {speed} |"
-        )
     lines += [
         "",
         "## The default fit against patience alone, a larger batch and the row checks",
