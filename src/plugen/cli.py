@@ -122,7 +122,8 @@ def _add_fit_training(fit) -> None:
     fit.add_argument(
         "--warmup-steps",
         type=int,
-        help="steps over which the learning rate rises to --lr (default: 100 or half the first epoch, whichever is shorter)",
+        help="steps over which the learning rate rises to --lr (default: 100 or half the first epoch, "
+        "whichever is shorter)",
     )
     fit.add_argument(
         "--latent-noise",
