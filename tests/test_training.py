@@ -10,6 +10,11 @@ from plugen import InputError, TrainingError
 from plugen.batches import InMemoryRows
 from plugen.resume import load_state, save_state
 from plugen.training import (
+    LARGE_BATCH,
+    LARGE_BATCH_LR,
+    MIN_STEPS_PER_EPOCH,
+    SMALL_BATCH,
+    SMALL_BATCH_LR,
     EarlyStopping,
     FitState,
     Generators,
@@ -18,6 +23,8 @@ from plugen.training import (
     evaluate,
     held_out_rows,
     make_schedules,
+    resolve,
+    resolve_batch_size,
     resolve_device,
     restore,
     resume_key,
@@ -212,6 +219,39 @@ def test_held_out_rows_carry_one_fixed_draw_of_the_latent_noise():
     tiny = gaussian_rows(n=40)
     split_rows(tiny, CONFIG)
     assert held_out_rows(tiny, torch.tensor([0.5]), seed=0) is None
+
+
+AUTOMATIC = dataclasses.replace(CONFIG, batch_size=None, lr=None, warmup_steps=None)
+#: the fewest training rows that get the large automatic batch
+ENOUGH = MIN_STEPS_PER_EPOCH * LARGE_BATCH
+
+
+def test_the_automatic_batch_is_large_once_the_training_rows_fill_enough_large_batches():
+    assert resolve_batch_size(AUTOMATIC, ENOUGH) == LARGE_BATCH
+    assert resolve_batch_size(AUTOMATIC, ENOUGH - 1) == SMALL_BATCH
+    assert resolve_batch_size(dataclasses.replace(AUTOMATIC, batch_size=100), ENOUGH) == 100
+
+
+def test_the_automatic_learning_rate_and_warm_up_follow_the_resolved_batch():
+    large, small = resolve(AUTOMATIC, ENOUGH), resolve(AUTOMATIC, 1000)
+    assert (large.batch_size, large.lr, large.warmup_steps) == (LARGE_BATCH, LARGE_BATCH_LR, MIN_STEPS_PER_EPOCH // 2)
+    assert (small.batch_size, small.lr, small.warmup_steps) == (SMALL_BATCH, SMALL_BATCH_LR, 2)  # 4 batches an epoch
+    assert resolve(dataclasses.replace(AUTOMATIC, batch_size=1024), 1000).lr == LARGE_BATCH_LR
+    assert resolve(dataclasses.replace(AUTOMATIC, lr=1e-3), ENOUGH).lr == 1e-3
+
+
+@pytest.mark.parametrize(
+    "n_train, batch_size, lr", [(ENOUGH, LARGE_BATCH, LARGE_BATCH_LR), (4000, SMALL_BATCH, SMALL_BATCH_LR)]
+)
+def test_a_fit_trains_with_the_automatic_batch_and_rate_and_reports_them(n_train, batch_size, lr):
+    model = Gaussian()
+    Z = torch.randn(n_train + 1000, 1, generator=torch.Generator().manual_seed(0)) + 3.0
+    config = dataclasses.replace(AUTOMATIC, max_epochs=1, val_fraction=1000 / (n_train + 1000))
+    summary = train(model, gaussian_nll(model), rows(Z), config)
+    assert summary["n_train"] == n_train
+    assert (summary["batch_size"], summary["lr"]) == (batch_size, lr)
+    assert summary["steps"] == math.ceil(n_train / batch_size)
+    assert summary["history"]["lr"][-1] == pytest.approx(lr)  # the warm-up ended within the epoch
 
 
 def test_warm_up_then_plateau_halving():

@@ -71,6 +71,13 @@ GROWING_WINDOW = 16
 WARMUP_ROWS = 25_600
 #: the longest warm-up with one scoring per epoch, in steps
 EPOCH_WARMUP_STEPS = 100
+#: the automatic batch (``batch_size=None``): ``LARGE_BATCH`` rows when the training rows fill at least
+#: ``MIN_STEPS_PER_EPOCH`` of them, else ``SMALL_BATCH``. A large batch uses the cores better per row, but
+#: an epoch of few steps is mostly warm-up and the per-epoch patience and plateau decay count too few steps
+LARGE_BATCH, SMALL_BATCH, MIN_STEPS_PER_EPOCH = 768, 256, 16
+#: the automatic learning rate (``lr=None``): ``LARGE_BATCH_LR`` for a batch of ``LARGE_BATCH`` rows or
+#: more, else ``SMALL_BATCH_LR``
+LARGE_BATCH_LR, SMALL_BATCH_LR = 4e-3, 2e-3
 
 #: one list per scoring in a fit's history: NLLs, learning rate, wall time, training rows seen, best NLL
 HISTORY = ("train_nll", "val_nll", "lr", "seconds", "rows", "best")
@@ -104,8 +111,9 @@ class TrainingConfig:
     """Settings of one fit.
 
     Args:
-        batch_size: rows per optimiser step (at most the number of training rows).
-        lr: Adam's learning rate after the warm-up.
+        batch_size: rows per optimiser step (at most the number of training rows); None: chosen by
+            :func:`resolve_batch_size` from the training rows.
+        lr: Adam's learning rate after the warm-up; None: chosen by :func:`resolve_lr` from the batch.
         max_epochs: passes over the training rows at most.
         patience: epochs without an improvement of the held-out NLL before training stops; the
             learning rate halves after ``max(1, patience // 3)`` of them.
@@ -130,8 +138,8 @@ class TrainingConfig:
             ``patience`` epochs, whichever comes first); 0: never for that reason.
     """
 
-    batch_size: int
-    lr: float
+    batch_size: int | None
+    lr: float | None
     max_epochs: int
     patience: int
     val_fraction: float
@@ -244,6 +252,29 @@ class Schedules:
         if steps >= self.warmup_steps and stale and stale % DECAY_CHECKS == 0:
             for group in self.optimizer.param_groups:
                 group["lr"] *= self.plateau.factor
+
+
+def resolve_batch_size(config: TrainingConfig, n_train: int) -> int:
+    """Rows per step: ``config.batch_size`` when given, else ``LARGE_BATCH`` when ``n_train`` rows fill
+    at least ``MIN_STEPS_PER_EPOCH`` such batches, else ``SMALL_BATCH``."""
+    if config.batch_size is not None:
+        return config.batch_size
+    return LARGE_BATCH if n_train >= MIN_STEPS_PER_EPOCH * LARGE_BATCH else SMALL_BATCH
+
+
+def resolve_lr(config: TrainingConfig) -> float:
+    """Adam's learning rate: ``config.lr`` when given, else ``LARGE_BATCH_LR`` for a batch (resolved)
+    of ``LARGE_BATCH`` rows or more, else ``SMALL_BATCH_LR``."""
+    if config.lr is not None:
+        return config.lr
+    return LARGE_BATCH_LR if config.batch_size >= LARGE_BATCH else SMALL_BATCH_LR
+
+
+def resolve(config: TrainingConfig, n_train: int) -> TrainingConfig:
+    """``config`` with its automatic settings (None) chosen for ``n_train`` training rows: the batch,
+    then the learning rate and the warm-up, which depend on it."""
+    config = dataclasses.replace(config, batch_size=resolve_batch_size(config, n_train))
+    return dataclasses.replace(config, lr=resolve_lr(config), warmup_steps=warmup_steps(config, n_train))
 
 
 def warmup_steps(config: TrainingConfig, n_train: int) -> int:
@@ -626,7 +657,7 @@ def train(
     """
     rank, world = distributed.rank_and_world()
     generators = split_rows(rows, config, rank, world)
-    config = dataclasses.replace(config, warmup_steps=warmup_steps(config, rows.n_train))
+    config = resolve(config, rows.n_train)
     held_out = held_out_rows(rows, latent_noise, config.seed)
     loop = _make_loop(module, nll, rows, config, generators, augment, latent_noise, rank, world)
     state = FitState(best_state=copy.deepcopy(module.state_dict()))
@@ -818,6 +849,7 @@ def _summary(state: FitState, rows: Rows, loop: Loop, stopped: str, saved: dict 
         "n_train": rows.n_train,
         "n_val": rows.n_val,
         "batch_size": loop.batch_size,
+        "lr": loop.schedules.optimizer.defaults["lr"],
         "warmup_steps": loop.schedules.warmup_steps,
         "processes": loop.world,
         "resumed_from_epoch": saved["epoch"] if saved else 0,
