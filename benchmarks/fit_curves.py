@@ -10,9 +10,9 @@ Every run fits PluGeN with its default flow on the same synthetic entangled late
 torch thread. The constant-rate curves score the held-out rows every 4,096 training rows and never
 stop early (``min_gain=0``: they run for a fixed budget); the stopping runs are the fit with
 ``ROW_CHECKS``, a few other stopping settings on top of it (``min_gain``, ``check_rows``),
-PluGeN's default (batch 256, Adam 2e-3, one scoring per epoch, plateau decay, a stop after 10 epochs
-without an improvement or once the second half gained less than ``min_gain``) and the default with
-patience alone (``min_gain=0``).
+PluGeN's default (at this size a batch of 768 at Adam 4e-3, ``plugen.training.resolve_batch_size``;
+one scoring per epoch, plateau decay, a stop after 10 epochs without an improvement or once the second
+half gained less than ``min_gain``) and the default with patience alone (``min_gain=0``).
 
 Writes ``benchmarks/results/fit_curves.json``, ``fit_curves.md`` and ``fit_curves/fit_curves.png``.
 """
@@ -48,6 +48,8 @@ def fit(train, budget_s: float | None, **options) -> dict:
     dim = train.Z.shape[1]
     return {
         "options": options,
+        "batch_size": h["batch_size"],
+        "learning_rate": h["lr"],
         "wall_seconds": round(wall, 2),
         "epochs": h["epochs"],
         "checks": h["checks"],
@@ -120,7 +122,7 @@ def markdown(result: dict) -> str:
         rule = half_gain if o["check_rows"] else f"{patience} or {half_gain}" if o["min_gain"] else patience
         reach = time_to_within(r, best * 1.01)
         lines.append(
-            f"| {name} | {o['batch_size']} | {o['lr']:g} | {scoring} | {rule} | "
+            f"| {name} | {r['batch_size']} | {r['learning_rate']:g} | {scoring} | {rule} | "
             f"{r['wall_seconds']:.1f} s | {r['epochs']} | "
             f"{r['best_nll_per_dim']:.4f} | {'-' if reach is None else f'{reach:.1f} s'} | {r['stopped']} |"
         )
