@@ -63,11 +63,11 @@ DEFAULT_REPEATS = 3
 #: the default's stopping before the half-gain test: patience alone
 PATIENCE_ONLY = dict(min_gain=0.0)
 #: the default's stopping with the batch that uses the cores best, at lr 2e-3
-LARGE_BATCH = dict(batch_size=1024, lr=2e-3)
+BATCH_1024 = dict(batch_size=1024, lr=2e-3)
 #: Shapes training images encoded for the time-to-quality part: a few thousand, as MNIST's
 SHAPES_TRAIN = 6000
 #: the fits compared with the default on the same rows and held-out split
-OTHER_FITS = {"patience_only": PATIENCE_ONLY, "large_batch": LARGE_BATCH, "row_checks": ROW_CHECKS}
+OTHER_FITS = {"patience_only": PATIENCE_ONLY, "large_batch": BATCH_1024, "row_checks": ROW_CHECKS}
 
 
 def machine() -> dict:
@@ -368,7 +368,7 @@ def markdown(result: dict) -> str:
         "## The default fit against patience alone, a larger batch and the row checks",
         "",
         f"Same rows, same held-out split, one run. Patience alone: `min_gain=0`, the default's stopping before the "
-        f"half-gain test; large batch: {LARGE_BATCH} with the default's stopping; row checks: "
+        f"half-gain test; large batch: {BATCH_1024} with the default's stopping; row checks: "
         f"`plugen.training.ROW_CHECKS` ({ROW_CHECKS}). NLL change: the held-out NLL per dimension less patience "
         "alone's, relative to its magnitude.",
         "",

@@ -250,6 +250,8 @@ class Plugin:
     )
     #: settings where None asks :func:`plugen.training.resolve` to choose from the training rows
     _automatic = ("batch_size", "lr", "warmup_steps")
+    #: settings that must be whole numbers >= 1 (or None, where automatic)
+    _counts = ("restarts", "batch_size", "warmup_steps")
     _fractions = ("val_fraction", "label_dropout", "weight_decay", "latent_noise")
     _nonnegative = ("classifier_weight", "check_rows", "min_gain")
     _choices = {
@@ -262,21 +264,20 @@ class Plugin:
 
     def _check_params(self) -> None:
         params = self.get_params()
+        given = {name: value for name, value in params.items() if not (value is None and name in self._automatic)}
         for name in self._positive:
-            if name in params and not (params[name] is None and name in self._automatic):
-                if not (_finite_number(params[name]) and params[name] > 0):
-                    raise InputError(f"{name} must be a positive number, got {params[name]!r}")
+            if name in given and not (_finite_number(given[name]) and given[name] > 0):
+                raise InputError(f"{name} must be a positive number, got {given[name]!r}")
         for name in self._fractions:
             if name in params and not (_finite_number(params[name]) and 0 <= params[name] < 1):
                 raise InputError(f"{name} must be in [0, 1), got {params[name]!r}")
         for name in self._nonnegative:
             if name in params and not (_finite_number(params[name]) and params[name] >= 0):
                 raise InputError(f"{name} must be a number >= 0, got {params[name]!r}")
-        if "restarts" in params and not _whole(params["restarts"]):
-            raise InputError(f"restarts must be a whole number >= 1, got {params['restarts']!r}")
-        for name in ("batch_size", "warmup_steps"):
-            if params.get(name) is not None and not _whole(params[name]):
-                raise InputError(f"{name} must be None or a whole number >= 1, got {params[name]!r}")
+        for name in self._counts:
+            if name in given and not _whole(given[name]):
+                none = "None or " if name in self._automatic else ""
+                raise InputError(f"{name} must be {none}a whole number >= 1, got {given[name]!r}")
         for name, allowed in self._choices.items():
             if name in params and params[name] not in allowed:
                 raise InputError(f"{name} must be one of {list(allowed)}, got {params[name]!r}")
